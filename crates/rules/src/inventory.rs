@@ -1,0 +1,423 @@
+//! The inventory model: everything the rules look at, as plain data.
+//!
+//! An [`Inventory`] is built either from files the AWS CLI wrote (see [`crate::sources`]) or by
+//! the live collectors in the `iam-assurance-aws` crate. Each data source is optional: a source
+//! that could not be collected is `None` and its reason is recorded in [`Inventory::gaps`], so
+//! the rules that need it report `not_evaluated` with that reason instead of passing silently.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::policy::PolicyDocument;
+
+/// The data sources rules depend on (the **data** column of RULES.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataSource {
+    /// IAM credential report (CR).
+    CredentialReport,
+    /// GetAccountAuthorizationDetails (AAD): users, groups, roles, managed policies.
+    AuthorizationDetails,
+    /// GetAccountSummary (SUM).
+    AccountSummary,
+    /// GetAccountPasswordPolicy (PP).
+    PasswordPolicy,
+    /// ListServerCertificates (SC).
+    ServerCertificates,
+    /// Service-last-accessed jobs (SLA).
+    ServiceLastAccessed,
+    /// ListVirtualMFADevices, to tell virtual from hardware MFA.
+    VirtualMfaDevices,
+    /// Root activity seen in CloudTrail events (CT).
+    CloudTrail,
+}
+
+impl DataSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            DataSource::CredentialReport => "credential report",
+            DataSource::AuthorizationDetails => "account authorization details",
+            DataSource::AccountSummary => "account summary",
+            DataSource::PasswordPolicy => "account password policy",
+            DataSource::ServerCertificates => "server certificates",
+            DataSource::ServiceLastAccessed => "service last accessed data",
+            DataSource::VirtualMfaDevices => "virtual MFA devices",
+            DataSource::CloudTrail => "CloudTrail root activity",
+        }
+    }
+}
+
+/// Everything known about one account at evaluation time.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// The 12-digit account id.
+    pub account_id: String,
+    /// The AWS partition (`aws`, `aws-cn`, `aws-us-gov`); defaults to `aws`.
+    pub partition: String,
+    /// Users, groups, roles and managed policies (AAD).
+    pub authorization: Option<AuthorizationDetails>,
+    /// The credential report (CR).
+    pub credential_report: Option<CredentialReport>,
+    /// GetAccountSummary (SUM).
+    pub account_summary: Option<AccountSummary>,
+    /// GetAccountPasswordPolicy (PP): `Some(None)` means the account has no password policy.
+    pub password_policy: Option<Option<PasswordPolicy>>,
+    /// ListServerCertificates (SC).
+    pub server_certificates: Option<Vec<ServerCertificate>>,
+    /// Service-last-accessed results keyed by principal ARN (SLA).
+    pub service_last_accessed: Option<BTreeMap<String, Vec<ServiceAccess>>>,
+    /// Virtual MFA devices with the ARN of the user each is assigned to.
+    pub virtual_mfa_devices: Option<Vec<VirtualMfaDevice>>,
+    /// Root activity from CloudTrail events (CT): only present on the event path.
+    pub root_activity: Option<Vec<RootActivity>>,
+    /// Why a data source is missing, for the `not_evaluated` reason.
+    pub gaps: BTreeMap<DataSource, String>,
+    /// Problems met while building the inventory that did not stop it (e.g. a policy document
+    /// that could not be parsed). They are copied into the report.
+    pub warnings: Vec<String>,
+}
+
+impl Inventory {
+    /// An empty inventory for an account.
+    pub fn new(account_id: impl Into<String>) -> Self {
+        Inventory { account_id: account_id.into(), partition: "aws".into(), ..Default::default() }
+    }
+
+    /// The account root ARN, the resource of account-level findings.
+    pub fn root_arn(&self) -> String {
+        format!("arn:{}:iam::{}:root", self.partition_or_default(), self.account_id)
+    }
+
+    pub fn partition_or_default(&self) -> &str {
+        if self.partition.is_empty() {
+            "aws"
+        } else {
+            &self.partition
+        }
+    }
+
+    /// Whether a data source is present.
+    pub fn has(&self, source: DataSource) -> bool {
+        match source {
+            DataSource::CredentialReport => self.credential_report.is_some(),
+            DataSource::AuthorizationDetails => self.authorization.is_some(),
+            DataSource::AccountSummary => self.account_summary.is_some(),
+            DataSource::PasswordPolicy => self.password_policy.is_some(),
+            DataSource::ServerCertificates => self.server_certificates.is_some(),
+            DataSource::ServiceLastAccessed => self.service_last_accessed.is_some(),
+            DataSource::VirtualMfaDevices => self.virtual_mfa_devices.is_some(),
+            DataSource::CloudTrail => self.root_activity.is_some(),
+        }
+    }
+
+    /// Why a data source is missing (a recorded gap, or "not collected").
+    pub fn missing_reason(&self, source: DataSource) -> String {
+        match self.gaps.get(&source) {
+            Some(reason) => format!("{} unavailable: {}", source.label(), reason),
+            None => format!("{} not collected", source.label()),
+        }
+    }
+
+    /// Record that a data source could not be collected.
+    pub fn record_gap(&mut self, source: DataSource, reason: impl Into<String>) {
+        self.gaps.insert(source, reason.into());
+    }
+}
+
+/// GetAccountAuthorizationDetails, resolved into a model the rules can walk.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizationDetails {
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub roles: Vec<Role>,
+    /// Managed policies with their default-version documents (customer managed, and AWS
+    /// managed ones that are attached).
+    pub policies: Vec<ManagedPolicy>,
+    /// True when the lists hold every user, group and role of the account. A targeted
+    /// collection (one entity) sets it false; account-wide rules then report `not_evaluated`.
+    pub complete: bool,
+}
+
+impl AuthorizationDetails {
+    pub fn policy(&self, arn: &str) -> Option<&ManagedPolicy> {
+        self.policies.iter().find(|p| p.arn == arn)
+    }
+
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// Users that are members of the named group.
+    pub fn group_members<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a User> + 'a {
+        self.users.iter().filter(move |u| u.groups.iter().any(|g| g == group))
+    }
+}
+
+/// A managed policy attached to a user, group or role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachedPolicy {
+    pub name: String,
+    pub arn: String,
+}
+
+/// An inline policy embedded in a user, group or role.
+#[derive(Debug, Clone)]
+pub struct InlinePolicy {
+    pub name: String,
+    /// The parsed document, or the reason it could not be parsed.
+    pub document: Result<PolicyDocument, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub arn: String,
+    pub id: String,
+    pub path: String,
+    pub create_date: Option<DateTime<Utc>>,
+    /// Group names.
+    pub groups: Vec<String>,
+    pub attached_policies: Vec<AttachedPolicy>,
+    pub inline_policies: Vec<InlinePolicy>,
+    pub permissions_boundary: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub name: String,
+    pub arn: String,
+    pub id: String,
+    pub path: String,
+    pub create_date: Option<DateTime<Utc>>,
+    pub attached_policies: Vec<AttachedPolicy>,
+    pub inline_policies: Vec<InlinePolicy>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub arn: String,
+    pub id: String,
+    pub path: String,
+    pub create_date: Option<DateTime<Utc>>,
+    pub attached_policies: Vec<AttachedPolicy>,
+    pub inline_policies: Vec<InlinePolicy>,
+    pub permissions_boundary: Option<String>,
+    /// `RoleLastUsed.LastUsedDate`; `None` when IAM has no record (never used in its window).
+    pub last_used: Option<DateTime<Utc>>,
+    /// The trust policy, when known.
+    pub trust_policy: Option<Result<PolicyDocument, String>>,
+}
+
+impl Role {
+    /// Service-linked roles live under `/aws-service-role/`: only AWS services assume them
+    /// and only the service can change them.
+    pub fn is_service_linked(&self) -> bool {
+        self.path.starts_with("/aws-service-role/")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ManagedPolicy {
+    pub name: String,
+    pub arn: String,
+    pub path: String,
+    pub attachment_count: Option<i64>,
+    /// The default version's document, or why it could not be parsed. `None` when the
+    /// document was not collected.
+    pub document: Option<Result<PolicyDocument, String>>,
+}
+
+impl ManagedPolicy {
+    /// AWS managed policies have `aws` in the account field of their ARN.
+    pub fn is_aws_managed(&self) -> bool {
+        is_aws_managed_arn(&self.arn)
+    }
+}
+
+/// `arn:aws:iam::aws:policy/...` (any partition).
+pub fn is_aws_managed_arn(arn: &str) -> bool {
+    arn.split(':').nth(4) == Some("aws")
+}
+
+/// The last path segment of an ARN's resource (`arn:aws:iam::1:policy/a/b/Name` → `Name`).
+pub fn name_from_arn(arn: &str) -> &str {
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or(arn);
+    resource.rsplit('/').next().unwrap_or(resource)
+}
+
+/// The account id field of an ARN, when it is 12 digits.
+pub fn account_from_arn(arn: &str) -> Option<&str> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
+}
+
+/// A date in the credential report: a timestamp, never (`N/A`, `no_information`), or not
+/// reported by AWS (`not_supported`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "at")]
+pub enum ReportDate {
+    At(DateTime<Utc>),
+    Never,
+    NotSupported,
+}
+
+impl ReportDate {
+    pub fn at(self) -> Option<DateTime<Utc>> {
+        match self {
+            ReportDate::At(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// A true/false column that AWS may also report as `not_supported` (root's `password_enabled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportFlag {
+    True,
+    False,
+    NotSupported,
+}
+
+impl ReportFlag {
+    pub fn is_true(self) -> bool {
+        self == ReportFlag::True
+    }
+}
+
+/// One access key slot of a credential-report row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct KeySlot {
+    /// 1 or 2, as in the report's column names.
+    pub slot: u8,
+    pub active: bool,
+    /// `last_rotated` is the key's creation time; `Never` when the slot holds no key.
+    pub last_rotated: ReportDate,
+    pub last_used: ReportDate,
+}
+
+impl KeySlot {
+    /// A key exists in this slot (active or inactive).
+    pub fn exists(&self) -> bool {
+        self.active || matches!(self.last_rotated, ReportDate::At(_))
+    }
+}
+
+/// One signing-certificate slot of a credential-report row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CertSlot {
+    pub slot: u8,
+    pub active: bool,
+    pub last_rotated: ReportDate,
+}
+
+/// One row of the credential report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CredentialRow {
+    /// `<root_account>` for the root row.
+    pub user: String,
+    pub arn: String,
+    pub user_creation_time: Option<DateTime<Utc>>,
+    pub password_enabled: ReportFlag,
+    pub password_last_used: ReportDate,
+    pub password_last_changed: ReportDate,
+    pub mfa_active: bool,
+    pub access_keys: [KeySlot; 2],
+    pub certs: [CertSlot; 2],
+}
+
+pub const ROOT_ROW_USER: &str = "<root_account>";
+
+impl CredentialRow {
+    pub fn is_root(&self) -> bool {
+        self.user == ROOT_ROW_USER
+    }
+}
+
+/// Where the credential data came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialSource {
+    /// The account-wide credential report (up to 4 hours old).
+    Report,
+    /// Read directly from IAM for one user (event path): current.
+    Live,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialReport {
+    /// When AWS generated the report (`GeneratedTime`), when known.
+    pub generated_at: Option<DateTime<Utc>>,
+    pub source: CredentialSource,
+    /// The `<root_account>` row, when present (AWS always includes it; emulators may not).
+    pub root: Option<CredentialRow>,
+    /// Rows of IAM users.
+    pub users: Vec<CredentialRow>,
+}
+
+/// GetAccountSummary's `SummaryMap`, the fields the rules use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountSummary {
+    pub account_mfa_enabled: Option<bool>,
+    pub account_access_keys_present: Option<bool>,
+    pub account_signing_certificates_present: Option<bool>,
+    pub users: Option<i64>,
+    /// Every entry, for reference.
+    pub raw: BTreeMap<String, i64>,
+}
+
+/// GetAccountPasswordPolicy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PasswordPolicy {
+    pub minimum_password_length: Option<u32>,
+    pub require_symbols: bool,
+    pub require_numbers: bool,
+    pub require_uppercase_characters: bool,
+    pub require_lowercase_characters: bool,
+    pub allow_users_to_change_password: bool,
+    pub expire_passwords: bool,
+    pub max_password_age: Option<u32>,
+    pub password_reuse_prevention: Option<u32>,
+    pub hard_expiry: bool,
+}
+
+/// ListServerCertificates metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerCertificate {
+    pub name: String,
+    pub arn: String,
+    pub path: String,
+    pub upload_date: Option<DateTime<Utc>>,
+    pub expiration: Option<DateTime<Utc>>,
+}
+
+/// One service a principal is allowed to use, from a service-last-accessed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccess {
+    pub service_namespace: String,
+    pub service_name: String,
+    /// `None`: not used in the tracking period.
+    pub last_authenticated: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualMfaDevice {
+    pub serial_number: String,
+    /// ARN of the user it is assigned to (root: `arn:aws:iam::ACCOUNT:root`), if assigned.
+    pub user_arn: Option<String>,
+}
+
+/// Root activity from one CloudTrail event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RootActivity {
+    pub event_id: String,
+    pub event_name: String,
+    pub event_source: String,
+    pub event_time: Option<DateTime<Utc>>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub aws_region: Option<String>,
+}

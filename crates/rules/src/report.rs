@@ -1,0 +1,108 @@
+//! The result of one evaluation: findings and a per-rule summary.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::rule::{ResourceType, Severity};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingStatus {
+    Open,
+    Suppressed,
+}
+
+/// Why a finding is suppressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suppression {
+    pub exception: String,
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<DateTime<Utc>>,
+}
+
+/// One failed check on one resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub rule_id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub status: FindingStatus,
+    pub resource_type: ResourceType,
+    pub resource_arn: String,
+    pub resource_name: String,
+    pub account_id: String,
+    pub message: String,
+    pub remediation: String,
+    pub fingerprint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<Suppression>,
+    #[serde(skip_serializing_if = "is_empty_object")]
+    pub details: Value,
+}
+
+fn is_empty_object(value: &Value) -> bool {
+    value.as_object().is_some_and(|m| m.is_empty()) || value.is_null()
+}
+
+/// Stable across runs for the same problem on the same resource: a hash of the rule id, the
+/// resource ARN and the rule's discriminator (key slot, inline policy name...). Severity,
+/// message and dates are left out on purpose so a changed threshold or an older key does not
+/// make a "new" finding.
+pub fn fingerprint(rule_id: &str, resource_arn: &str, discriminator: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(rule_id.as_bytes());
+    hasher.update([0]);
+    hasher.update(resource_arn.as_bytes());
+    hasher.update([0]);
+    hasher.update(discriminator.as_bytes());
+    let digest = hasher.finalize();
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleStatus {
+    Evaluated,
+    NotEvaluated,
+    Disabled,
+}
+
+/// How one rule fared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleSummary {
+    pub rule_id: String,
+    pub status: RuleStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub severity: Severity,
+    /// Open findings.
+    pub failed: usize,
+    pub suppressed: usize,
+}
+
+/// Findings plus the per-rule summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub account_id: String,
+    pub evaluated_at: DateTime<Utc>,
+    /// When the credential report the run used was generated (it may be up to 4 hours old).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_report_generated_at: Option<DateTime<Utc>>,
+    pub findings: Vec<Finding>,
+    pub rules: Vec<RuleSummary>,
+    /// Settings errors and inventory problems that did not stop the run.
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    pub fn open_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.status == FindingStatus::Open)
+    }
+
+    pub fn rule(&self, id: &str) -> Option<&RuleSummary> {
+        self.rules.iter().find(|r| r.rule_id == id)
+    }
+}

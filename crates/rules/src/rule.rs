@@ -1,0 +1,259 @@
+//! What a rule is: metadata plus one small function over the inventory.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::inventory::{AuthorizationDetails, CredentialReport, DataSource, Inventory};
+
+/// Finding severity, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// AWS Config's resource type names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum ResourceType {
+    #[serde(rename = "AWS::IAM::User")]
+    User,
+    #[serde(rename = "AWS::IAM::Role")]
+    Role,
+    #[serde(rename = "AWS::IAM::Group")]
+    Group,
+    #[serde(rename = "AWS::IAM::Policy")]
+    Policy,
+    #[serde(rename = "AWS::IAM::ServerCertificate")]
+    ServerCertificate,
+    #[serde(rename = "AWS::::Account")]
+    Account,
+}
+
+impl ResourceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceType::User => "AWS::IAM::User",
+            ResourceType::Role => "AWS::IAM::Role",
+            ResourceType::Group => "AWS::IAM::Group",
+            ResourceType::Policy => "AWS::IAM::Policy",
+            ResourceType::ServerCertificate => "AWS::IAM::ServerCertificate",
+            ResourceType::Account => "AWS::::Account",
+        }
+    }
+}
+
+/// Which data sources a rule needs before it can say anything.
+#[derive(Debug, Clone, Copy)]
+pub enum Requires {
+    /// Every one of these.
+    All(&'static [DataSource]),
+    /// At least one of these.
+    Any(&'static [DataSource]),
+}
+
+/// Documentation of one rule parameter. The defaults come from the rule's parameter type.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ParamDoc {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// A rule's metadata: everything but the check itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct Meta {
+    /// Stable, user-facing id (findings, SSM parameter names, SNS attributes).
+    pub id: &'static str,
+    pub title: &'static str,
+    pub severity: Severity,
+    pub resource_type: ResourceType,
+    /// What fails, in one sentence.
+    pub description: &'static str,
+    /// Why it matters.
+    pub rationale: &'static str,
+    /// The general fix; findings carry the concrete commands for their resource.
+    pub remediation: &'static str,
+    /// Benchmarks and source documents this rule maps to.
+    pub standards: &'static [&'static str],
+    /// The data it reads (documentation; what is enforced is `requires`).
+    pub data: &'static [DataSource],
+    #[serde(skip)]
+    pub requires: Requires,
+    /// Rules that count over the whole account (admins, "no users") cannot run on a
+    /// targeted, one-entity inventory.
+    pub needs_complete_account: bool,
+    pub enabled_by_default: bool,
+    pub params: &'static [ParamDoc],
+}
+
+/// What a rule's check sees.
+pub struct Ctx<'a> {
+    pub inventory: &'a Inventory,
+    pub now: DateTime<Utc>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The authorization details. The engine only calls a rule when its required sources are
+    /// present; a rule that reads a source it did not declare gets a `not_evaluated`.
+    pub fn aad(&self) -> Result<&'a AuthorizationDetails, NotEvaluated> {
+        self.inventory
+            .authorization
+            .as_ref()
+            .ok_or_else(|| NotEvaluated(self.inventory.missing_reason(DataSource::AuthorizationDetails)))
+    }
+
+    pub fn credential_report(&self) -> Result<&'a CredentialReport, NotEvaluated> {
+        self.inventory
+            .credential_report
+            .as_ref()
+            .ok_or_else(|| NotEvaluated(self.inventory.missing_reason(DataSource::CredentialReport)))
+    }
+
+    /// Whole days from `then` to now (negative when `then` is in the future).
+    pub fn days_since(&self, then: DateTime<Utc>) -> i64 {
+        (self.now - then).num_days()
+    }
+
+    pub fn account_id(&self) -> &'a str {
+        &self.inventory.account_id
+    }
+
+    pub fn root_arn(&self) -> String {
+        self.inventory.root_arn()
+    }
+}
+
+/// A rule could not reach a verdict; the reason is shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotEvaluated(pub String);
+
+/// One failing resource, as a rule reports it. The engine adds severity, status, account and
+/// fingerprint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub resource_type: ResourceType,
+    pub resource_arn: String,
+    /// A short name for the resource (user name, role name...).
+    pub resource_name: String,
+    pub message: String,
+    pub remediation: String,
+    /// Distinguishes several findings of one rule on one resource (a key slot, an inline
+    /// policy name). Part of the fingerprint; empty when there is one finding per resource.
+    pub discriminator: String,
+    /// Structured facts behind the finding (ages, dates, lists).
+    pub details: Value,
+}
+
+impl Hit {
+    pub fn new(
+        resource_type: ResourceType,
+        resource_arn: impl Into<String>,
+        resource_name: impl Into<String>,
+        message: impl Into<String>,
+        remediation: impl Into<String>,
+    ) -> Self {
+        Hit {
+            resource_type,
+            resource_arn: resource_arn.into(),
+            resource_name: resource_name.into(),
+            message: message.into(),
+            remediation: remediation.into(),
+            discriminator: String::new(),
+            details: Value::Object(Map::new()),
+        }
+    }
+
+    pub fn discriminator(mut self, discriminator: impl Into<String>) -> Self {
+        self.discriminator = discriminator.into();
+        self
+    }
+
+    pub fn details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+pub type Outcome = Result<Vec<Hit>, NotEvaluated>;
+
+/// A rule as the engine sees it: metadata, parameter handling and the check.
+pub trait Rule: Sync {
+    fn meta(&self) -> &Meta;
+    /// The rule's parameters with their defaults, as JSON.
+    fn default_params(&self) -> Value;
+    /// Validate the rule-specific part of its settings; the error names the parameter.
+    fn check_params(&self, raw: &Map<String, Value>) -> Result<(), String>;
+    /// Parse the parameters and run the check.
+    fn run(&self, ctx: &Ctx<'_>, raw: &Map<String, Value>) -> Outcome;
+}
+
+/// A rule with a typed parameter struct `P` (`#[serde(default, deny_unknown_fields)]`).
+pub struct RuleDef<P> {
+    pub meta: Meta,
+    pub check: fn(&Ctx<'_>, &P) -> Outcome,
+}
+
+/// Parameters of rules that take none.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NoParams {}
+
+pub(crate) fn parse_params<P: DeserializeOwned>(raw: &Map<String, Value>) -> Result<P, String> {
+    let value = Value::Object(raw.clone());
+    serde_path_to_error::deserialize::<_, P>(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        if path.is_empty() || path == "." {
+            inner
+        } else {
+            format!("parameter `{path}`: {inner}")
+        }
+    })
+}
+
+impl<P> Rule for RuleDef<P>
+where
+    P: DeserializeOwned + Serialize + Default + Sync,
+{
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    fn default_params(&self) -> Value {
+        serde_json::to_value(P::default()).unwrap_or(Value::Null)
+    }
+
+    fn check_params(&self, raw: &Map<String, Value>) -> Result<(), String> {
+        parse_params::<P>(raw).map(|_| ())
+    }
+
+    fn run(&self, ctx: &Ctx<'_>, raw: &Map<String, Value>) -> Outcome {
+        let params = parse_params::<P>(raw).map_err(NotEvaluated)?;
+        (self.check)(ctx, &params)
+    }
+}
