@@ -45,6 +45,7 @@ static CATALOG: LazyLock<Vec<&'static dyn Rule>> = LazyLock::new(|| {
     all.extend(rules::account::rules());
     all.extend(rules::users::rules());
     all.extend(rules::resources::rules());
+    all.extend(rules::service_activity::rules());
     all.sort_by_key(|r| RULE_IDS.iter().position(|id| *id == r.meta().id).unwrap_or(usize::MAX));
     all
 });

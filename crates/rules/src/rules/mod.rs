@@ -3,6 +3,7 @@
 pub mod account;
 pub mod resources;
 pub mod root;
+pub mod service_activity;
 pub mod users;
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,38 @@
+//! The AWS actions the code calls. The SAM template's execution role must grant exactly
+//! these (checked by the template tests), and the integration tests fail when a run counts a
+//! call that is not listed here.
+
+/// IAM actions (all read-only) the collectors call.
+pub const IAM_ACTIONS: &[&str] = &[
+    "iam:GetAccountAuthorizationDetails",
+    "iam:GenerateCredentialReport",
+    "iam:GetCredentialReport",
+    "iam:GetAccountSummary",
+    "iam:GetAccountPasswordPolicy",
+    "iam:ListServerCertificates",
+    "iam:ListVirtualMFADevices",
+    "iam:GenerateServiceLastAccessedDetails",
+    "iam:GetServiceLastAccessedDetails",
+    "iam:GetUser",
+    "iam:GetLoginProfile",
+    "iam:ListAccessKeys",
+    "iam:GetAccessKeyLastUsed",
+    "iam:ListMFADevices",
+    "iam:ListSigningCertificates",
+];
+
+/// SSM actions, on the settings prefix only.
+pub const SSM_ACTIONS: &[&str] = &["ssm:GetParametersByPath", "ssm:GetParameter"];
+
+/// SNS actions, on the findings topic only.
+pub const SNS_ACTIONS: &[&str] = &["sns:Publish"];
+
+/// Every action, for `iam-assurance permissions`.
+pub fn all() -> Vec<&'static str> {
+    IAM_ACTIONS.iter().chain(SSM_ACTIONS).chain(SNS_ACTIONS).copied().collect()
+}
+
+/// Whether a counted call (`iam:GetUser`) is covered by the list.
+pub fn is_granted(call: &str) -> bool {
+    all().contains(&call)
+}

@@ -1,0 +1,5 @@
+use crate::rule::*;
+
+pub fn rules() -> Vec<&'static dyn Rule> {
+    vec![]
+}
