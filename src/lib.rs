@@ -1,1 +1,13 @@
+//! iam-assurance: the application layer shared by the Lambda handler and the CLI — event
+//! routing, the offline audit, the live sweep/event path, run output and SNS messages.
+//!
+//! The rules live in `iam-assurance-rules` (pure); every AWS call lives in
+//! `iam-assurance-aws`. This crate wires them together and renders what people read.
 #![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod catalog_view;
+pub mod event;
+pub mod live;
+pub mod notify;
+pub mod output;

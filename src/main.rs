@@ -1,2 +1,301 @@
+//! `iam-assurance`: the CLI, and the Lambda function when `AWS_LAMBDA_RUNTIME_API` is set.
 #![forbid(unsafe_code)]
-fn main() {}
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use iam_assurance::audit::{self, AuditFiles};
+use iam_assurance::live::{self, Config, SettingsSource};
+use iam_assurance::output::RunOutput;
+use iam_assurance::catalog_view;
+use iam_assurance_aws::Clients;
+use iam_assurance_rules::{evaluate, Settings};
+use serde_json::{json, Value};
+
+/// Continuous assurance for AWS IAM.
+#[derive(Parser)]
+#[command(name = "iam-assurance", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Json,
+    Text,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the rule catalog.
+    Rules {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Audit offline, from files the AWS CLI wrote.
+    Audit {
+        /// `aws iam get-account-authorization-details` output.
+        #[arg(long, value_name = "FILE")]
+        authorization_details: PathBuf,
+        /// `aws iam get-credential-report` output (its JSON, or the decoded CSV).
+        #[arg(long, value_name = "FILE")]
+        credential_report: PathBuf,
+        /// `aws iam get-account-password-policy` output (an empty file: no policy).
+        #[arg(long, value_name = "FILE")]
+        password_policy: Option<PathBuf>,
+        /// `aws iam get-account-summary` output.
+        #[arg(long, value_name = "FILE")]
+        account_summary: Option<PathBuf>,
+        /// `aws iam list-server-certificates` output.
+        #[arg(long, value_name = "FILE")]
+        server_certificates: Option<PathBuf>,
+        /// `aws iam list-virtual-mfa-devices` output (for root-mfa's require_hardware).
+        #[arg(long, value_name = "FILE")]
+        virtual_mfa_devices: Option<PathBuf>,
+        /// Rule settings: `{ "<rule-id>": {...} }`.
+        #[arg(long, value_name = "FILE")]
+        settings_file: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Evaluate as of this time (RFC 3339) instead of now.
+        #[arg(long, value_name = "TIME")]
+        now: Option<DateTime<Utc>>,
+    },
+    /// Sweep the account the credentials reach.
+    Sweep {
+        /// Rule settings file instead of SSM Parameter Store.
+        #[arg(long, value_name = "FILE")]
+        settings_file: Option<PathBuf>,
+        /// Publish findings to the topic in FINDINGS_TOPIC_ARN.
+        #[arg(long)]
+        publish: bool,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Run the Lambda handler's code path on an event file and print its JSON result.
+    /// Publishes to FINDINGS_TOPIC_ARN when it is set, as the function does.
+    Invoke {
+        event: PathBuf,
+        /// Rule settings file instead of SSM Parameter Store.
+        #[arg(long, value_name = "FILE")]
+        settings_file: Option<PathBuf>,
+        /// Do not publish even if FINDINGS_TOPIC_ARN is set.
+        #[arg(long)]
+        no_publish: bool,
+    },
+    /// Print the AWS actions the function calls (what its execution role must grant).
+    Permissions,
+    /// Run as the Lambda function (automatic when AWS_LAMBDA_RUNTIME_API is set).
+    Lambda,
+}
+
+fn main() -> ExitCode {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return run_lambda();
+    }
+    let cli = Cli::parse();
+    init_logging(false);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(lambda: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().map(|l| l.to_lowercase());
+    let filter = match level {
+        Some(level) => EnvFilter::new(format!("{level},aws_smithy_runtime=warn,aws_config=warn,hyper=warn")),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(if lambda { "info" } else { "warn" })),
+    };
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").map(|f| f.eq_ignore_ascii_case("json")).unwrap_or(lambda);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = if json { builder.json().without_time().try_init() } else { builder.try_init() };
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn print(output: &RunOutput, format: Format) -> Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(output)?),
+        Format::Text => print!("{}", output.to_text()),
+    }
+    Ok(())
+}
+
+/// Exit status after a run: settings errors are a user mistake worth a non-zero exit even
+/// though the other rules ran.
+fn exit_for(output: &RunOutput) -> ExitCode {
+    let settings_errors = output.errors.iter().any(|e| e.starts_with("settings of") || e.starts_with("unknown rule id"));
+    if settings_errors {
+        eprintln!("error: invalid settings (the affected rules were not evaluated):");
+        for e in output.errors.iter().filter(|e| e.starts_with("settings of") || e.starts_with("unknown rule id")) {
+            eprintln!("  - {e}");
+        }
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn settings_from_file(path: &PathBuf) -> Result<Settings> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    Settings::from_json_text(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Rules { format } => {
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&catalog_view::catalog_json())?),
+                Format::Text => print!("{}", catalog_view::catalog_text()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Permissions => {
+            for action in iam_assurance_aws::permissions::all() {
+                println!("{action}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit {
+            authorization_details,
+            credential_report,
+            password_policy,
+            account_summary,
+            server_certificates,
+            virtual_mfa_devices,
+            settings_file,
+            format,
+            now,
+        } => {
+            let files = AuditFiles {
+                authorization_details,
+                credential_report,
+                password_policy,
+                account_summary,
+                server_certificates,
+                virtual_mfa_devices,
+            };
+            let settings = match &settings_file {
+                Some(path) => settings_from_file(path)?,
+                None => Settings::defaults(),
+            };
+            let inventory = audit::load(&files)?;
+            let report = evaluate(&inventory, &settings, now.unwrap_or_else(Utc::now));
+            let output = RunOutput::from_report(report, json!({"kind": "offline"}), Default::default());
+            print(&output, format)?;
+            Ok(exit_for(&output))
+        }
+        Command::Sweep { settings_file, publish, format } => {
+            let mut config = Config::from_env();
+            if let Some(path) = settings_file {
+                settings_from_file(&path)?; // fail early on a bad file
+                config.settings = SettingsSource::File(path);
+            }
+            if publish && config.topic_arn.is_none() {
+                anyhow::bail!("--publish needs FINDINGS_TOPIC_ARN set to the SNS topic ARN");
+            }
+            if !publish {
+                config.topic_arn = None;
+            }
+            let rt = runtime()?;
+            let output = rt.block_on(async {
+                let clients = Clients::from_env().await;
+                live::sweep(&clients, &config, json!({"kind": "manual"}), Utc::now()).await
+            })?;
+            print(&output, format)?;
+            Ok(exit_for(&output))
+        }
+        Command::Invoke { event, settings_file, no_publish } => {
+            let text = std::fs::read_to_string(&event).with_context(|| format!("{}", event.display()))?;
+            // A file that is not JSON is handled as the function would handle such a payload.
+            let payload: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+                tracing::warn!(file = %event.display(), error = %e, "event file is not valid JSON");
+                Value::String(text.clone())
+            });
+            let mut config = Config::from_env();
+            if let Some(path) = settings_file {
+                settings_from_file(&path)?;
+                config.settings = SettingsSource::File(path);
+            }
+            if no_publish {
+                config.topic_arn = None;
+            }
+            let rt = runtime()?;
+            let output = rt.block_on(async {
+                let clients = Clients::from_env().await;
+                live::handle_event(&clients, &config, &payload, Utc::now()).await
+            })?;
+            print(&output, Format::Json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lambda => Ok(run_lambda()),
+    }
+}
+
+fn run_lambda() -> ExitCode {
+    init_logging(true);
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        let clients = Clients::from_env().await;
+        let config = Config::from_env();
+        if config.topic_arn.is_none() {
+            tracing::warn!("FINDINGS_TOPIC_ARN is not set: findings will not be published");
+        }
+        let clients = &clients;
+        let config = &config;
+        lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| async move {
+            let mut config = config.clone();
+            // Leave time to publish before Lambda's own deadline.
+            let remaining = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
+            config.time_budget = remaining.saturating_sub(std::time::Duration::from_secs(20)).max(std::time::Duration::from_secs(5));
+            match live::handle_event(clients, &config, &event.payload, Utc::now()).await {
+                Ok(output) => {
+                    tracing::info!(
+                        trigger = %output.trigger,
+                        findings = output.findings.len(),
+                        api_calls = output.api_calls_total,
+                        "run complete"
+                    );
+                    serde_json::to_value(&output).map_err(|e| lambda_runtime::Diagnostic {
+                        error_type: "OutputError".into(),
+                        error_message: e.to_string(),
+                    })
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "run failed; the invocation fails so Lambda retries");
+                    let error_type = match err {
+                        live::RunError::Settings(_) => "SettingsUnavailable",
+                        live::RunError::Publish(_) => "PublishFailed",
+                        _ => "RunFailed",
+                    };
+                    Err(lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: err.to_string() })
+                }
+            }
+        }))
+        .await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lambda runtime error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,11 @@
+//! The one integration-test binary (one link step): every module below is a test suite.
+//!
+//! - `cli`: the `iam-assurance` binary on the sample account (offline audit, rules, bad files).
+//! - `events`: every sample event in `events/` routes as DESIGN.md says.
+//! - `adapters`: the AWS adapters against scripted SDK responses (paging, throttling, report states).
+//! - `emulator`: the live path end to end against moto on 127.0.0.1 through the real SDK clients.
 
+mod support;
+
+mod cli;
+mod events;

@@ -3,17 +3,52 @@
 //!
 //! **Architecture invariant**: this crate is the only place that talks to AWS, and only
 //! through the official SDK clients, built once per process ([`Clients::from_env`]) and reused.
-//! Every call goes through [`CallCounter`], so a run reports exactly what it cost. It holds no
-//! rule logic: what a finding is belongs to `iam-assurance-rules`.
+//! Every HTTP request a client sends is counted by [`CallCounter`] (through
+//! [`counter::CountingInterceptor`], installed on every client by the constructors of
+//! [`Clients`]), so a run reports exactly what it cost. It holds no rule logic: what a finding
+//! is belongs to `iam-assurance-rules`.
+//!
+//! The entry points:
+//! - [`collect`] with a [`Plan`]: an [`Inventory`](iam_assurance_rules::Inventory) that never
+//!   fails as a whole (a source that cannot be read becomes a gap);
+//! - [`load_settings`]: rule settings from SSM;
+//! - [`publish`]: findings to SNS with `PublishBatch`.
+//!
+//! Retries: the clients use the SDK's standard retry mode (3 attempts by default, with
+//! exponential backoff; `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile can change it).
+//! It retries throttling, transient (5xx) and transport errors. The collectors add their own
+//! bounded waits only where IAM answers "not yet" (credential report, service-last-accessed
+//! jobs), and never wait past the deadline they are given.
 #![forbid(unsafe_code)]
 
+pub mod collect;
 pub mod counter;
+mod credential_report;
+mod convert;
+mod deadline;
+pub mod error;
+mod live;
 pub mod permissions;
+mod service_access;
+pub mod sns;
+pub mod ssm;
 
+pub use collect::{collect, AuthScope, Plan};
 pub use counter::CallCounter;
+pub use error::AdapterError;
+pub use sns::{publish, OutgoingMessage, PublishStats};
+pub use ssm::load_settings;
+
+use counter::CountingInterceptor;
 
 /// The SDK clients, created once per process from the standard AWS configuration (default
 /// credential chain, `AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`).
+///
+/// Build it with [`Clients::from_env`], [`Clients::from_config`] or
+/// [`Clients::from_sdk_clients`]: they install the call-counting interceptor on every client.
+/// A `Clients` assembled field by field counts nothing. To start a new count between
+/// invocations, call [`CallCounter::reset`] (replacing `counter` would detach it from the
+/// clients).
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub iam: aws_sdk_iam::Client,
@@ -30,13 +65,42 @@ impl Clients {
         Self::from_config(&config)
     }
 
+    /// Build every client from a loaded configuration. IAM is a global service: when the
+    /// configuration has no region, its client signs for `us-east-1`.
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        let counter = CallCounter::default();
+        let counting = CountingInterceptor::new(counter.clone());
+        let mut iam = aws_sdk_iam::config::Builder::from(config).interceptor(counting.clone());
+        if config.region().is_none() {
+            iam = iam.region(aws_sdk_iam::config::Region::from_static("us-east-1"));
+        }
         Clients {
-            iam: aws_sdk_iam::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-            sns: aws_sdk_sns::Client::new(config),
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
-            counter: CallCounter::default(),
+            iam: aws_sdk_iam::Client::from_conf(iam.build()),
+            ssm: aws_sdk_ssm::Client::from_conf(aws_sdk_ssm::config::Builder::from(config).interceptor(counting.clone()).build()),
+            sns: aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(config).interceptor(counting.clone()).build()),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(config).interceptor(counting).build(),
+            ),
+            counter,
+        }
+    }
+
+    /// Wrap clients built elsewhere (a custom configuration, or test doubles), adding the
+    /// call-counting interceptor to each; everything else in their configuration is kept.
+    pub fn from_sdk_clients(
+        iam: aws_sdk_iam::Client,
+        ssm: aws_sdk_ssm::Client,
+        sns: aws_sdk_sns::Client,
+        dynamodb: aws_sdk_dynamodb::Client,
+    ) -> Self {
+        let counter = CallCounter::default();
+        let counting = CountingInterceptor::new(counter.clone());
+        Clients {
+            iam: aws_sdk_iam::Client::from_conf(iam.config().to_builder().interceptor(counting.clone()).build()),
+            ssm: aws_sdk_ssm::Client::from_conf(ssm.config().to_builder().interceptor(counting.clone()).build()),
+            sns: aws_sdk_sns::Client::from_conf(sns.config().to_builder().interceptor(counting.clone()).build()),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.config().to_builder().interceptor(counting).build()),
+            counter,
         }
     }
 }

@@ -1,0 +1,62 @@
+# iam-assurance — build, test and demo targets.
+#
+#   make demo   start a local AWS emulator, seed a demo account, sweep it, replay events, show
+#               what SNS delivered, stop the emulator
+#   make test   every test: rules (no network), CLI, adapters, emulator end to end, templates
+#
+# Everything these targets need is installed by them: Python tools into .venv (moto server
+# for the local AWS emulator, boto3, cfn-lint, pytest), Rust crates by cargo.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+export MOTO_SERVER := $(CURDIR)/$(VENV)/bin/moto_server
+export PYTHON := $(CURDIR)/$(PY)
+CARGO_TEST_FLAGS ?=
+
+PY_REQUIREMENTS := "moto[server]==5.2.1" "boto3>=1.34" "cfn-lint==1.51.0" "pytest>=7" "pyyaml>=6"
+
+.PHONY: help venv build-debug test test-rust test-infra lint lint-templates demo build deploy bench clean
+
+help:
+	@sed -n '2,10p' Makefile
+
+$(VENV)/.installed: Makefile
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check $(PY_REQUIREMENTS)
+	touch $@
+
+venv: $(VENV)/.installed
+
+build-debug:
+	cargo build --quiet
+
+test: venv test-rust test-infra lint-templates
+
+test-rust: venv
+	cargo test --workspace $(CARGO_TEST_FLAGS)
+
+test-infra: venv
+	$(PY) -m pytest -q tests/infra
+
+lint-templates: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash tests/lint_templates.sh
+
+lint: lint-templates
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+demo: venv build-debug
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
+
+# Deploy (needs the SAM CLI and cargo-lambda with zig; see docs/deploy.md).
+build:
+	sam build
+
+deploy: build
+	sam deploy --guided
+
+clean:
+	rm -rf $(VENV) target .aws-sam

@@ -1,0 +1,262 @@
+//! Event routing: what an incoming EventBridge event asks for. Pure: JSON in, [`Route`] out.
+//!
+//! - `Scheduled Event` → a full sweep.
+//! - `AWS API Call via CloudTrail` from IAM → a targeted evaluation of the entity named in
+//!   `requestParameters`, with only the rules that change can move. Failed calls
+//!   (`errorCode` set) changed nothing and are skipped; read-only calls are skipped.
+//! - Any CloudTrail event whose `userIdentity.type` is `Root` (API calls and console
+//!   sign-ins) → an immediate `root-usage` finding, on top of whatever else it triggers.
+//! - Anything else is acknowledged and ignored: never an error that makes Lambda retry.
+
+use chrono::{DateTime, Utc};
+use iam_assurance_rules::inventory::RootActivity;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The IAM entity an event changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", content = "name", rename_all = "snake_case")]
+pub enum Entity {
+    User(String),
+    Group(String),
+    Role(String),
+    Policy(String),
+    /// Account-level settings (password policy) or server certificates.
+    Account,
+}
+
+/// What a targeted evaluation must collect, beyond the event itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Need {
+    /// The one user's credentials, read live (login profile, keys, MFA, certificates).
+    UserCredentials,
+    /// Users, groups, roles and customer managed policies of the whole account.
+    Authorization,
+    PasswordPolicy,
+    ServerCertificates,
+    /// Nothing but the event (a deleted user: its findings resolve).
+    Nothing,
+}
+
+/// A targeted evaluation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Targeted {
+    pub event_name: String,
+    pub entity: Entity,
+    /// A second entity the event names (the user of AddUserToGroup, the policy of an attach).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub related: Option<Entity>,
+    pub need: Need,
+    pub rules: Vec<&'static str>,
+}
+
+/// What to do with an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Route {
+    /// A full sweep of the account.
+    Sweep,
+    /// CloudTrail activity: root use and/or an IAM change to evaluate.
+    CloudTrail {
+        event_id: String,
+        event_name: String,
+        event_time: Option<DateTime<Utc>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        root: Option<RootActivity>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        targeted: Option<Targeted>,
+        /// Why the IAM part was skipped (failed call, read-only, unhandled event name).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        skipped: Option<String>,
+    },
+    /// Acknowledged and ignored.
+    Ignored { reason: String },
+}
+
+const CREDENTIAL_RULES: &[&str] = &[
+    "unused-user",
+    "user-mfa",
+    "access-key-rotation",
+    "inactive-access-key",
+    "multiple-access-keys",
+    "console-access-inactive",
+    "user-signing-certificate-rotation",
+];
+const ADMIN_RULES: &[&str] = &["min-admins", "max-admins"];
+
+fn rules(groups: &[&[&'static str]]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for group in groups {
+        for id in *group {
+            if !out.contains(id) {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+/// Route an event. Never fails: an event we cannot read is `Ignored` with the reason.
+pub fn route(event: &Value) -> Route {
+    let Some(object) = event.as_object() else {
+        return Route::Ignored { reason: format!("not an EventBridge event: expected a JSON object, got {}", type_name(event)) };
+    };
+    let detail_type = object.get("detail-type").and_then(Value::as_str).unwrap_or("");
+    let source = object.get("source").and_then(Value::as_str).unwrap_or("");
+    match detail_type {
+        "Scheduled Event" => Route::Sweep,
+        "AWS API Call via CloudTrail" | "AWS Console Sign In via CloudTrail" => cloudtrail(object.get("detail"), detail_type),
+        "" => Route::Ignored { reason: "not an EventBridge event: no `detail-type`".into() },
+        other => Route::Ignored { reason: format!("unhandled event `{other}` from `{source}`") },
+    }
+}
+
+fn cloudtrail(detail: Option<&Value>, detail_type: &str) -> Route {
+    let Some(detail) = detail.and_then(Value::as_object) else {
+        return Route::Ignored { reason: format!("`{detail_type}` event without a `detail` object") };
+    };
+    let text = |key: &str| detail.get(key).and_then(Value::as_str).map(str::to_owned);
+    let event_name = text("eventName").unwrap_or_default();
+    let event_source = text("eventSource").unwrap_or_default();
+    let event_id = text("eventID").unwrap_or_default();
+    let event_time = text("eventTime").and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.with_timezone(&Utc));
+    let identity_type = detail.get("userIdentity").and_then(|u| u.get("type")).and_then(Value::as_str).unwrap_or("");
+    let error_code = text("errorCode");
+
+    let root = (identity_type == "Root").then(|| RootActivity {
+        event_id: event_id.clone(),
+        event_name: event_name.clone(),
+        event_source: event_source.clone(),
+        event_time,
+        source_ip: text("sourceIPAddress"),
+        user_agent: text("userAgent"),
+        aws_region: text("awsRegion"),
+    });
+
+    let (targeted, skipped) = if event_source != "iam.amazonaws.com" {
+        (None, (root.is_none()).then(|| format!("`{event_name}` from `{event_source}` is not an IAM change")))
+    } else if let Some(code) = error_code {
+        (None, Some(format!("`{event_name}` failed ({code}): nothing changed")))
+    } else if detail.get("readOnly").and_then(Value::as_bool) == Some(true) {
+        (None, Some(format!("`{event_name}` is read-only")))
+    } else {
+        let params = detail.get("requestParameters").cloned().unwrap_or(Value::Null);
+        let caller = detail.get("userIdentity").and_then(|u| u.get("userName")).and_then(Value::as_str);
+        match target(&event_name, &params, caller) {
+            Ok(t) => (Some(t), None),
+            Err(reason) => (None, Some(reason)),
+        }
+    };
+    if root.is_none() && targeted.is_none() {
+        return Route::Ignored { reason: skipped.unwrap_or_else(|| format!("`{event_name}`: nothing to evaluate")) };
+    }
+    Route::CloudTrail { event_id, event_name, event_time, root, targeted, skipped }
+}
+
+/// Which entity an IAM write event changed, what to collect and which rules it can move.
+fn target(event_name: &str, params: &Value, caller: Option<&str>) -> Result<Targeted, String> {
+    let param = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
+    let required = |key: &str| param(key).ok_or_else(|| format!("`{event_name}` event has no requestParameters.{key}"));
+    let make = |entity, related, need, rules| Targeted { event_name: event_name.to_string(), entity, related, need, rules };
+    let policy = || param("policyArn").map(Entity::Policy);
+    Ok(match event_name {
+        // Credentials of one user: read them live. The user may be the caller (no userName).
+        "CreateUser" | "UpdateUser" => {
+            let name = param("newUserName").or_else(|| param("userName")).ok_or("no requestParameters.userName")?;
+            make(Entity::User(name), None, Need::UserCredentials, rules(&[CREDENTIAL_RULES, &["approved-users"]]))
+        }
+        "CreateLoginProfile" | "UpdateLoginProfile" | "DeleteLoginProfile" | "CreateAccessKey" | "UpdateAccessKey"
+        | "DeleteAccessKey" | "EnableMFADevice" | "DeactivateMFADevice" | "DeleteVirtualMFADevice"
+        | "UploadSigningCertificate" | "UpdateSigningCertificate" | "DeleteSigningCertificate" => {
+            let name = param("userName")
+                .or_else(|| caller.map(str::to_owned))
+                .ok_or_else(|| format!("`{event_name}` names no user (requestParameters.userName)"))?;
+            make(Entity::User(name), None, Need::UserCredentials, rules(&[CREDENTIAL_RULES]))
+        }
+        "DeleteUser" => make(
+            Entity::User(required("userName")?),
+            None,
+            Need::Authorization,
+            rules(&[&["individual-users", "empty-group", "unapproved-policy-in-use"], ADMIN_RULES]),
+        ),
+        "AttachUserPolicy" | "DetachUserPolicy" => make(
+            Entity::User(required("userName")?),
+            policy(),
+            Need::Authorization,
+            rules(&[&["user-attached-policies", "unapproved-policy-in-use"], ADMIN_RULES]),
+        ),
+        "PutUserPolicy" | "DeleteUserPolicy" | "PutUserPermissionsBoundary" | "DeleteUserPermissionsBoundary" => make(
+            Entity::User(required("userName")?),
+            None,
+            Need::Authorization,
+            rules(&[&["user-inline-policies", "admin-policy"], ADMIN_RULES]),
+        ),
+        "AddUserToGroup" | "RemoveUserFromGroup" => make(
+            Entity::Group(required("groupName")?),
+            Some(Entity::User(required("userName")?)),
+            Need::Authorization,
+            rules(&[&["empty-group", "unapproved-policy-in-use"], ADMIN_RULES]),
+        ),
+        "CreateGroup" | "DeleteGroup" => {
+            make(Entity::Group(required("groupName")?), None, Need::Authorization, rules(&[&["empty-group"], ADMIN_RULES]))
+        }
+        "AttachGroupPolicy" | "DetachGroupPolicy" => make(
+            Entity::Group(required("groupName")?),
+            policy(),
+            Need::Authorization,
+            rules(&[&["unapproved-policy-in-use"], ADMIN_RULES]),
+        ),
+        "PutGroupPolicy" | "DeleteGroupPolicy" => {
+            make(Entity::Group(required("groupName")?), None, Need::Authorization, rules(&[&["admin-policy"], ADMIN_RULES]))
+        }
+        "AttachRolePolicy" | "DetachRolePolicy" => make(
+            Entity::Role(required("roleName")?),
+            policy(),
+            Need::Authorization,
+            rules(&[&["unapproved-policy-in-use"], ADMIN_RULES]),
+        ),
+        "PutRolePolicy" | "DeleteRolePolicy" | "PutRolePermissionsBoundary" | "DeleteRolePermissionsBoundary" => make(
+            Entity::Role(required("roleName")?),
+            None,
+            Need::Authorization,
+            rules(&[&["role-inline-policies", "admin-policy"], ADMIN_RULES]),
+        ),
+        "CreateRole" | "DeleteRole" | "UpdateAssumeRolePolicy" => make(
+            Entity::Role(required("roleName")?),
+            None,
+            Need::Authorization,
+            rules(&[&["inactive-role", "role-inline-policies", "unapproved-policy-in-use"], ADMIN_RULES]),
+        ),
+        "CreatePolicy" => {
+            // CreatePolicy names the policy, not its ARN; the ARN is in the response, which
+            // the caller does not always keep: evaluate the policy rules account-wide.
+            let name = required("policyName")?;
+            make(Entity::Policy(name), None, Need::Authorization, rules(&[&["admin-policy"]]))
+        }
+        "CreatePolicyVersion" | "SetDefaultPolicyVersion" | "DeletePolicy" | "DeletePolicyVersion" => make(
+            Entity::Policy(required("policyArn")?),
+            None,
+            Need::Authorization,
+            rules(&[&["admin-policy", "unapproved-policy-in-use"], ADMIN_RULES]),
+        ),
+        "UpdateAccountPasswordPolicy" | "DeleteAccountPasswordPolicy" => {
+            make(Entity::Account, None, Need::PasswordPolicy, vec!["password-policy"])
+        }
+        "UploadServerCertificate" | "DeleteServerCertificate" | "UpdateServerCertificate" => {
+            make(Entity::Account, None, Need::ServerCertificates, vec!["server-certificate-rotation"])
+        }
+        other => return Err(format!("`{other}` does not change anything the rules check")),
+    })
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}

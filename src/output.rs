@@ -1,0 +1,116 @@
+//! The run JSON (CLI `--format json`, the handler's return value) and its text rendering.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use iam_assurance_rules::report::{Finding, FindingStatus, Report, RuleStatus, RuleSummary};
+use serde::Serialize;
+use serde_json::Value;
+
+/// What a run did: `{ account_id, trigger, evaluated_at, findings, rules, ... }`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutput {
+    pub account_id: String,
+    /// What started the run: `{ "kind": "schedule" | "cloudtrail" | "manual" | "offline" | "ignored", ... }`.
+    pub trigger: Value,
+    pub evaluated_at: DateTime<Utc>,
+    /// When the credential report used was generated: it may be up to 4 hours old.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_report_generated_at: Option<DateTime<Utc>>,
+    pub findings: Vec<Finding>,
+    pub rules: Vec<RuleSummary>,
+    /// Settings errors, data that could not be collected, documents that could not be parsed.
+    pub errors: Vec<String>,
+    /// AWS API calls this run made, by `service:Operation`.
+    pub api_calls: BTreeMap<String, u64>,
+    pub api_calls_total: u64,
+    /// What was sent to SNS, when publishing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published: Option<Value>,
+}
+
+impl RunOutput {
+    pub fn from_report(report: Report, trigger: Value, api_calls: BTreeMap<String, u64>) -> Self {
+        RunOutput {
+            account_id: report.account_id,
+            trigger,
+            evaluated_at: report.evaluated_at,
+            credential_report_generated_at: report.credential_report_generated_at,
+            findings: report.findings,
+            rules: report.rules,
+            errors: report.errors,
+            api_calls_total: api_calls.values().sum(),
+            api_calls,
+            published: None,
+        }
+    }
+
+    /// A run that evaluated nothing (an ignored event).
+    pub fn ignored(account_id: String, trigger: Value, now: DateTime<Utc>) -> Self {
+        RunOutput {
+            account_id,
+            trigger,
+            evaluated_at: now,
+            credential_report_generated_at: None,
+            findings: Vec::new(),
+            rules: Vec::new(),
+            errors: Vec::new(),
+            api_calls: BTreeMap::new(),
+            api_calls_total: 0,
+            published: None,
+        }
+    }
+
+    pub fn open_findings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.status == FindingStatus::Open)
+    }
+
+    /// A readable terminal report: findings grouped by severity, then the rule summary.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let open = self.open_findings().count();
+        let suppressed = self.findings.len() - open;
+        let _ = writeln!(out, "Account {}  evaluated {}", self.account_id, self.evaluated_at.format("%Y-%m-%d %H:%M:%S UTC"));
+        if let Some(t) = self.credential_report_generated_at {
+            let _ = writeln!(out, "Credential report generated {}", t.format("%Y-%m-%d %H:%M:%S UTC"));
+        }
+        let _ = writeln!(out, "{open} open finding(s), {suppressed} suppressed\n");
+        for f in &self.findings {
+            let status = if f.status == FindingStatus::Suppressed { " (suppressed)" } else { "" };
+            let _ = writeln!(out, "{:<8} {:<34} {}{}", f.severity.as_str().to_uppercase(), f.rule_id, f.resource_name, status);
+            let _ = writeln!(out, "         {}", f.message);
+            if let Some(s) = &f.suppression {
+                let _ = writeln!(out, "         exception: {} ({})", s.exception, s.reason);
+            }
+        }
+        if !self.findings.is_empty() {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "{:<34} {:<14} {:>6} {:>10}", "RULE", "STATUS", "FAILED", "SUPPRESSED");
+        for r in &self.rules {
+            let status = match r.status {
+                RuleStatus::Evaluated => "evaluated",
+                RuleStatus::NotEvaluated => "not_evaluated",
+                RuleStatus::Disabled => "disabled",
+            };
+            let _ = writeln!(out, "{:<34} {:<14} {:>6} {:>10}", r.rule_id, status, r.failed, r.suppressed);
+            if r.status == RuleStatus::NotEvaluated {
+                if let Some(reason) = &r.reason {
+                    let _ = writeln!(out, "  {reason}");
+                }
+            }
+        }
+        if !self.errors.is_empty() {
+            let _ = writeln!(out, "\nErrors:");
+            for e in &self.errors {
+                let _ = writeln!(out, "  - {e}");
+            }
+        }
+        if self.api_calls_total > 0 {
+            let calls = self.api_calls.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+            let _ = writeln!(out, "\nAWS API calls: {} ({calls})", self.api_calls_total);
+        }
+        out
+    }
+}

@@ -1,0 +1,135 @@
+//! Shared test support: paths and running the binary.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+pub fn event_path(name: &str) -> PathBuf {
+    root().join("events").join(name)
+}
+
+/// Run the `iam-assurance` binary with these arguments and environment.
+pub fn run_bin(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iam-assurance"));
+    cmd.args(args);
+    cmd.env_remove("AWS_LAMBDA_RUNTIME_API");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run iam-assurance")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A moto server on 127.0.0.1, started for one test and stopped when dropped.
+///
+/// The server binary comes from `MOTO_SERVER` (set by the Makefile to the venv's
+/// `moto_server`), else `moto_server` on PATH. AWS managed policies are loaded
+/// (`MOTO_IAM_LOAD_MANAGED_POLICIES=true`) so `AdministratorAccess` exists.
+pub struct Moto {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".to_string());
+        // Pick a free port: bind to port 0, read it, release it, start moto on it. Retry if
+        // another process takes the port in between.
+        for _attempt in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+            let child = std::process::Command::new(&program)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {program} (run `make test`, which installs it into .venv): {e}"));
+            let mut moto = Moto { child, port };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = moto.child.try_wait() {
+                    break; // exited: port taken? try another
+                }
+                if moto_ready(port) {
+                    return moto;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = moto.child.kill();
+            let _ = moto.child.wait();
+        }
+        panic!("moto server did not start on 127.0.0.1");
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Environment for running the binary against this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
+    /// An SDK config for this server: the same settings `AWS_ENDPOINT_URL` gives.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "tests"))
+            .load()
+            .await
+    }
+
+    /// POST to moto's own API (`/moto-api/...`).
+    pub fn moto_api(&self, path: &str) -> String {
+        http(self.port, "POST", path).unwrap_or_default()
+    }
+
+    /// GET from moto's own API.
+    pub fn moto_get(&self, path: &str) -> String {
+        http(self.port, "GET", path).unwrap_or_default()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_ready(port: u16) -> bool {
+    http(port, "GET", "/moto-api/").is_some()
+}
+
+/// A minimal HTTP/1.0 request on loopback (moto's control API), returning the body.
+fn http(port: u16, method: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok()?;
+    write!(stream, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.").then(|| body.to_string())
+}
