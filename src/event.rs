@@ -9,6 +9,7 @@
 //! - Anything else is acknowledged and ignored: never an error that makes Lambda retry.
 
 use chrono::{DateTime, Utc};
+use iam_assurance_aws::CredentialParts;
 use iam_assurance_rules::inventory::RootActivity;
 use serde::Serialize;
 use serde_json::Value;
@@ -29,8 +30,8 @@ pub enum Entity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Need {
-    /// The one user's credentials, read live (login profile, keys, MFA, certificates).
-    UserCredentials,
+    /// The one user's credentials, read live: only the parts the event can have changed.
+    UserCredentials(#[serde(skip)] CredentialParts),
     /// Users, groups, roles and customer managed policies of the whole account.
     Authorization,
     PasswordPolicy,
@@ -74,15 +75,6 @@ pub enum Route {
     Ignored { reason: String },
 }
 
-const CREDENTIAL_RULES: &[&str] = &[
-    "unused-user",
-    "user-mfa",
-    "access-key-rotation",
-    "inactive-access-key",
-    "multiple-access-keys",
-    "console-access-inactive",
-    "user-signing-certificate-rotation",
-];
 const ADMIN_RULES: &[&str] = &["min-admins", "max-admins"];
 
 fn rules(groups: &[&[&'static str]]) -> Vec<&'static str> {
@@ -160,19 +152,38 @@ fn target(event_name: &str, params: &Value, caller: Option<&str>) -> Result<Targ
     let required = |key: &str| param(key).ok_or_else(|| format!("`{event_name}` event has no requestParameters.{key}"));
     let make = |entity, related, need, rules| Targeted { event_name: event_name.to_string(), entity, related, need, rules };
     let policy = || param("policyArn").map(Entity::Policy);
+    // Credential calls name the user, or act on the caller's own user when they do not.
+    let user = |caller: Option<&str>| {
+        param("userName")
+            .or_else(|| caller.map(str::to_owned))
+            .ok_or_else(|| format!("`{event_name}` names no user (requestParameters.userName)"))
+    };
     Ok(match event_name {
-        // Credentials of one user: read them live. The user may be the caller (no userName).
-        "CreateUser" | "UpdateUser" => {
-            let name = param("newUserName").or_else(|| param("userName")).ok_or("no requestParameters.userName")?;
-            make(Entity::User(name), None, Need::UserCredentials, rules(&[CREDENTIAL_RULES, &["approved-users"]]))
+        // Credentials of one user, read live: only the parts this event can change, and only
+        // the rules over those parts (each rule below reads nothing else of the row).
+        "CreateUser" => {
+            let name = required("userName")?;
+            let parts = CredentialParts { key_last_used: false, signing_certificates: false, ..CredentialParts::ALL };
+            let rules = vec!["unused-user", "user-mfa", "access-key-rotation", "multiple-access-keys", "console-access-inactive", "approved-users"];
+            make(Entity::User(name), None, Need::UserCredentials(parts), rules)
         }
-        "CreateLoginProfile" | "UpdateLoginProfile" | "DeleteLoginProfile" | "CreateAccessKey" | "UpdateAccessKey"
-        | "DeleteAccessKey" | "EnableMFADevice" | "DeactivateMFADevice" | "DeleteVirtualMFADevice"
-        | "UploadSigningCertificate" | "UpdateSigningCertificate" | "DeleteSigningCertificate" => {
-            let name = param("userName")
-                .or_else(|| caller.map(str::to_owned))
-                .ok_or_else(|| format!("`{event_name}` names no user (requestParameters.userName)"))?;
-            make(Entity::User(name), None, Need::UserCredentials, rules(&[CREDENTIAL_RULES]))
+        "UpdateUser" => {
+            // A rename: the approved list is matched on names.
+            let name = param("newUserName").or_else(|| param("userName")).ok_or("no requestParameters.userName")?;
+            make(Entity::User(name), None, Need::UserCredentials(CredentialParts::USER_ONLY), vec!["approved-users"])
+        }
+        "CreateAccessKey" | "UpdateAccessKey" | "DeleteAccessKey" => {
+            let parts = CredentialParts { access_keys: true, key_last_used: true, ..CredentialParts::USER_ONLY };
+            let rules = vec!["access-key-rotation", "inactive-access-key", "multiple-access-keys", "unused-user"];
+            make(Entity::User(user(caller)?), None, Need::UserCredentials(parts), rules)
+        }
+        "CreateLoginProfile" | "UpdateLoginProfile" | "DeleteLoginProfile" | "EnableMFADevice" | "DeactivateMFADevice" => {
+            let parts = CredentialParts { login_profile: true, mfa_devices: true, ..CredentialParts::USER_ONLY };
+            make(Entity::User(user(caller)?), None, Need::UserCredentials(parts), vec!["user-mfa", "console-access-inactive"])
+        }
+        "UploadSigningCertificate" | "UpdateSigningCertificate" | "DeleteSigningCertificate" => {
+            let parts = CredentialParts { signing_certificates: true, ..CredentialParts::USER_ONLY };
+            make(Entity::User(user(caller)?), None, Need::UserCredentials(parts), vec!["user-signing-certificate-rotation"])
         }
         "DeleteUser" => make(
             Entity::User(required("userName")?),

@@ -83,11 +83,11 @@ fn enabled(settings: &Settings, rule: &str) -> bool {
 pub async fn sweep(clients: &Clients, config: &Config, trigger: Value, now: DateTime<Utc>) -> Result<RunOutput, RunError> {
     let started = Instant::now();
     clients.counter.reset();
-    let settings = load_settings(clients, config).await?;
+    let settings = Box::pin(load_settings(clients, config)).await?;
     let mut plan = Plan::full_sweep();
     plan.virtual_mfa_devices = enabled(&settings, "root-mfa") && param_bool(&settings, "root-mfa", "require_hardware");
     plan.service_last_accessed = enabled(&settings, "user-service-inactivity") || enabled(&settings, "role-service-inactivity");
-    let inventory = collect(clients, &plan, started + config.time_budget).await;
+    let inventory = Box::pin(collect(clients, &plan, started + config.time_budget)).await;
     let report = evaluate(&inventory, &settings, now);
     let mut output = RunOutput::from_report(report, trigger, clients.counter.snapshot());
     if let Some(topic) = &config.topic_arn {
@@ -117,9 +117,9 @@ pub async fn handle_event(clients: &Clients, config: &Config, event: &Value, now
                 "event_id": event.get("id"),
                 "time": event.get("time"),
             });
-            sweep(clients, config, trigger, now).await
+            Box::pin(sweep(clients, config, trigger, now)).await
         }
-        route @ Route::CloudTrail { .. } => cloudtrail(clients, config, route, account, now).await,
+        route @ Route::CloudTrail { .. } => Box::pin(cloudtrail(clients, config, route, account, now)).await,
     }
 }
 
@@ -129,13 +129,14 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
     };
     let started = Instant::now();
     clients.counter.reset();
-    let settings = load_settings(clients, config).await?;
-    let mut plan = Plan::none();
+    let settings = Box::pin(load_settings(clients, config)).await?;
+    let mut plan = Plan::default();
     if let Some(t) = &targeted {
         match t.need {
-            Need::UserCredentials => {
+            Need::UserCredentials(parts) => {
                 if let Entity::User(name) = &t.entity {
                     plan.user_credentials = Some(name.clone());
+                    plan.user_credential_parts = parts;
                 }
             }
             Need::Authorization => plan.authorization = AuthScope::NoAwsManaged,
@@ -144,14 +145,15 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
             Need::Nothing => {}
         }
     }
-    let mut inventory = if targeted.is_some() { collect(clients, &plan, started + config.time_budget).await } else { Inventory::default() };
+    let mut inventory =
+        if targeted.is_some() { Box::pin(collect(clients, &plan, started + config.time_budget)).await } else { Inventory::default() };
     if inventory.account_id.is_empty() {
         inventory.account_id = account;
     }
     if inventory.partition.is_empty() {
         inventory.partition = "aws".into();
     }
-    if let (Some(t), Need::UserCredentials) = (&targeted, targeted.as_ref().map(|t| t.need).unwrap_or(Need::Nothing)) {
+    if let Some(t) = targeted.as_ref().filter(|t| matches!(t.need, Need::UserCredentials(_))) {
         add_partial_user(&mut inventory, t);
     }
     let mut rules: Vec<&str> = targeted.as_ref().map(|t| t.rules.clone()).unwrap_or_default();
@@ -268,8 +270,8 @@ async fn publish(clients: &Clients, topic: &str, messages: &[sns::OutgoingMessag
     if messages.is_empty() {
         return Ok(json!({"messages": 0, "batches": 0}));
     }
-    let stats = sns::publish(clients, topic, messages).await.map_err(|e| RunError::Publish(e.to_string()))?;
-    Ok(json!({"topic_arn": topic, "messages": stats.messages, "batches": stats.batches}))
+    let stats = Box::pin(sns::publish(clients, topic, messages)).await.map_err(|e| RunError::Publish(e.to_string()))?;
+    Ok(json!({"topic_arn": topic, "messages": stats.published, "batches": stats.batches, "retried": stats.retried}))
 }
 
 /// A one-line description of the trigger for messages.

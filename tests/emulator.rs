@@ -304,7 +304,9 @@ async fn events_behave_as_designed() {
     assert_eq!(root_findings.len(), 1, "{run}");
     assert_eq!(root_findings[0]["severity"], "critical");
     assert!(root_findings[0]["message"].as_str().unwrap().contains("ConsoleLogin"));
-    assert_eq!(run["api_calls_total"], 1, "only the settings read: {}", run["api_calls"]);
+    assert_eq!(run["api_calls_total"], 2, "the settings read and the publish, nothing of IAM: {}", run["api_calls"]);
+    assert_eq!(run["api_calls"]["ssm:GetParametersByPath"], 1);
+    assert_eq!(run["api_calls"]["sns:PublishBatch"], 1);
     let delivered = env.received().await;
     assert_eq!(delivered.len(), 1);
     assert_eq!(delivered[0]["MessageAttributes"]["rule_id"]["Value"], "root-usage");

@@ -25,11 +25,18 @@ fn credential_events_read_the_user_live() {
     for (file, user) in [("create-user.json", "contractor-bob"), ("create-access-key.json", "deploy-bot"), ("create-login-profile.json", "alice")] {
         let t = targeted(file);
         assert_eq!(t.entity, Entity::User(user.into()), "{file}");
-        assert_eq!(t.need, Need::UserCredentials, "{file}");
-        assert!(t.rules.contains(&"user-mfa") && t.rules.contains(&"inactive-access-key"), "{file}: {:?}", t.rules);
+        assert!(matches!(t.need, Need::UserCredentials(_)), "{file}");
         assert!(!t.rules.contains(&"max-admins"), "{file}: a credential change cannot move admin counts");
     }
     assert!(targeted("create-user.json").rules.contains(&"approved-users"));
+    // Each event reads only what it can change, and runs only the rules over that.
+    let Need::UserCredentials(parts) = targeted("create-access-key.json").need else { unreachable!() };
+    assert!(parts.access_keys && parts.key_last_used && !parts.login_profile && !parts.mfa_devices && !parts.signing_certificates);
+    assert!(targeted("create-access-key.json").rules.contains(&"inactive-access-key"));
+    assert!(!targeted("create-access-key.json").rules.contains(&"user-mfa"), "user-mfa needs the login profile, not read for a key event");
+    let Need::UserCredentials(parts) = targeted("create-login-profile.json").need else { unreachable!() };
+    assert!(parts.login_profile && parts.mfa_devices && !parts.access_keys);
+    assert_eq!(targeted("create-login-profile.json").rules, vec!["user-mfa", "console-access-inactive"]);
 }
 
 #[test]

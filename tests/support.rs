@@ -54,6 +54,8 @@ impl Moto {
             let child = std::process::Command::new(&program)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+                // moto's request recorder writes `moto_recording` into its working directory.
+                .current_dir(std::env::temp_dir())
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()

@@ -7,5 +7,7 @@
 
 mod support;
 
+mod adapters;
 mod cli;
+mod emulator;
 mod events;

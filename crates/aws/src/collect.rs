@@ -21,15 +21,15 @@ use std::collections::BTreeMap;
 
 use aws_sdk_iam::types::{AssignmentStatusType, EntityType};
 use iam_assurance_rules::inventory::{
-    AccountSummary, AuthorizationDetails, CredentialReport, DataSource, Inventory, PasswordPolicy, ServerCertificate,
-    VirtualMfaDevice, ROOT_ROW_USER,
+    AccountSummary, AuthorizationDetails, CredentialReport, DataSource, Inventory, PasswordPolicy, ServerCertificate, VirtualMfaDevice,
+    ROOT_ROW_USER,
 };
 use iam_assurance_rules::sources::account_summary_from_map;
 
 use crate::convert::{opt_datetime, AadBuilder, AccountHint};
 use crate::deadline::Deadline;
 use crate::error::AwsFailure;
-use crate::live::next_marker;
+use crate::live::{next_marker, CredentialParts};
 use crate::{credential_report, live, service_access, Clients};
 
 /// Which users, groups, roles and managed policies to read (GetAccountAuthorizationDetails).
@@ -59,6 +59,8 @@ pub struct Plan {
     /// `credential_report` then holds a single current row (no row if the user no longer
     /// exists), and `credential_report` above is ignored.
     pub user_credentials: Option<String>,
+    /// Which parts of that user's credentials to read (default: all).
+    pub user_credential_parts: CredentialParts,
     /// GetAccountSummary.
     pub account_summary: bool,
     /// GetAccountPasswordPolicy.
@@ -80,6 +82,7 @@ impl Plan {
             authorization: AuthScope::Full,
             credential_report: true,
             user_credentials: None,
+            user_credential_parts: CredentialParts::ALL,
             account_summary: true,
             password_policy: true,
             server_certificates: true,
@@ -128,7 +131,7 @@ pub async fn collect(clients: &Clients, plan: &Plan, deadline: std::time::Instan
 
     let credentials = async {
         if let Some(user) = &plan.user_credentials {
-            Some(Credentials::Live(deadline.run("reading the user's credentials", live::fetch(iam, user)).await))
+            Some(Credentials::Live(deadline.run("reading the user's credentials", live::fetch(iam, user, plan.user_credential_parts)).await))
         } else if plan.credential_report {
             Some(Credentials::Report(deadline.run("the credential report", credential_report::fetch(iam, deadline)).await))
         } else {
@@ -141,13 +144,11 @@ pub async fn collect(clients: &Clients, plan: &Plan, deadline: std::time::Instan
         let password = if plan.password_policy { Some(deadline.run("GetAccountPasswordPolicy", password_policy(iam)).await) } else { None };
         let certificates =
             if plan.server_certificates { Some(deadline.run("ListServerCertificates", server_certificates(iam)).await) } else { None };
-        let mfa =
-            if plan.virtual_mfa_devices { Some(deadline.run("ListVirtualMFADevices", virtual_mfa_devices(iam)).await) } else { None };
+        let mfa = if plan.virtual_mfa_devices { Some(deadline.run("ListVirtualMFADevices", virtual_mfa_devices(iam)).await) } else { None };
         (summary, password, certificates, mfa)
     };
 
-    let ((aad, sla), credentials, (summary, password, certificates, mfa)) =
-        tokio::join!(principals_and_activity, credentials, small);
+    let ((aad, sla), credentials, (summary, password, certificates, mfa)) = tokio::join!(principals_and_activity, credentials, small);
 
     let mut inventory = Inventory::new("");
     let mut hint = AccountHint::default();
@@ -268,9 +269,7 @@ async fn authorization_details(
     scope: AuthScope,
 ) -> Result<(AuthorizationDetails, AccountHint, Vec<String>), String> {
     let filter = match scope {
-        AuthScope::NoAwsManaged => {
-            Some(vec![EntityType::User, EntityType::Role, EntityType::Group, EntityType::LocalManagedPolicy])
-        }
+        AuthScope::NoAwsManaged => Some(vec![EntityType::User, EntityType::Role, EntityType::Group, EntityType::LocalManagedPolicy]),
         _ => None,
     };
     let mut builder = AadBuilder::default();
@@ -305,10 +304,8 @@ async fn authorization_details(
 
 async fn account_summary(iam: &aws_sdk_iam::Client) -> Result<AccountSummary, String> {
     let out = iam.get_account_summary().send().await.map_err(|e| AwsFailure::from_sdk(&e).reason("GetAccountSummary"))?;
-    let map: BTreeMap<String, i64> = out
-        .summary_map()
-        .map(|m| m.iter().map(|(k, v)| (k.as_str().to_owned(), i64::from(*v))).collect())
-        .unwrap_or_default();
+    let map: BTreeMap<String, i64> =
+        out.summary_map().map(|m| m.iter().map(|(k, v)| (k.as_str().to_owned(), i64::from(*v))).collect()).unwrap_or_default();
     Ok(account_summary_from_map(map))
 }
 

@@ -4,13 +4,13 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_iam::types::{
-    AttachedPermissionsBoundary, AttachedPolicy as SdkAttachedPolicy, GroupDetail, ManagedPolicyDetail, PolicyDetail,
-    RoleDetail, UserDetail,
+    AttachedPermissionsBoundary, AttachedPolicy as SdkAttachedPolicy, GroupDetail, ManagedPolicyDetail, PolicyDetail, RoleDetail,
+    UserDetail,
 };
 use chrono::{DateTime, Utc};
 use iam_assurance_rules::inventory::{
-    account_from_arn, is_aws_managed_arn, name_from_arn, AttachedPolicy, AuthorizationDetails, Group, InlinePolicy,
-    ManagedPolicy, Role, User,
+    account_from_arn, is_aws_managed_arn, name_from_arn, AttachedPolicy, AuthorizationDetails, Group, InlinePolicy, ManagedPolicy, Role,
+    User,
 };
 use iam_assurance_rules::policy::PolicyDocument;
 
@@ -70,13 +70,7 @@ pub(crate) struct AadBuilder {
 }
 
 impl AadBuilder {
-    pub fn page(
-        &mut self,
-        users: &[UserDetail],
-        groups: &[GroupDetail],
-        roles: &[RoleDetail],
-        policies: &[ManagedPolicyDetail],
-    ) {
+    pub fn page(&mut self, users: &[UserDetail], groups: &[GroupDetail], roles: &[RoleDetail], policies: &[ManagedPolicyDetail]) {
         for u in users {
             self.user(u);
         }
@@ -110,9 +104,10 @@ impl AadBuilder {
             if self.details.policies.iter().any(|existing| existing.arn == arn) {
                 continue;
             }
-            let default = p.policy_version_list().iter().find(|v| {
-                v.is_default_version() || (v.version_id().is_some() && v.version_id() == p.default_version_id())
-            });
+            let default = p
+                .policy_version_list()
+                .iter()
+                .find(|v| v.is_default_version() || (v.version_id().is_some() && v.version_id() == p.default_version_id()));
             let document = match default {
                 Some(version) => Some(match version.document() {
                     Some(text) => PolicyDocument::parse_str(text),

@@ -34,8 +34,7 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, deadline: Deadline) -> Resu
                 },
                 Err(err) => {
                     let failure = AwsFailure::from_sdk(&err);
-                    let retryable =
-                        failure.is("LimitExceeded") || failure.is("ReportInProgress") || failure.is_throttling();
+                    let retryable = failure.is("LimitExceeded") || failure.is("ReportInProgress") || failure.is_throttling();
                     if !retryable {
                         return Err(failure.reason("GenerateCredentialReport"));
                     }
@@ -68,10 +67,7 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, deadline: Deadline) -> Resu
             }
         }
         if !deadline.sleep(backoff.next_delay()).await {
-            return Err(format!(
-                "gave up on the credential report within the time budget: {}",
-                failure.reason("GetCredentialReport")
-            ));
+            return Err(format!("gave up on the credential report within the time budget: {}", failure.reason("GetCredentialReport")));
         }
     }
 }
@@ -83,8 +79,7 @@ fn decode(out: &aws_sdk_iam::operation::get_credential_report::GetCredentialRepo
         }
     }
     let content = out.content().ok_or("GetCredentialReport returned no Content")?;
-    let text = std::str::from_utf8(content.as_ref())
-        .map_err(|e| format!("the credential report content is not UTF-8 text: {e}"))?;
+    let text = std::str::from_utf8(content.as_ref()).map_err(|e| format!("the credential report content is not UTF-8 text: {e}"))?;
     let mut report = parse_credential_report_csv(text.trim_start_matches('\u{feff}'))
         .map_err(|e| format!("the credential report could not be parsed: {e}"))?;
     report.generated_at = opt_datetime(out.generated_time());

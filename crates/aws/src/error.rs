@@ -58,8 +58,6 @@ impl AdapterError {
 pub(crate) struct AwsFailure {
     /// AWS error code, when AWS answered with one.
     pub code: Option<String>,
-    /// HTTP status of the response, when there was one.
-    pub status: Option<u16>,
     /// `Code: message (HTTP n)`, or the transport error with its causes.
     pub detail: String,
 }
@@ -80,7 +78,7 @@ impl AwsFailure {
                     (None, false) => format!("HTTP {status}: {message}"),
                     (None, true) => format!("HTTP {status} with no error code"),
                 };
-                AwsFailure { code, status: Some(status), detail }
+                AwsFailure { code, detail }
             }
             other => {
                 let status = other.raw_response().map(|r| r.status().as_u16());
@@ -88,7 +86,7 @@ impl AwsFailure {
                 if let Some(status) = status {
                     detail = format!("{detail} (HTTP {status})");
                 }
-                AwsFailure { code: None, status, detail }
+                AwsFailure { code: None, detail }
             }
         }
     }

@@ -22,18 +22,19 @@
 #![forbid(unsafe_code)]
 
 pub mod collect;
+mod convert;
 pub mod counter;
 mod credential_report;
-mod convert;
 mod deadline;
 pub mod error;
-mod live;
+pub mod live;
 pub mod permissions;
 mod service_access;
 pub mod sns;
 pub mod ssm;
 
 pub use collect::{collect, AuthScope, Plan};
+pub use live::CredentialParts;
 pub use counter::CallCounter;
 pub use error::AdapterError;
 pub use sns::{publish, OutgoingMessage, PublishStats};
@@ -78,9 +79,7 @@ impl Clients {
             iam: aws_sdk_iam::Client::from_conf(iam.build()),
             ssm: aws_sdk_ssm::Client::from_conf(aws_sdk_ssm::config::Builder::from(config).interceptor(counting.clone()).build()),
             sns: aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(config).interceptor(counting.clone()).build()),
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(config).interceptor(counting).build(),
-            ),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(config).interceptor(counting).build()),
             counter,
         }
     }

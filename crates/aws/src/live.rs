@@ -3,9 +3,7 @@
 
 use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Utc};
-use iam_assurance_rules::inventory::{
-    CertSlot, CredentialReport, CredentialRow, CredentialSource, KeySlot, ReportDate, ReportFlag,
-};
+use iam_assurance_rules::inventory::{CertSlot, CredentialReport, CredentialRow, CredentialSource, KeySlot, ReportDate, ReportFlag};
 
 use crate::convert::{datetime, opt_datetime};
 use crate::error::AwsFailure;
@@ -47,8 +45,48 @@ fn gone_or<T>(failure: AwsFailure, operation: &str) -> Step<T> {
     }
 }
 
-/// Read one user's credentials. `Err` is the gap reason.
-pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, user_name: &str) -> Result<LiveCredentials, String> {
+/// Which parts of a user's credentials to read on the event path. An event reads only what it
+/// can have changed, and the handler evaluates only the rules over those parts: a part not
+/// read is left empty in the row and no rule that needs it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialParts {
+    /// GetLoginProfile: console password and when it was set.
+    pub login_profile: bool,
+    /// ListAccessKeys.
+    pub access_keys: bool,
+    /// GetAccessKeyLastUsed for each key (needs `access_keys`).
+    pub key_last_used: bool,
+    /// ListMFADevices.
+    pub mfa_devices: bool,
+    /// ListSigningCertificates.
+    pub signing_certificates: bool,
+}
+
+impl CredentialParts {
+    /// Everything.
+    pub const ALL: CredentialParts =
+        CredentialParts { login_profile: true, access_keys: true, key_last_used: true, mfa_devices: true, signing_certificates: true };
+    /// Only GetUser (name, ARN, creation, password last used).
+    pub const USER_ONLY: CredentialParts =
+        CredentialParts { login_profile: false, access_keys: false, key_last_used: false, mfa_devices: false, signing_certificates: false };
+}
+
+impl Default for CredentialParts {
+    fn default() -> Self {
+        CredentialParts::ALL
+    }
+}
+
+async fn when<T: Default>(wanted: bool, step: impl std::future::Future<Output = Step<T>>) -> Step<T> {
+    if wanted {
+        step.await
+    } else {
+        Ok(Some(T::default()))
+    }
+}
+
+/// Read one user's credentials (the parts asked for). `Err` is the gap reason.
+pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, user_name: &str, parts: CredentialParts) -> Result<LiveCredentials, String> {
     let now = Utc::now();
     let user = match iam.get_user().user_name(user_name).send().await {
         Ok(out) => match out.user() {
@@ -64,8 +102,12 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, user_name: &str) -> Result<
         }
     };
 
-    let (login, keys, mfa, certs) =
-        tokio::join!(login_profile(iam, user_name), access_keys(iam, user_name), mfa_active(iam, user_name), certificates(iam, user_name));
+    let (login, keys, mfa, certs) = tokio::join!(
+        when(parts.login_profile, login_profile(iam, user_name)),
+        when(parts.access_keys, access_keys(iam, user_name)),
+        when(parts.mfa_devices, mfa_active(iam, user_name)),
+        when(parts.signing_certificates, certificates(iam, user_name))
+    );
     let (Some(login), Some(mut keys), Some(mfa_active), Some(mut certs)) = (login?, keys?, mfa?, certs?) else {
         // Deleted while we were reading it.
         return Ok(LiveCredentials { report: empty_report(now), arn: Some(user.arn().to_owned()) });
@@ -78,7 +120,7 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, user_name: &str) -> Result<
 
     // Last use of each key (at most two calls).
     let mut last_used = Vec::with_capacity(keys.len());
-    for key in &keys {
+    for key in keys.iter().filter(|_| parts.key_last_used) {
         match iam.get_access_key_last_used().access_key_id(&key.id).send().await {
             Ok(out) => last_used.push(opt_datetime(out.access_key_last_used().and_then(|u| u.last_used_date()))),
             Err(err) => {
@@ -148,11 +190,7 @@ async fn access_keys(iam: &aws_sdk_iam::Client, user_name: &str) -> Step<Vec<Key
         };
         for k in out.access_key_metadata() {
             let Some(id) = k.access_key_id().filter(|id| !id.is_empty()) else { continue };
-            keys.push(Key {
-                id: id.to_owned(),
-                active: k.status() == Some(&StatusType::Active),
-                created: opt_datetime(k.create_date()),
-            });
+            keys.push(Key { id: id.to_owned(), active: k.status() == Some(&StatusType::Active), created: opt_datetime(k.create_date()) });
         }
         match next_marker(out.is_truncated(), out.marker(), "ListAccessKeys")? {
             Some(next) => marker = Some(next),

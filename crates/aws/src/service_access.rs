@@ -60,6 +60,8 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, principals: Vec<String>, de
     // Probe with the first principal alone.
     worker(iam, &shared, deadline, true).await;
     if !shared.failed() {
+        // MAX_IN_FLIGHT workers.
+        const _: () = assert!(MAX_IN_FLIGHT == 4);
         tokio::join!(
             worker(iam, &shared, deadline, false),
             worker(iam, &shared, deadline, false),
@@ -73,10 +75,7 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, principals: Vec<String>, de
     }
     let results = std::mem::take(&mut *lock(&shared.results));
     if results.len() < total {
-        return Err(format!(
-            "the time budget ran out after {} of {total} principals' service-last-accessed jobs",
-            results.len()
-        ));
+        return Err(format!("the time budget ran out after {} of {total} principals' service-last-accessed jobs", results.len()));
     }
     Ok(results)
 }
@@ -142,10 +141,7 @@ async fn job(iam: &aws_sdk_iam::Client, arn: &str, deadline: Deadline) -> Result
         match out.job_status() {
             JobStatusType::Completed => {}
             JobStatusType::Failed => {
-                let detail = out
-                    .error()
-                    .map(|e| format!("{}: {}", e.code(), e.message()))
-                    .unwrap_or_else(|| "no error details".to_owned());
+                let detail = out.error().map(|e| format!("{}: {}", e.code(), e.message())).unwrap_or_else(|| "no error details".to_owned());
                 return Err(format!("the service-last-accessed job for {arn} failed: {detail}"));
             }
             _ => {

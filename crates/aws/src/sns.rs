@@ -73,12 +73,7 @@ pub async fn publish(clients: &Clients, topic_arn: &str, messages: &[OutgoingMes
     for (index, message) in messages.iter().enumerate() {
         let size = message.payload_size();
         if size > MAX_PAYLOAD_BYTES {
-            return Err(AdapterError::MessageTooLarge {
-                index,
-                subject: message.subject.clone(),
-                size,
-                limit: MAX_PAYLOAD_BYTES,
-            });
+            return Err(AdapterError::MessageTooLarge { index, subject: message.subject.clone(), size, limit: MAX_PAYLOAD_BYTES });
         }
     }
     let fifo = topic_arn.ends_with(".fifo");
@@ -125,11 +120,8 @@ async fn send_all(
 ) -> Result<Vec<Failure>, AdapterError> {
     let mut failures = Vec::new();
     for batch in batches(messages, indexes) {
-        let entries = batch
-            .iter()
-            .enumerate()
-            .map(|(position, &index)| entry(&messages[index], position, fifo))
-            .collect::<Result<Vec<_>, _>>()?;
+        let entries =
+            batch.iter().enumerate().map(|(position, &index)| entry(&messages[index], position, fifo)).collect::<Result<Vec<_>, _>>()?;
         let out = clients
             .sns
             .publish_batch()
@@ -139,9 +131,7 @@ async fn send_all(
             .await
             .map_err(|e| AdapterError::aws(OPERATION, &e))?;
         stats.batches += 1;
-        let position = |id: Option<&str>| -> Option<usize> {
-            id?.strip_prefix('m')?.parse::<usize>().ok().filter(|p| *p < batch.len())
-        };
+        let position = |id: Option<&str>| -> Option<usize> { id?.strip_prefix('m')?.parse::<usize>().ok().filter(|p| *p < batch.len()) };
         let mut answered = vec![false; batch.len()];
         for s in out.successful() {
             if let Some(p) = position(s.id()) {
@@ -201,10 +191,8 @@ fn batches(messages: &[OutgoingMessage], indexes: &[usize]) -> Vec<Vec<usize>> {
 
 fn entry(message: &OutgoingMessage, position: usize, fifo: bool) -> Result<PublishBatchRequestEntry, AdapterError> {
     let invalid = |e: aws_sdk_sns::error::BuildError| AdapterError::InvalidRequest { operation: OPERATION, detail: e.to_string() };
-    let mut builder = PublishBatchRequestEntry::builder()
-        .id(format!("m{position}"))
-        .message(&message.message_json)
-        .message_structure("json");
+    let mut builder =
+        PublishBatchRequestEntry::builder().id(format!("m{position}")).message(&message.message_json).message_structure("json");
     if !message.subject.is_empty() {
         builder = builder.subject(&message.subject);
     }

@@ -43,8 +43,7 @@ pub async fn load_settings(clients: &Clients, prefix: &str) -> Result<Settings, 
                 continue;
             }
             let value = parameter.value().unwrap_or("");
-            let parsed = serde_json::from_str::<Value>(value)
-                .map_err(|e| format!("parameter {name} is not valid JSON: {e}"));
+            let parsed = serde_json::from_str::<Value>(value).map_err(|e| format!("parameter {name} is not valid JSON: {e}"));
             entries.push((id.to_owned(), parsed));
         }
         match out.next_token().filter(|t| !t.is_empty()) {

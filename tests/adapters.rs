@@ -1,0 +1,739 @@
+//! The AWS adapters against scripted SDK responses (`aws-smithy-mocks`): credential report
+//! states and errors, time budget, paging of authorization details, password policy absence,
+//! the live one-user path, service-last-accessed failures, SSM settings, SNS batching and
+//! retries, and the call counter.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_iam::config::retry::RetryConfig;
+use aws_sdk_iam::error::ErrorMetadata;
+use aws_sdk_iam::operation::generate_credential_report::{GenerateCredentialReportError, GenerateCredentialReportOutput};
+use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput;
+use aws_sdk_iam::operation::get_account_password_policy::GetAccountPasswordPolicyError;
+use aws_sdk_iam::operation::get_account_summary::{GetAccountSummaryError, GetAccountSummaryOutput};
+use aws_sdk_iam::operation::get_credential_report::GetCredentialReportOutput;
+use aws_sdk_iam::operation::get_login_profile::GetLoginProfileError;
+use aws_sdk_iam::operation::get_user::{GetUserError, GetUserOutput};
+use aws_sdk_iam::primitives::{Blob, DateTime as AwsDateTime};
+use aws_sdk_iam::types::error::{LimitExceededException, NoSuchEntityException, ServiceFailureException};
+use aws_sdk_iam::types::{
+    AccessKeyLastUsed, AccessKeyMetadata, AttachedPolicy, EntityType, GroupDetail, ManagedPolicyDetail, PolicyDetail, PolicyVersion,
+    ReportFormatType, ReportStateType, RoleDetail, RoleLastUsed, StatusType, SummaryKeyType, User, UserDetail,
+};
+use aws_sdk_sns::operation::publish_batch::{PublishBatchInput, PublishBatchOutput};
+use aws_sdk_sns::types::{BatchResultErrorEntry, PublishBatchResultEntry};
+use aws_sdk_ssm::operation::get_parameters_by_path::{GetParametersByPathError, GetParametersByPathOutput};
+use aws_sdk_ssm::types::Parameter;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use iam_assurance_aws::{collect, load_settings, publish, AdapterError, AuthScope, Clients, OutgoingMessage, Plan};
+use iam_assurance_rules::inventory::{CredentialSource, DataSource, ReportDate, ReportFlag};
+
+const ACCOUNT: &str = "123456789012";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// Clients whose IAM, SNS and SSM answer from the given rules (any order); DynamoDB is never
+/// called here. SDK retries are off unless `sdk_retries` (so a scripted failure is seen as is).
+fn clients_with(iam: &[&Rule], sns: &[&Rule], ssm: &[&Rule], sdk_retries: bool) -> Clients {
+    let retry = move || if sdk_retries { RetryConfig::standard().with_max_attempts(3) } else { RetryConfig::disabled() };
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, iam.iter().copied(), |c| c.retry_config(retry()));
+    let sns = mock_client!(aws_sdk_sns, RuleMode::MatchAny, sns.iter().copied(), |c| c
+        .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled()));
+    let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm.iter().copied(), |c| c
+        .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled()));
+    let base = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_sdk_iam::config::Region::from_static("us-east-1"))
+        .build();
+    let unused = Clients::from_config(&base);
+    Clients::from_sdk_clients(iam, ssm, sns, unused.dynamodb)
+}
+
+fn iam_only(rules: &[&Rule]) -> Clients {
+    clients_with(rules, &[], &[], false)
+}
+
+fn calls(clients: &Clients, key: &str) -> u64 {
+    clients.counter.snapshot().get(key).copied().unwrap_or(0)
+}
+
+fn soon(seconds: u64) -> Instant {
+    Instant::now() + Duration::from_secs(seconds)
+}
+
+/// An AWS error's metadata as the SDK parses it from a real response.
+fn meta(code: &str, message: &str) -> ErrorMetadata {
+    ErrorMetadata::builder().code(code).message(message).build()
+}
+
+/// URL-encode like IAM does for policy documents.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+const ADMIN_DOC: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+const READ_DOC: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["s3:Get*","s3:List*"],"Resource":"*"}}"#;
+
+const REPORT_HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
+
+fn report_csv() -> String {
+    format!(
+        "{REPORT_HEADER}\n\
+<root_account>,arn:aws:iam::{ACCOUNT}:root,2019-01-10T09:00:00+00:00,not_supported,2026-11-01T08:00:00+00:00,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n\
+alice,arn:aws:iam::{ACCOUNT}:user/alice,2020-02-03T10:00:00+00:00,true,no_information,2020-02-03T10:05:00+00:00,N/A,false,true,2020-02-03T10:06:00+00:00,2026-11-20T12:00:00+00:00,us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
+    )
+}
+
+fn get_report_rule() -> Rule {
+    mock!(aws_sdk_iam::Client::get_credential_report).then_output(|| {
+        GetCredentialReportOutput::builder()
+            .content(Blob::new(report_csv()))
+            .report_format(ReportFormatType::TextCsv)
+            .generated_time(AwsDateTime::from_secs(1_795_420_800))
+            .build()
+    })
+}
+
+fn report_only() -> Plan {
+    Plan { credential_report: true, ..Plan::default() }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credential report
+
+#[tokio::test]
+async fn credential_report_started_then_complete() {
+    let generate = mock!(aws_sdk_iam::Client::generate_credential_report)
+        .sequence()
+        .output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Started).build())
+        .output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Complete).build())
+        .build();
+    let get = get_report_rule();
+    let clients = iam_only(&[&generate, &get]);
+
+    let inventory = collect(&clients, &report_only(), soon(30)).await;
+
+    assert!(inventory.gaps.is_empty(), "{:?}", inventory.gaps);
+    let report = inventory.credential_report.as_ref().expect("credential report");
+    assert_eq!(report.source, CredentialSource::Report);
+    assert_eq!(report.users.len(), 1);
+    assert_eq!(report.users[0].user, "alice");
+    assert!(report.root.as_ref().is_some_and(|r| r.mfa_active));
+    // GeneratedTime is kept as AWS states it.
+    assert_eq!(report.generated_at.map(|t| t.timestamp()), Some(1_795_420_800));
+    assert_eq!(inventory.account_id, ACCOUNT);
+    assert_eq!(calls(&clients, "iam:GenerateCredentialReport"), 2);
+    assert_eq!(calls(&clients, "iam:GetCredentialReport"), 1);
+}
+
+#[tokio::test]
+async fn credential_report_limit_exceeded_then_success() {
+    let generate = mock!(aws_sdk_iam::Client::generate_credential_report)
+        .sequence()
+        .error(|| {
+            GenerateCredentialReportError::LimitExceededException(
+                LimitExceededException::builder().message("Rate exceeded").meta(meta("LimitExceeded", "Rate exceeded")).build(),
+            )
+        })
+        .output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Complete).build())
+        .build();
+    let get = get_report_rule();
+    let clients = iam_only(&[&generate, &get]);
+
+    let inventory = collect(&clients, &report_only(), soon(30)).await;
+
+    assert!(inventory.credential_report.is_some(), "{:?}", inventory.gaps);
+    assert_eq!(calls(&clients, "iam:GenerateCredentialReport"), 2);
+    assert_eq!(calls(&clients, "iam:GetCredentialReport"), 1);
+}
+
+#[tokio::test]
+async fn credential_report_that_never_completes_is_a_gap_and_other_sources_still_arrive() {
+    let generate = mock!(aws_sdk_iam::Client::generate_credential_report)
+        .then_output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Inprogress).build());
+    let summary = mock!(aws_sdk_iam::Client::get_account_summary)
+        .then_output(|| GetAccountSummaryOutput::builder().summary_map(SummaryKeyType::AccountMfaEnabled, 1).build());
+    let password = mock!(aws_sdk_iam::Client::get_account_password_policy).then_error(|| {
+        GetAccountPasswordPolicyError::NoSuchEntityException(
+            NoSuchEntityException::builder().meta(meta("NoSuchEntity", "no policy")).build(),
+        )
+    });
+    let clients = iam_only(&[&generate, &summary, &password]);
+    let plan = Plan { credential_report: true, account_summary: true, password_policy: true, ..Plan::default() };
+
+    let started = Instant::now();
+    let inventory = collect(&clients, &plan, started + Duration::from_millis(1600)).await;
+    let elapsed = started.elapsed();
+
+    assert!(elapsed < Duration::from_millis(2500), "waited {elapsed:?} past a 1.6 s budget");
+    assert!(inventory.credential_report.is_none());
+    let reason = inventory.gaps.get(&DataSource::CredentialReport).expect("a gap for the credential report");
+    assert!(reason.contains("INPROGRESS") && reason.contains("time budget"), "{reason}");
+    assert!(inventory.missing_reason(DataSource::CredentialReport).contains("INPROGRESS"));
+    assert_eq!(inventory.account_summary.as_ref().and_then(|s| s.account_mfa_enabled), Some(true));
+    assert_eq!(inventory.password_policy, Some(None));
+    // Bounded: 0.5 s, then 1 s of backoff fit in 1.6 s; no GetCredentialReport was attempted.
+    let generated = calls(&clients, "iam:GenerateCredentialReport");
+    assert!((2..=3).contains(&generated), "{generated} GenerateCredentialReport calls");
+    assert_eq!(calls(&clients, "iam:GetCredentialReport"), 0);
+}
+
+#[tokio::test]
+async fn credential_report_access_denied_is_a_gap_naming_the_code() {
+    let generate = mock!(aws_sdk_iam::Client::generate_credential_report).then_error(|| {
+        GenerateCredentialReportError::generic(meta("AccessDenied", "User is not authorized to perform iam:GenerateCredentialReport"))
+    });
+    let clients = iam_only(&[&generate]);
+
+    let inventory = collect(&clients, &report_only(), soon(30)).await;
+
+    let reason = inventory.gaps.get(&DataSource::CredentialReport).expect("gap");
+    assert!(reason.contains("GenerateCredentialReport failed: AccessDenied: User is not authorized"), "{reason}");
+    assert_eq!(calls(&clients, "iam:GenerateCredentialReport"), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Password policy, summary, counting of retries
+
+#[tokio::test]
+async fn missing_password_policy_is_some_none_not_a_gap() {
+    let password = mock!(aws_sdk_iam::Client::get_account_password_policy).then_error(|| {
+        GetAccountPasswordPolicyError::NoSuchEntityException(
+            NoSuchEntityException::builder()
+                .message("The Password Policy with domain name 123456789012 cannot be found.")
+                .meta(meta("NoSuchEntity", "The Password Policy with domain name 123456789012 cannot be found."))
+                .build(),
+        )
+    });
+    let clients = iam_only(&[&password]);
+    let plan = Plan { password_policy: true, ..Plan::default() };
+
+    let inventory = collect(&clients, &plan, soon(30)).await;
+
+    assert_eq!(inventory.password_policy, Some(None));
+    assert!(inventory.gaps.is_empty(), "{:?}", inventory.gaps);
+    assert_eq!(calls(&clients, "iam:GetAccountPasswordPolicy"), 1);
+}
+
+#[tokio::test]
+async fn every_http_attempt_is_counted_including_sdk_retries() {
+    let summary = mock!(aws_sdk_iam::Client::get_account_summary)
+        .sequence()
+        .error(|| {
+            GetAccountSummaryError::ServiceFailureException(
+                ServiceFailureException::builder().meta(meta("Throttling", "Rate exceeded")).build(),
+            )
+        })
+        .output(|| GetAccountSummaryOutput::builder().summary_map(SummaryKeyType::Users, 3).build())
+        .build();
+    let clients = clients_with(&[&summary], &[], &[], true);
+    let plan = Plan { account_summary: true, ..Plan::default() };
+
+    let inventory = collect(&clients, &plan, soon(30)).await;
+
+    assert_eq!(inventory.account_summary.as_ref().and_then(|s| s.users), Some(3), "{:?}", inventory.gaps);
+    assert_eq!(calls(&clients, "iam:GetAccountSummary"), 2, "{:?}", clients.counter.snapshot());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization details
+
+fn aad_page_one() -> GetAccountAuthorizationDetailsOutput {
+    GetAccountAuthorizationDetailsOutput::builder()
+        .user_detail_list(
+            UserDetail::builder()
+                .user_name("alice")
+                .user_id("AIDAALICE")
+                .arn(format!("arn:aws:iam::{ACCOUNT}:user/alice"))
+                .path("/")
+                .create_date(AwsDateTime::from_secs(1_580_724_000))
+                .group_list("admins")
+                .user_policy_list(PolicyDetail::builder().policy_name("read").policy_document(url_encode(READ_DOC)).build())
+                .attached_managed_policies(
+                    AttachedPolicy::builder()
+                        .policy_name("AdministratorAccess")
+                        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+                        .build(),
+                )
+                .build(),
+        )
+        .policies(
+            // As the emulator sends it: no PolicyName.
+            ManagedPolicyDetail::builder()
+                .arn("arn:aws:iam::aws:policy/AdministratorAccess")
+                .path("/")
+                .default_version_id("v1")
+                .attachment_count(1)
+                .policy_version_list(
+                    PolicyVersion::builder().document(url_encode(ADMIN_DOC)).version_id("v1").is_default_version(true).build(),
+                )
+                .build(),
+        )
+        .policies(
+            // AWS managed and attached to nothing: dropped.
+            ManagedPolicyDetail::builder()
+                .arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+                .policy_name("ReadOnlyAccess")
+                .path("/")
+                .default_version_id("v3")
+                .attachment_count(0)
+                .policy_version_list(
+                    PolicyVersion::builder().document(url_encode(READ_DOC)).version_id("v3").is_default_version(true).build(),
+                )
+                .build(),
+        )
+        .is_truncated(true)
+        .marker("page-2")
+        .build()
+}
+
+fn aad_page_two() -> GetAccountAuthorizationDetailsOutput {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    GetAccountAuthorizationDetailsOutput::builder()
+        .group_detail_list(
+            GroupDetail::builder()
+                .group_name("admins")
+                .group_id("AGPAADMINS")
+                .arn(format!("arn:aws:iam::{ACCOUNT}:group/admins"))
+                .path("/")
+                .build(),
+        )
+        .role_detail_list(
+            RoleDetail::builder()
+                .role_name("app")
+                .role_id("AROAAPP")
+                .arn(format!("arn:aws:iam::{ACCOUNT}:role/app"))
+                .path("/")
+                .create_date(AwsDateTime::from_secs(1_600_000_000))
+                .assume_role_policy_document(url_encode(trust))
+                .attached_managed_policies(
+                    AttachedPolicy::builder()
+                        .policy_name("app-policy")
+                        .policy_arn(format!("arn:aws:iam::{ACCOUNT}:policy/app-policy"))
+                        .build(),
+                )
+                .role_last_used(RoleLastUsed::builder().last_used_date(AwsDateTime::from_secs(1_790_000_000)).region("us-east-1").build())
+                .build(),
+        )
+        .policies(
+            ManagedPolicyDetail::builder()
+                .arn(format!("arn:aws:iam::{ACCOUNT}:policy/app-policy"))
+                .path("/")
+                .default_version_id("v2")
+                .attachment_count(1)
+                .policy_version_list(
+                    PolicyVersion::builder().document(url_encode(ADMIN_DOC)).version_id("v1").is_default_version(false).build(),
+                )
+                .policy_version_list(
+                    PolicyVersion::builder().document(url_encode(READ_DOC)).version_id("v2").is_default_version(true).build(),
+                )
+                .build(),
+        )
+        .policies(
+            ManagedPolicyDetail::builder()
+                .arn(format!("arn:aws:iam::{ACCOUNT}:policy/garbled"))
+                .policy_name("garbled")
+                .path("/")
+                .default_version_id("v1")
+                .attachment_count(0)
+                .policy_version_list(PolicyVersion::builder().document("%7Bnot-json").version_id("v1").is_default_version(true).build())
+                .build(),
+        )
+        .is_truncated(false)
+        .build()
+}
+
+#[tokio::test]
+async fn authorization_details_follow_the_marker_and_decode_documents() {
+    let first = mock!(aws_sdk_iam::Client::get_account_authorization_details)
+        .match_requests(|r| r.marker().is_none() && r.max_items() == Some(1000) && r.filter().is_empty())
+        .then_output(aad_page_one);
+    let second = mock!(aws_sdk_iam::Client::get_account_authorization_details)
+        .match_requests(|r| r.marker() == Some("page-2") && r.max_items() == Some(1000))
+        .then_output(aad_page_two);
+    let clients = iam_only(&[&first, &second]);
+    let plan = Plan { authorization: AuthScope::Full, ..Plan::default() };
+
+    let inventory = collect(&clients, &plan, soon(30)).await;
+
+    assert!(inventory.gaps.is_empty(), "{:?}", inventory.gaps);
+    assert_eq!(inventory.account_id, ACCOUNT);
+    assert_eq!(inventory.partition, "aws");
+    let aad = inventory.authorization.as_ref().expect("authorization details");
+    assert!(aad.complete);
+    assert_eq!((aad.users.len(), aad.groups.len(), aad.roles.len()), (1, 1, 1));
+
+    let alice = &aad.users[0];
+    assert_eq!(alice.groups, vec!["admins".to_string()]);
+    assert_eq!(alice.attached_policies[0].arn, "arn:aws:iam::aws:policy/AdministratorAccess");
+    assert!(alice.inline_policies[0].document.as_ref().is_ok_and(|d| !d.grants_full_admin()));
+    assert_eq!(alice.create_date.map(|t| t.timestamp()), Some(1_580_724_000));
+
+    let role = &aad.roles[0];
+    assert_eq!(role.last_used.map(|t| t.timestamp()), Some(1_790_000_000));
+    assert!(matches!(role.trust_policy, Some(Ok(_))));
+
+    let names: Vec<&str> = aad.policies.iter().map(|p| p.name.as_str()).collect();
+    assert!(names.contains(&"AdministratorAccess"), "{names:?}");
+    assert!(!names.contains(&"ReadOnlyAccess"), "unattached AWS managed policy kept: {names:?}");
+    let admin = aad.policy("arn:aws:iam::aws:policy/AdministratorAccess").expect("attached AWS managed policy kept");
+    assert!(matches!(&admin.document, Some(Ok(doc)) if doc.grants_full_admin()));
+    // The default version's document, not the first one.
+    let app = aad.policy(&format!("arn:aws:iam::{ACCOUNT}:policy/app-policy")).expect("customer policy");
+    assert!(matches!(&app.document, Some(Ok(doc)) if !doc.grants_full_admin()));
+    // A garbled document is a warning naming the policy, not a failure.
+    let garbled = aad.policy(&format!("arn:aws:iam::{ACCOUNT}:policy/garbled")).expect("kept");
+    assert!(matches!(&garbled.document, Some(Err(_))));
+    assert!(inventory.warnings.iter().any(|w| w.contains(&format!("arn:aws:iam::{ACCOUNT}:policy/garbled"))), "{:?}", inventory.warnings);
+
+    assert_eq!(calls(&clients, "iam:GetAccountAuthorizationDetails"), 2);
+    assert_eq!(first.num_calls(), 1);
+    assert_eq!(second.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn no_aws_managed_scope_filters_on_the_server() {
+    let page = mock!(aws_sdk_iam::Client::get_account_authorization_details)
+        .match_requests(|r| r.filter() == [EntityType::User, EntityType::Role, EntityType::Group, EntityType::LocalManagedPolicy])
+        .then_output(|| GetAccountAuthorizationDetailsOutput::builder().is_truncated(false).build());
+    let clients = iam_only(&[&page]);
+    let plan = Plan { authorization: AuthScope::NoAwsManaged, ..Plan::default() };
+
+    let inventory = collect(&clients, &plan, soon(30)).await;
+
+    assert!(inventory.authorization.as_ref().is_some_and(|a| a.complete && a.users.is_empty()), "{:?}", inventory.gaps);
+    assert_eq!(page.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_source_is_a_gap_and_the_others_still_arrive() {
+    let aad = mock!(aws_sdk_iam::Client::get_account_authorization_details).then_error(|| {
+        aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsError::generic(meta(
+            "AccessDenied",
+            "not authorized to perform iam:GetAccountAuthorizationDetails",
+        ))
+    });
+    let summary = mock!(aws_sdk_iam::Client::get_account_summary)
+        .then_output(|| GetAccountSummaryOutput::builder().summary_map(SummaryKeyType::Users, 2).build());
+    let clients = iam_only(&[&aad, &summary]);
+    let plan = Plan { authorization: AuthScope::Full, account_summary: true, service_last_accessed: true, ..Plan::default() };
+
+    let inventory = collect(&clients, &plan, soon(30)).await;
+
+    let reason = inventory.gaps.get(&DataSource::AuthorizationDetails).expect("gap");
+    assert!(reason.contains("GetAccountAuthorizationDetails failed: AccessDenied"), "{reason}");
+    assert!(inventory.gaps.contains_key(&DataSource::ServiceLastAccessed));
+    assert_eq!(inventory.account_summary.as_ref().and_then(|s| s.users), Some(2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service last accessed
+
+#[tokio::test]
+async fn service_last_accessed_stops_at_the_first_failure() {
+    let aad = mock!(aws_sdk_iam::Client::get_account_authorization_details).then_output(|| {
+        let user = |name: &str| UserDetail::builder().user_name(name).arn(format!("arn:aws:iam::{ACCOUNT}:user/{name}")).path("/").build();
+        GetAccountAuthorizationDetailsOutput::builder()
+            .user_detail_list(user("a"))
+            .user_detail_list(user("b"))
+            .user_detail_list(user("c"))
+            .is_truncated(false)
+            .build()
+    });
+    // What the emulator answers for an API it does not implement.
+    let job = mock!(aws_sdk_iam::Client::generate_service_last_accessed_details)
+        .sequence()
+        .http_status(500, Some("<html>Internal Server Error</html>".into()))
+        .repeatedly()
+        .build();
+    let clients = iam_only(&[&aad, &job]);
+    let plan = Plan { authorization: AuthScope::Full, service_last_accessed: true, ..Plan::default() };
+
+    let inventory = collect(&clients, &plan, soon(30)).await;
+
+    assert!(inventory.authorization.is_some());
+    assert!(inventory.service_last_accessed.is_none());
+    let reason = inventory.gaps.get(&DataSource::ServiceLastAccessed).expect("gap");
+    assert!(reason.contains("GenerateServiceLastAccessedDetails failed") && reason.contains("500"), "{reason}");
+    assert_eq!(calls(&clients, "iam:GenerateServiceLastAccessedDetails"), 1, "one probe, then stop");
+}
+
+// ---------------------------------------------------------------------------------------------
+// One user's credentials, live
+
+#[tokio::test]
+async fn live_user_credentials_build_one_current_row() {
+    let get_user = mock!(aws_sdk_iam::Client::get_user).then_output(|| {
+        GetUserOutput::builder()
+            .user(
+                User::builder()
+                    .path("/")
+                    .user_name("bob")
+                    .user_id("AIDABOB")
+                    .arn(format!("arn:aws:iam::{ACCOUNT}:user/bob"))
+                    .create_date(AwsDateTime::from_secs(1_700_000_000))
+                    .build()
+                    .expect("user"),
+            )
+            .build()
+    });
+    let login = mock!(aws_sdk_iam::Client::get_login_profile).then_error(|| {
+        GetLoginProfileError::NoSuchEntityException(
+            NoSuchEntityException::builder().meta(meta("NoSuchEntity", "Login Profile for User bob cannot be found.")).build(),
+        )
+    });
+    let keys = mock!(aws_sdk_iam::Client::list_access_keys).then_output(|| {
+        let key = |id: &str, secs: i64, status: StatusType| {
+            AccessKeyMetadata::builder().user_name("bob").access_key_id(id).status(status).create_date(AwsDateTime::from_secs(secs)).build()
+        };
+        aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput::builder()
+            // Listed newest first: the row orders them by creation.
+            .access_key_metadata(key("AKIANEW", 1_750_000_000, StatusType::Inactive))
+            .access_key_metadata(key("AKIAOLD", 1_710_000_000, StatusType::Active))
+            .is_truncated(false)
+            .build()
+            .expect("keys")
+    });
+    let last_used =
+        mock!(aws_sdk_iam::Client::get_access_key_last_used).match_requests(|r| r.access_key_id() == Some("AKIAOLD")).then_output(|| {
+            aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder()
+                .user_name("bob")
+                .access_key_last_used(
+                    AccessKeyLastUsed::builder()
+                        .last_used_date(AwsDateTime::from_secs(1_790_000_000))
+                        .service_name("s3")
+                        .region("us-east-1")
+                        .build()
+                        .expect("last used"),
+                )
+                .build()
+        });
+    let never_used =
+        mock!(aws_sdk_iam::Client::get_access_key_last_used).match_requests(|r| r.access_key_id() == Some("AKIANEW")).then_output(|| {
+            aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput::builder()
+                .user_name("bob")
+                .access_key_last_used(AccessKeyLastUsed::builder().service_name("N/A").region("N/A").build().expect("last used"))
+                .build()
+        });
+    let mfa = mock!(aws_sdk_iam::Client::list_mfa_devices).then_output(|| {
+        aws_sdk_iam::operation::list_mfa_devices::ListMfaDevicesOutput::builder()
+            .set_mfa_devices(Some(vec![]))
+            .is_truncated(false)
+            .build()
+            .expect("mfa")
+    });
+    let certs = mock!(aws_sdk_iam::Client::list_signing_certificates).then_output(|| {
+        aws_sdk_iam::operation::list_signing_certificates::ListSigningCertificatesOutput::builder()
+            .set_certificates(Some(vec![]))
+            .is_truncated(false)
+            .build()
+            .expect("certs")
+    });
+    let clients = iam_only(&[&get_user, &login, &keys, &last_used, &never_used, &mfa, &certs]);
+    let plan = Plan { user_credentials: Some("bob".into()), credential_report: true, ..Plan::default() };
+
+    let inventory = collect(&clients, &plan, soon(30)).await;
+
+    assert!(inventory.gaps.is_empty(), "{:?}", inventory.gaps);
+    let report = inventory.credential_report.as_ref().expect("live report");
+    assert_eq!(report.source, CredentialSource::Live);
+    assert!(report.generated_at.is_some());
+    assert_eq!(report.users.len(), 1);
+    let row = &report.users[0];
+    assert_eq!(row.user, "bob");
+    assert_eq!(row.password_enabled, ReportFlag::False);
+    assert_eq!(row.password_last_changed, ReportDate::Never);
+    assert!(!row.mfa_active);
+    assert!(row.access_keys[0].active);
+    assert_eq!(row.access_keys[0].last_rotated.at().map(|t| t.timestamp()), Some(1_710_000_000));
+    assert_eq!(row.access_keys[0].last_used.at().map(|t| t.timestamp()), Some(1_790_000_000));
+    assert!(!row.access_keys[1].active);
+    assert_eq!(row.access_keys[1].last_used, ReportDate::Never);
+    assert!(!row.certs[0].active && !row.certs[1].active);
+    assert_eq!(inventory.account_id, ACCOUNT);
+    // The account-wide report was not asked for when one user is read live.
+    assert_eq!(calls(&clients, "iam:GenerateCredentialReport"), 0);
+    assert_eq!(calls(&clients, "iam:GetAccessKeyLastUsed"), 2);
+}
+
+#[tokio::test]
+async fn live_credentials_of_a_deleted_user_are_an_empty_report() {
+    let get_user = mock!(aws_sdk_iam::Client::get_user).then_error(|| {
+        GetUserError::NoSuchEntityException(
+            NoSuchEntityException::builder().meta(meta("NoSuchEntity", "The user with name gone cannot be found.")).build(),
+        )
+    });
+    let clients = iam_only(&[&get_user]);
+    let plan = Plan { user_credentials: Some("gone".into()), ..Plan::default() };
+
+    let inventory = collect(&clients, &plan, soon(30)).await;
+
+    assert!(inventory.gaps.is_empty(), "{:?}", inventory.gaps);
+    assert!(inventory.credential_report.as_ref().is_some_and(|r| r.users.is_empty() && r.source == CredentialSource::Live));
+    assert_eq!(clients.counter.total(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SSM settings
+
+#[tokio::test]
+async fn settings_follow_next_token_and_name_a_bad_parameter() {
+    let first = mock!(aws_sdk_ssm::Client::get_parameters_by_path)
+        .match_requests(|r| {
+            r.path() == Some("/iam-assurance/rules")
+                && r.recursive() == Some(true)
+                && r.with_decryption() == Some(true)
+                && r.next_token().is_none()
+        })
+        .then_output(|| {
+            GetParametersByPathOutput::builder()
+                .parameters(Parameter::builder().name("/iam-assurance/rules/access-key-rotation").value(r#"{"max_age_days": 30}"#).build())
+                .next_token("t2")
+                .build()
+        });
+    let second = mock!(aws_sdk_ssm::Client::get_parameters_by_path).match_requests(|r| r.next_token() == Some("t2")).then_output(|| {
+        GetParametersByPathOutput::builder()
+            .parameters(Parameter::builder().name("/iam-assurance/rules/user-mfa").value("{not json").build())
+            .build()
+    });
+    let clients = clients_with(&[], &[], &[&first, &second], false);
+
+    let settings = load_settings(&clients, "/iam-assurance/").await.expect("settings");
+
+    let rotation = settings.rule("access-key-rotation").expect("valid settings");
+    assert_eq!(rotation.params.get("max_age_days").and_then(|v| v.as_u64()), Some(30));
+    let bad = settings.rule("user-mfa").expect_err("invalid JSON is that rule's error");
+    assert!(bad.contains("parameter /iam-assurance/rules/user-mfa is not valid JSON"), "{bad}");
+    assert!(settings.rule("root-mfa").is_ok(), "absent → defaults");
+    assert_eq!(calls(&clients, "ssm:GetParametersByPath"), 2);
+}
+
+#[tokio::test]
+async fn settings_failure_is_an_error_naming_the_operation_and_code() {
+    let denied = mock!(aws_sdk_ssm::Client::get_parameters_by_path).then_error(|| {
+        GetParametersByPathError::generic(
+            aws_sdk_ssm::error::ErrorMetadata::builder().code("AccessDeniedException").message("not authorized").build(),
+        )
+    });
+    let clients = clients_with(&[], &[], &[&denied], false);
+
+    let err = load_settings(&clients, "/iam-assurance").await.expect_err("SSM failure is an error");
+
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    let text = err.to_string();
+    assert!(text.contains("ssm:GetParametersByPath") && text.contains("AccessDeniedException"), "{text}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// SNS publishing
+
+fn message(i: usize, body_len: usize) -> OutgoingMessage {
+    let body = "x".repeat(body_len);
+    OutgoingMessage {
+        subject: format!("finding {i}"),
+        message_json: serde_json::json!({ "default": format!("msg-{i} {body}") }).to_string(),
+        attributes: [("rule_id".to_string(), "user-mfa".to_string()), ("severity".to_string(), "high".to_string())].into(),
+        dedup_id: format!("fp-{i}"),
+    }
+}
+
+/// A PublishBatch endpoint that records batch sizes and fails `fail_marker`'s entry the first
+/// time it sees it (with the given sender fault).
+fn publish_rule(fail_marker: Option<&'static str>, sender_fault: bool, sizes: Arc<Mutex<Vec<usize>>>) -> Rule {
+    let failed_once = Arc::new(AtomicBool::new(false));
+    mock!(aws_sdk_sns::Client::publish_batch).then_compute_output(move |req: &PublishBatchInput| {
+        let entries = req.publish_batch_request_entries();
+        sizes.lock().unwrap().push(entries.len());
+        let mut out = PublishBatchOutput::builder();
+        for e in entries {
+            assert_eq!(e.message_structure(), Some("json"));
+            assert!(e.message_deduplication_id().is_none(), "standard topics reject MessageDeduplicationId");
+            let fail = fail_marker.is_some_and(|m| e.message().contains(m)) && (sender_fault || !failed_once.swap(true, Ordering::SeqCst));
+            if fail {
+                out = out.failed(
+                    BatchResultErrorEntry::builder()
+                        .id(e.id())
+                        .code(if sender_fault { "InvalidParameter" } else { "InternalError" })
+                        .message("scripted failure")
+                        .sender_fault(sender_fault)
+                        .build()
+                        .expect("entry"),
+                );
+            } else {
+                out = out.successful(PublishBatchResultEntry::builder().id(e.id()).message_id(format!("mid-{}", e.id())).build());
+            }
+        }
+        out.build()
+    })
+}
+
+const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:findings";
+
+#[tokio::test]
+async fn publish_splits_into_batches_of_ten_and_retries_a_failed_entry_once() {
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let rule = publish_rule(Some("msg-3 "), false, sizes.clone());
+    let clients = clients_with(&[], &[&rule], &[], false);
+    let messages: Vec<_> = (0..25).map(|i| message(i, 10)).collect();
+
+    let stats = publish(&clients, TOPIC, &messages).await.expect("published");
+
+    assert_eq!(*sizes.lock().unwrap(), vec![10, 10, 5, 1]);
+    assert_eq!(stats.published, 25);
+    assert_eq!(stats.batches, 4);
+    assert_eq!(stats.retried, 1);
+    assert_eq!(calls(&clients, "sns:PublishBatch"), 4);
+    assert!(iam_assurance_aws::permissions::is_granted("sns:PublishBatch"));
+}
+
+#[tokio::test]
+async fn publish_keeps_each_batch_under_256_kib() {
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let rule = publish_rule(None, false, sizes.clone());
+    let clients = clients_with(&[], &[&rule], &[], false);
+    // 100 KB each: two fit in 256 KiB, three do not.
+    let messages: Vec<_> = (0..5).map(|i| message(i, 100_000)).collect();
+
+    let stats = publish(&clients, TOPIC, &messages).await.expect("published");
+
+    assert_eq!(*sizes.lock().unwrap(), vec![2, 2, 1]);
+    assert_eq!((stats.published, stats.batches), (5, 3));
+}
+
+#[tokio::test]
+async fn publish_refuses_an_oversized_message_before_sending_anything() {
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let rule = publish_rule(None, false, sizes.clone());
+    let clients = clients_with(&[], &[&rule], &[], false);
+    let messages = vec![message(0, 10), message(1, 300_000)];
+
+    let err = publish(&clients, TOPIC, &messages).await.expect_err("too large");
+
+    assert!(matches!(err, AdapterError::MessageTooLarge { index: 1, .. }), "{err}");
+    assert!(err.to_string().contains("finding 1"), "{err}");
+    assert_eq!(clients.counter.total(), 0);
+}
+
+#[tokio::test]
+async fn publish_reports_entries_rejected_as_sender_fault_without_retrying() {
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let rule = publish_rule(Some("msg-1 "), true, sizes.clone());
+    let clients = clients_with(&[], &[&rule], &[], false);
+    let messages: Vec<_> = (0..3).map(|i| message(i, 10)).collect();
+
+    let err = publish(&clients, TOPIC, &messages).await.expect_err("one rejected");
+
+    match &err {
+        AdapterError::PublishFailed { failed, published, total, reasons, .. } => {
+            assert_eq!((*failed, *published, *total), (1, 2, 3));
+            assert!(reasons.contains("InvalidParameter") && reasons.contains("finding 1"), "{reasons}");
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    assert_eq!(*sizes.lock().unwrap(), vec![3], "no retry of a sender fault");
+}

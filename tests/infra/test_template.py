@@ -1,0 +1,616 @@
+"""Checks of the SAM templates (template.yaml, infra/*.yaml).
+
+(a) the execution role grants exactly the IAM actions the code calls, nothing broader;
+(b) the EventBridge patterns route the sample events in events/*.json to the right rule,
+    checked through moto's EventBridge (PutEvents -> rule -> SQS target) on loopback and
+    through a small local matcher for the pattern syntax the template uses. moto 5.2's
+    TestEventPattern is not implemented (it raises NotImplementedError), hence PutEvents;
+(c) every rule of RULES.md has its SSM settings parameter holding the documented defaults.
+
+Templates are read with cfn-lint's own loader, which understands !Ref, !Sub and friends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import re
+import socket
+import tomllib
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+INFRA = ROOT / "infra"
+EVENTS = ROOT / "events"
+PERMISSIONS_RS = ROOT / "crates" / "aws" / "src" / "permissions.rs"
+ROUTER_RS = ROOT / "src" / "event.rs"
+
+FUNCTION = "IamAssuranceFunction"
+IAM_RULE = "IamChange"
+ROOT_RULE = "RootActivity"
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load(path: Path) -> dict:
+    template, matches = decode(str(path))
+    assert not matches, f"{path}: {matches}"
+    assert template is not None
+    return template
+
+
+@pytest.fixture(scope="module")
+def root() -> dict:
+    return load(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def settings_stack() -> dict:
+    return load(INFRA / "settings.yaml")
+
+
+@pytest.fixture(scope="module")
+def notifications_stack() -> dict:
+    return load(INFRA / "notifications.yaml")
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def rust_const(name: str) -> list[str]:
+    text = PERMISSIONS_RS.read_text()
+    found = re.search(rf"pub const {name}\s*:\s*&\[&str\]\s*=\s*&\[(.*?)\];", text, re.S)
+    assert found, f"const {name} not found in {PERMISSIONS_RS}"
+    body = re.sub(r"//[^\n]*", "", found.group(1))
+    return re.findall(r'"([^"]+)"', body)
+
+
+def function(root: dict) -> dict:
+    return root["Resources"][FUNCTION]
+
+
+def events_of(root: dict) -> dict:
+    return function(root)["Properties"]["Events"]
+
+
+def patterns(root: dict) -> dict[str, dict]:
+    return {
+        name: json.loads(json.dumps(event["Properties"]["Pattern"]))
+        for name, event in events_of(root).items()
+        if event["Type"] == "EventBridgeRule"
+    }
+
+
+def role_statements(root: dict) -> list[dict]:
+    role = root["Resources"]["FunctionRole"]
+    assert role["Type"] == "AWS::IAM::Role"
+    props = role["Properties"]
+    assert not props.get("ManagedPolicyArns"), "the role uses inline, scoped statements only"
+    statements = []
+    for policy in props["Policies"]:
+        statements.extend(as_list(policy["PolicyDocument"]["Statement"]))
+    return statements
+
+
+# ----------------------------------------------------------------------------- (a) role
+
+
+def test_function_uses_the_role(root):
+    assert function(root)["Properties"]["Role"] == {"Fn::GetAtt": ["FunctionRole", "Arn"]}
+
+
+def test_role_iam_actions_are_exactly_permissions_rs(root):
+    expected = rust_const("IAM_ACTIONS")
+    assert expected and len(expected) == len(set(expected))
+    granted = [a for s in role_statements(root) for a in as_list(s["Action"]) if a.lower().startswith("iam:")]
+    assert len(granted) == len(set(granted)), "an IAM action is granted twice"
+    assert set(granted) == set(expected), (
+        f"missing: {sorted(set(expected) - set(granted))}, extra: {sorted(set(granted) - set(expected))}"
+    )
+    assert all(a.startswith("iam:Get") or a.startswith("iam:List") or a.startswith("iam:Generate") for a in granted)
+
+
+def test_role_ssm_and_sns_actions_match_permissions_rs(root):
+    statements = role_statements(root)
+    for service, const in (("ssm", "SSM_ACTIONS"), ("sns", "SNS_ACTIONS")):
+        granted = {a for s in statements for a in as_list(s["Action"]) if a.startswith(f"{service}:")}
+        assert granted == set(rust_const(const)), service
+
+
+def test_role_has_no_wildcards_and_scopes_every_non_iam_statement(root):
+    for statement in role_statements(root):
+        sid = statement.get("Sid", statement)
+        assert statement["Effect"] == "Allow", sid
+        assert "NotAction" not in statement and "NotResource" not in statement, sid
+        actions = as_list(statement["Action"])
+        for action in actions:
+            assert "*" not in action, f"{sid}: wildcard action {action}"
+            assert action != "iam:*"
+        resources = as_list(statement["Resource"])
+        if "*" in resources:
+            assert all(a.startswith("iam:") for a in actions), f"{sid}: Resource '*' outside the IAM read calls"
+        if any(a.startswith(("ssm:", "sns:", "kms:", "dynamodb:", "sqs:", "logs:")) for a in actions):
+            assert "*" not in resources, f"{sid}: must be scoped to a resource"
+
+
+def test_role_ssm_is_scoped_to_the_settings_prefix(root):
+    prefix = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${SettingsPrefix}"
+    for statement in role_statements(root):
+        if any(a.startswith("ssm:") for a in as_list(statement["Action"])):
+            resources = [r["Fn::Sub"] for r in as_list(statement["Resource"])]
+            assert sorted(resources) == sorted([prefix, prefix + "/*"])
+
+
+def test_role_sns_publishes_to_the_one_topic_and_kms_goes_through_the_service(root):
+    for statement in role_statements(root):
+        actions = as_list(statement["Action"])
+        if "sns:Publish" in actions:
+            assert statement["Resource"] == {"Fn::GetAtt": ["Notifications", "Outputs.TopicArn"]}
+        if any(a.startswith("kms:") for a in actions):
+            via = statement["Condition"]["StringEquals"]["kms:ViaService"]["Fn::Sub"]
+            assert via in ("ssm.${AWS::Region}.amazonaws.com", "sns.${AWS::Region}.amazonaws.com")
+            if via.startswith("ssm."):
+                assert actions == ["kms:Decrypt"]
+
+
+def test_role_state_table_access_is_least_privilege(root):
+    statements = [s for s in role_statements(root) if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
+    assert len(statements) == 1
+    assert set(as_list(statements[0]["Action"])) == {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    }
+    assert statements[0]["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}
+
+
+# ----------------------------------------------------------------------------- function shape
+
+
+def test_function_build_and_runtime(root):
+    fn = function(root)
+    assert fn["Type"] == "AWS::Serverless::Function"
+    assert fn["Metadata"]["BuildMethod"] == "rust-cargolambda"
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())
+    binaries = [b["name"] for b in cargo.get("bin", [])]
+    assert fn["Metadata"]["BuildProperties"]["Binary"] == "iam-assurance"
+    assert binaries == ["iam-assurance"], "the package has one binary, named iam-assurance"
+    props = fn["Properties"]
+    assert props["CodeUri"] == "."
+    assert props["Runtime"] == "provided.al2023"
+    assert props["Architectures"] == ["arm64"]
+    assert props["ReservedConcurrentExecutions"] == 1
+    assert props["Timeout"] == {"Ref": "FunctionTimeout"}
+    assert props["MemorySize"] == {"Ref": "FunctionMemorySize"}
+    params = root["Parameters"]
+    assert params["FunctionTimeout"]["Default"] == 300
+    assert params["FunctionMemorySize"]["Default"] == 256
+    assert props["LoggingConfig"]["LogFormat"] == "JSON"
+    assert props["LoggingConfig"]["LogGroup"] == {"Ref": "FunctionLogGroup"}
+    assert root["Resources"]["FunctionLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+    assert params["LogRetentionInDays"]["Default"] == 90
+
+
+def test_samconfig():
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())["default"]
+    assert config["global"]["parameters"] == {"stack_name": "iam-assurance", "region": "us-east-1"}
+    assert config["validate"]["parameters"]["lint"] is True
+    deploy = config["deploy"]["parameters"]
+    assert set(deploy["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
+    assert deploy["confirm_changeset"] is True and deploy["resolve_s3"] is True
+
+
+def test_function_environment(root):
+    env = function(root)["Properties"]["Environment"]["Variables"]
+    assert env == {
+        "SETTINGS_PREFIX": {"Ref": "SettingsPrefix"},
+        "FINDINGS_TOPIC_ARN": {"Fn::GetAtt": ["Notifications", "Outputs.TopicArn"]},
+        "STATE_TABLE": {"Ref": "StateTable"},
+    }
+    assert root["Parameters"]["SettingsPrefix"]["Default"] == "/iam-assurance"
+    assert root["Resources"]["Settings"]["Properties"]["Parameters"]["SettingsPrefix"] == {"Ref": "SettingsPrefix"}
+
+
+def test_failure_handling(root):
+    invoke = function(root)["Properties"]["EventInvokeConfig"]
+    assert invoke["MaximumRetryAttempts"] == 2
+    on_failure = invoke["DestinationConfig"]["OnFailure"]
+    assert on_failure == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+    resources = root["Resources"]
+    assert resources["DeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+    alarms = {
+        r["Properties"]["MetricName"]: r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    assert set(alarms) == {"Errors", "ApproximateNumberOfMessagesVisible"}
+    assert alarms["Errors"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": FUNCTION}}]
+    assert alarms["ApproximateNumberOfMessagesVisible"]["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["DeadLetterQueue", "QueueName"]
+    }
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"], "alarms notify the ops topic"
+
+
+def test_state_table(root):
+    table = root["Resources"]["StateTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "fingerprint", "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": "fingerprint", "AttributeType": "S"}]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_topic_is_encrypted_with_its_own_rotating_key(notifications_stack):
+    resources = notifications_stack["Resources"]
+    assert resources["Topic"]["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": ["TopicKey", "Arn"]}
+    assert resources["TopicKey"]["Properties"]["EnableKeyRotation"] is True
+    assert resources["EmailSubscription"]["Condition"] == "HasEmail"
+    assert resources["SlackChannel"]["Condition"] == "HasSlack"
+    assert resources["ChatbotRole"]["Condition"] == "HasSlack"
+    assert set(notifications_stack["Outputs"]) >= {"TopicArn", "TopicKeyArn"}
+
+
+# ----------------------------------------------------------------------------- (b) triggers
+
+# What each sample event must trigger (EventBridge pattern rules only; the schedule rule
+# has no pattern and is checked separately). Failed calls are excluded by the IAM rule's
+# pattern (`errorCode` must not exist); root's IAM calls go to the root rule only.
+EXPECTED = {
+    "schedule.json": set(),
+    "create-user.json": {IAM_RULE},
+    "create-access-key.json": {IAM_RULE},
+    "create-login-profile.json": {IAM_RULE},
+    "attach-user-policy.json": {IAM_RULE},
+    "attach-role-policy.json": {IAM_RULE},
+    "attach-group-policy.json": {IAM_RULE},
+    "put-user-policy.json": {IAM_RULE},
+    "add-user-to-group.json": {IAM_RULE},
+    "delete-user.json": {IAM_RULE},
+    "failed-call.json": set(),
+    "root-console-signin.json": {ROOT_RULE},
+    "root-api-call.json": {ROOT_RULE},
+    "unrelated.json": set(),
+}
+
+
+def sample(name: str) -> dict:
+    path = EVENTS / name
+    assert path.exists(), f"missing sample event {path}"
+    return json.loads(path.read_text())
+
+
+def all_samples() -> list[str]:
+    return sorted(set(EXPECTED) | {p.name for p in EVENTS.glob("*.json")})
+
+
+# A small matcher for the pattern syntax the template uses: exact values, lists of
+# alternatives, nested objects, `exists` and `anything-but`. EventBridge semantics: every
+# key of the pattern must match; a missing field matches only `exists: false`.
+_MISSING = object()
+
+
+def local_matches(pattern: dict, event) -> bool:
+    for key, condition in pattern.items():
+        value = event.get(key, _MISSING) if isinstance(event, dict) else _MISSING
+        if isinstance(condition, dict):
+            if not isinstance(value, dict) or not local_matches(condition, value):
+                return False
+        elif not any(_alternative_matches(alt, value) for alt in condition):
+            return False
+    return True
+
+
+def _alternative_matches(alternative, value) -> bool:
+    if isinstance(alternative, dict):
+        ((operator, argument),) = alternative.items()
+        if operator == "exists":
+            return (value is not _MISSING) is argument
+        if value is _MISSING or value is None:
+            return False
+        if operator == "anything-but":
+            excluded = as_list(argument)
+            values = value if isinstance(value, list) else [value]
+            return not any(v in excluded for v in values)
+        raise NotImplementedError(f"pattern operator {operator!r}: extend the local matcher")
+    if value is _MISSING:
+        return False
+    return alternative in value if isinstance(value, list) else value == alternative
+
+
+def _free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MotoRouter:
+    """The template's pattern rules on moto's default event bus, each with its own SQS
+    queue as target; `route(event)` says which rules a sample event reaches."""
+
+    def __init__(self, endpoint: str, rule_patterns: dict[str, dict]):
+        import boto3
+
+        kwargs = dict(
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        self.events = boto3.client("events", **kwargs)
+        self.sqs = boto3.client("sqs", **kwargs)
+        self.queues: dict[str, str] = {}
+        for name, pattern in rule_patterns.items():
+            url = self.sqs.create_queue(QueueName=f"rule-{name}")["QueueUrl"]
+            arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            self.events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
+            self.events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
+            self.queues[name] = url
+
+    def route(self, event: dict) -> set[str]:
+        entry = {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]),
+            "Resources": event.get("resources", []),
+        }
+        answer = self.events.put_events(Entries=[entry])
+        assert answer["FailedEntryCount"] == 0, answer
+        reached = set()
+        for name, url in self.queues.items():
+            messages = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+                "Messages", []
+            )
+            for message in messages:
+                delivered = json.loads(message["Body"])
+                assert delivered["detail"] == event["detail"]
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            if messages:
+                reached.add(name)
+        return reached
+
+
+@pytest.fixture(scope="module")
+def moto_router(root):
+    pytest.importorskip("boto3")
+    server_module = pytest.importorskip("moto.server")
+    server = None
+    for _ in range(5):
+        port = _free_port()
+        candidate = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        try:
+            candidate.start()
+        except OSError:
+            continue
+        server = candidate
+        break
+    assert server is not None, "could not start moto on a free loopback port"
+    try:
+        yield MotoRouter(f"http://127.0.0.1:{port}", patterns(root))
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["moto", "local"])
+def route(request, root):
+    if request.param == "moto":
+        router = request.getfixturevalue("moto_router")
+        return router.route
+    rule_patterns = patterns(root)
+    return lambda event: {name for name, pattern in rule_patterns.items() if local_matches(pattern, event)}
+
+
+def test_pattern_rules_are_the_iam_and_root_rules(root):
+    assert set(patterns(root)) == {IAM_RULE, ROOT_RULE}
+
+
+def test_schedule_rule_uses_the_rate_parameter(root):
+    schedules = {n: e for n, e in events_of(root).items() if e["Type"] == "Schedule"}
+    assert list(schedules) == ["Sweep"]
+    props = schedules["Sweep"]["Properties"]
+    assert props["Schedule"] == {"Ref": "ScheduleExpression"}
+    assert props.get("State", "ENABLED") == "ENABLED"
+    assert root["Parameters"]["ScheduleExpression"]["Default"] == "rate(1 hour)"
+    event = sample("schedule.json")
+    assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
+
+
+@pytest.mark.parametrize("name", all_samples())
+def test_sample_event_reaches_the_expected_rule(route, name):
+    event = sample(name)
+    reached = route(event)
+    if name in EXPECTED:
+        assert reached == EXPECTED[name], f"{name}: reached {sorted(reached)}"
+    else:
+        assert len(reached) <= 1, f"{name} would invoke the function more than once: {sorted(reached)}"
+
+
+def test_every_iam_event_name_in_the_pattern_reaches_the_iam_rule(route, root):
+    base = sample("create-user.json")
+    for event_name in patterns(root)[IAM_RULE]["detail"]["eventName"]:
+        event = copy.deepcopy(base)
+        event["detail"]["eventName"] = event_name
+        assert route(event) == {IAM_RULE}, event_name
+
+
+def test_read_calls_and_other_services_do_not_reach_the_iam_rule(route):
+    base = sample("create-user.json")
+    for event_name, source in (("GetUser", "iam.amazonaws.com"), ("CreateUser", "sso.amazonaws.com")):
+        event = copy.deepcopy(base)
+        event["detail"]["eventName"] = event_name
+        event["detail"]["eventSource"] = source
+        assert route(event) == set(), (event_name, source)
+
+
+def test_root_iam_call_invokes_once_through_the_root_rule(route):
+    event = sample("create-user.json")
+    event["detail"]["userIdentity"] = dict(sample("root-api-call.json")["detail"]["userIdentity"])
+    assert event["detail"]["userIdentity"]["type"] == "Root"
+    assert route(event) == {ROOT_RULE}
+
+
+def test_failed_root_call_still_reaches_the_root_rule(route):
+    event = sample("root-api-call.json")
+    event["detail"]["errorCode"] = "AccessDenied"
+    assert route(event) == {ROOT_RULE}
+
+
+def test_iam_pattern_names_what_the_router_handles(root):
+    """The IAM rule's eventName list and the function's router (src/event.rs `target`)
+    handle the same events: a name only in the router would never arrive, a name only in
+    the pattern would invoke the function for nothing."""
+    if not ROUTER_RS.exists():
+        pytest.skip("src/event.rs not present")
+    text = ROUTER_RS.read_text()
+    start = text.find("fn target(")
+    if start < 0:
+        pytest.skip("src/event.rs has no `fn target`")
+    end = text.find("\nfn ", start + 1)
+    handled = set(re.findall(r'"([A-Z][A-Za-z0-9]+)"', text[start : end if end > 0 else len(text)]))
+    listed = set(patterns(root)[IAM_RULE]["detail"]["eventName"])
+    assert listed == handled, f"only in pattern: {sorted(listed - handled)}, only in router: {sorted(handled - listed)}"
+
+
+def test_iam_rule_is_us_east_1_only(root):
+    iam = events_of(root)[IAM_RULE]["Properties"]
+    assert iam["State"] == {"Fn::If": ["IsUsEast1", "ENABLED", "DISABLED"]}
+    assert root["Conditions"]["IsUsEast1"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+    assert root["Parameters"]["AllowOtherRegions"]["Default"] == "false"
+    rule = root["Rules"]["IamEventsOnlyInUsEast1"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "AllowOtherRegions"}, "false"]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+
+
+def test_rule_targets_have_a_dead_letter_queue(root):
+    for name, event in events_of(root).items():
+        assert event["Properties"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}, name
+
+
+# ----------------------------------------------------------------------------- (c) settings
+
+
+def rules_md() -> Path:
+    candidates = [
+        os.environ.get("IAM_ASSURANCE_RULES_MD", ""),
+        ROOT / "RULES.md",
+        ROOT / "docs" / "RULES.md",
+        ROOT.parent / "shared" / "spec" / "RULES.md",
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    pytest.skip("RULES.md not found (set IAM_ASSURANCE_RULES_MD)")
+
+
+def parse_rules_md(text: str) -> dict[str, dict]:
+    """Rule id -> params with defaults, from the catalog tables: rows
+    `| `id` | sev | what | data | params | refs |`. A param cell such as
+    "`require_uppercase`/`lowercase`/`numbers`=true" sets require_uppercase,
+    require_lowercase and require_numbers."""
+    rules: dict[str, dict] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 6 or not re.fullmatch(r"`[a-z0-9-]+`", cells[0]):
+            continue
+        rule_id = cells[0].strip("`")
+        params: dict = {}
+        for first, more, value in re.findall(r"`([a-z_]+)`((?:/`[a-z_]+`)*)=(\[\]|true|false|-?\d+)", cells[4]):
+            names = [first]
+            prefix = first.rsplit("_", 1)[0] + "_" if "_" in first else ""
+            names += [prefix + n for n in re.findall(r"`([a-z_]+)`", more)]
+            for name in names:
+                params[name] = json.loads(value)
+        rules[rule_id] = params
+    return rules
+
+
+def test_rules_md_parses():
+    rules = parse_rules_md(rules_md().read_text())
+    assert len(rules) >= 29
+    assert rules["password-policy"] == {
+        "min_length": 14,
+        "require_uppercase": True,
+        "require_lowercase": True,
+        "require_numbers": True,
+        "require_symbols": True,
+        "max_age_days": 90,
+        "reuse_prevention": 24,
+    }
+    assert rules["user-service-inactivity"] == {"enabled": False, "max_unused_days": 90}
+    assert rules["approved-users"] == {"approved": []}
+    assert rules["root-access-keys"] == {}
+
+
+def settings_parameters(stack: dict) -> dict[str, dict]:
+    out = {}
+    for logical_id, resource in stack["Resources"].items():
+        if resource["Type"] != "AWS::SSM::Parameter":
+            continue
+        props = resource["Properties"]
+        name = props["Name"]["Fn::Sub"]
+        match = re.fullmatch(r"\$\{SettingsPrefix\}/rules/([a-z0-9-]+)", name)
+        assert match, f"{logical_id}: unexpected parameter name {name}"
+        assert props["Type"] == "String", logical_id
+        assert match.group(1) not in out, f"duplicate parameter for {match.group(1)}"
+        out[match.group(1)] = json.loads(props["Value"])
+    return out
+
+
+def test_every_rule_has_its_settings_parameter_with_defaults(settings_stack):
+    expected = parse_rules_md(rules_md().read_text())
+    actual = settings_parameters(settings_stack)
+    assert set(actual) == set(expected), (
+        f"missing: {sorted(set(expected) - set(actual))}, unknown: {sorted(set(actual) - set(expected))}"
+    )
+    for rule_id, params in expected.items():
+        assert actual[rule_id] == params, rule_id
+    assert actual["user-service-inactivity"] == {"enabled": False, "max_unused_days": 90}
+    assert actual["role-service-inactivity"] == {"enabled": False, "max_unused_days": 90}
+
+
+def test_settings_rule_ids_match_the_catalog(settings_stack):
+    catalog = ROOT / "crates" / "rules" / "src" / "catalog.rs"
+    if not catalog.exists():
+        pytest.skip("rules catalog not present")
+    found = re.search(r"pub const RULE_IDS[^=]*=\s*\[(.*?)\];", catalog.read_text(), re.S)
+    if not found:
+        pytest.skip("RULE_IDS not found in catalog.rs")
+    ids = set(re.findall(r'"([a-z0-9-]+)"', found.group(1)))
+    assert set(settings_parameters(settings_stack)) == ids
+
+
+def test_settings_match_the_binary_catalog(settings_stack):
+    """When the binary is built, its catalog (`iam-assurance rules --format json`) has the
+    same parameters and defaults as the SSM parameters."""
+    import subprocess
+
+    candidates = [os.environ.get("IAM_ASSURANCE_BIN", "")]
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    candidates += [target / "debug" / "iam-assurance", target / "release" / "iam-assurance"]
+    binary = next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+    if binary is None:
+        pytest.skip("iam-assurance binary not built")
+    out = subprocess.run([str(binary), "rules", "--format", "json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    actual = settings_parameters(settings_stack)
+    for rule in json.loads(out.stdout):
+        expected = {name: spec["default"] for name, spec in rule["params"].items()}
+        if not rule["enabled_by_default"]:
+            expected["enabled"] = False
+        assert actual[rule["id"]] == expected, rule["id"]
+
+
+def test_settings_prefix_defaults_agree(root, settings_stack):
+    assert settings_stack["Parameters"]["SettingsPrefix"]["Default"] == root["Parameters"]["SettingsPrefix"]["Default"]
