@@ -21,7 +21,15 @@ MOTO_IAM_LOAD_MANAGED_POLICIES=true "$MOTO" -H 127.0.0.1 -p "$PORT" >/tmp/iam-as
 MOTO_PID=$!
 trap 'kill $MOTO_PID 2>/dev/null || true; wait $MOTO_PID 2>/dev/null || true' EXIT
 export AWS_ENDPOINT_URL="http://127.0.0.1:$PORT" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
-for _ in $(seq 1 300); do curl -s -o /dev/null "$AWS_ENDPOINT_URL/moto-api/" && break; sleep 0.2; done
+"$PY" - "$AWS_ENDPOINT_URL" <<'PYEOF'
+import sys, time, urllib.request
+for _ in range(300):
+    try:
+        urllib.request.urlopen(sys.argv[1] + "/moto-api/", timeout=2)
+        break
+    except Exception:
+        time.sleep(0.2)
+PYEOF
 eval "$("$PY" scripts/seed_demo.py --endpoint "$AWS_ENDPOINT_URL")"
 echo "emulator on $AWS_ENDPOINT_URL; topic $FINDINGS_TOPIC_ARN; settings in SSM under /iam-assurance/rules/"
 
@@ -30,17 +38,11 @@ say "2a. Hourly sweep (settings from SSM, findings published to SNS)"
 "$PY" scripts/read_queue.py --endpoint "$AWS_ENDPOINT_URL" --queue-url "$DEMO_QUEUE_URL" --show-email 1
 
 say "2b. CloudTrail events through the Lambda handler's code path"
+echo "(first, someone attaches AdministratorAccess to alice directly: the change events/attach-user-policy.json records)"
+"$PY" -c 'import boto3, os; boto3.client("iam", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1").attach_user_policy(UserName="alice", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")'
 for e in attach-user-policy root-console-signin failed-call unrelated; do
   echo "--- events/$e.json"
-  "$BIN" invoke "events/$e.json" | "$PY" -c '
-import json, sys
-r = json.load(sys.stdin)
-t = r["trigger"]
-print("trigger:", json.dumps({k: v for k, v in t.items() if v is not None}))
-print("rules:", ", ".join(f"{x[\"rule_id\"]}={x[\"status\"]}" for x in r["rules"]) or "-")
-for f in r["findings"]:
-    print(f"  [{f[\"severity\"]}] {f[\"rule_id\"]}: {f[\"message\"]}")
-print("AWS calls:", r["api_calls_total"], r["api_calls"])'
+  "$BIN" invoke "events/$e.json" | "$PY" scripts/show_run.py
 done
 "$PY" scripts/read_queue.py --endpoint "$AWS_ENDPOINT_URL" --queue-url "$DEMO_QUEUE_URL" --show-email 1
 say "done: emulator stopped"

@@ -124,12 +124,21 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
+/// Write to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("cannot write to stdout"),
+        _ => Ok(()),
+    }
+}
+
 fn print(output: &RunOutput, format: Format) -> Result<()> {
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(output)?),
-        Format::Text => print!("{}", output.to_text()),
+        Format::Json => emit(&(serde_json::to_string_pretty(output)? + "\n")),
+        Format::Text => emit(&output.to_text()),
     }
-    Ok(())
 }
 
 /// Exit status after a run: settings errors are a user mistake worth a non-zero exit even
@@ -156,15 +165,13 @@ fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Rules { format } => {
             match format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&catalog_view::catalog_json())?),
-                Format::Text => print!("{}", catalog_view::catalog_text()),
+                Format::Json => emit(&(serde_json::to_string_pretty(&catalog_view::catalog_json())? + "\n"))?,
+                Format::Text => emit(&catalog_view::catalog_text())?,
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Permissions => {
-            for action in iam_assurance_aws::permissions::all() {
-                println!("{action}");
-            }
+            emit(&iam_assurance_aws::permissions::all().iter().map(|a| format!("{a}\n")).collect::<String>())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {

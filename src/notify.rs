@@ -60,12 +60,16 @@ pub fn subject(text: &str) -> String {
 /// The message for one finding.
 pub fn finding_message(finding: &Finding, change: Change, ctx: &MessageContext<'_>) -> OutgoingMessage {
     let sev = finding.severity.as_str().to_uppercase();
+    // "rule: resource (account)", or "rule (account)" for account-level findings.
+    let what = if finding.resource_type == iam_assurance_rules::ResourceType::Account {
+        format!("{} ({})", finding.rule_id, finding.account_id)
+    } else {
+        format!("{}: {} ({})", finding.rule_id, finding.resource_name, finding.account_id)
+    };
     let subject = match change {
-        Change::Resolved => subject(&format!("[RESOLVED] {}: {} ({})", finding.rule_id, finding.resource_name, finding.account_id)),
-        Change::Reminder => {
-            subject(&format!("[{sev}] Still open: {}: {} ({})", finding.rule_id, finding.resource_name, finding.account_id))
-        }
-        Change::New => subject(&format!("[{sev}] {}: {} ({})", finding.rule_id, finding.resource_name, finding.account_id)),
+        Change::Resolved => subject(&format!("[RESOLVED] {what}")),
+        Change::Reminder => subject(&format!("[{sev}] Still open: {what}")),
+        Change::New => subject(&format!("[{sev}] {what}")),
     };
     let default = json!({ "change": change, "trigger": ctx.trigger, "finding": finding }).to_string();
     let body = json!({
