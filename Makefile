@@ -18,7 +18,7 @@ CARGO_TEST_FLAGS ?=
 
 PY_REQUIREMENTS := "moto[server]==5.2.1" "boto3>=1.34" "cfn-lint==1.51.0" "pytest>=7" "pyyaml>=6"
 
-.PHONY: help venv build-debug test test-rust test-infra lint lint-templates demo build deploy bench clean
+.PHONY: help venv build-debug test test-rust test-infra lint lint-rust lint-templates demo build deploy bench clean
 
 help:
 	@sed -n '2,10p' Makefile
@@ -33,7 +33,7 @@ venv: $(VENV)/.installed
 build-debug:
 	cargo build --quiet
 
-test: venv test-rust test-infra lint-templates
+test: venv test-rust test-infra lint-templates lint-rust
 
 test-rust: venv
 	cargo test --workspace $(CARGO_TEST_FLAGS)
@@ -44,9 +44,11 @@ test-infra: venv
 lint-templates: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash tests/lint_templates.sh
 
-lint: lint-templates
+lint: lint-templates lint-rust
+
+lint-rust:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 demo: venv build-debug
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh

@@ -43,8 +43,7 @@ pub fn load(files: &AuditFiles) -> Result<Inventory, FileError> {
         .or_else(|| report.users.iter().find_map(|r| account_from_arn(&r.arn)).map(str::to_owned))
         .unwrap_or_else(|| "000000000000".to_string());
     let mut inventory = Inventory::new(account);
-    if let Some(arn) = authorization.users.first().map(|u| u.arn.as_str()).or(authorization.roles.first().map(|r| r.arn.as_str()))
-    {
+    if let Some(arn) = authorization.users.first().map(|u| u.arn.as_str()).or(authorization.roles.first().map(|r| r.arn.as_str())) {
         if let Some(partition) = arn.split(':').nth(1) {
             inventory.partition = partition.to_string();
         }
@@ -69,10 +68,8 @@ pub fn load(files: &AuditFiles) -> Result<Inventory, FileError> {
         Some(path) => inventory.virtual_mfa_devices = Some(parsed(path, sources::parse_virtual_mfa_devices)?),
         None => inventory.record_gap(DataSource::VirtualMfaDevices, "not provided (pass --virtual-mfa-devices FILE)"),
     }
-    inventory.record_gap(
-        DataSource::ServiceLastAccessed,
-        "not available offline (service-last-accessed jobs run only against a live account)",
-    );
+    inventory
+        .record_gap(DataSource::ServiceLastAccessed, "not available offline (service-last-accessed jobs run only against a live account)");
     inventory.record_gap(DataSource::CloudTrail, "no CloudTrail event in an offline audit");
     Ok(inventory)
 }

@@ -55,6 +55,8 @@ pub struct Targeted {
 /// What to do with an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+// One Route exists per invocation; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Route {
     /// A full sweep of the account.
     Sweep,
@@ -164,7 +166,8 @@ fn target(event_name: &str, params: &Value, caller: Option<&str>) -> Result<Targ
         "CreateUser" => {
             let name = required("userName")?;
             let parts = CredentialParts { key_last_used: false, signing_certificates: false, ..CredentialParts::ALL };
-            let rules = vec!["unused-user", "user-mfa", "access-key-rotation", "multiple-access-keys", "console-access-inactive", "approved-users"];
+            let rules =
+                vec!["unused-user", "user-mfa", "access-key-rotation", "multiple-access-keys", "console-access-inactive", "approved-users"];
             make(Entity::User(name), None, Need::UserCredentials(parts), rules)
         }
         "UpdateUser" => {
@@ -212,21 +215,15 @@ fn target(event_name: &str, params: &Value, caller: Option<&str>) -> Result<Targ
         "CreateGroup" | "DeleteGroup" => {
             make(Entity::Group(required("groupName")?), None, Need::Authorization, rules(&[&["empty-group"], ADMIN_RULES]))
         }
-        "AttachGroupPolicy" | "DetachGroupPolicy" => make(
-            Entity::Group(required("groupName")?),
-            policy(),
-            Need::Authorization,
-            rules(&[&["unapproved-policy-in-use"], ADMIN_RULES]),
-        ),
+        "AttachGroupPolicy" | "DetachGroupPolicy" => {
+            make(Entity::Group(required("groupName")?), policy(), Need::Authorization, rules(&[&["unapproved-policy-in-use"], ADMIN_RULES]))
+        }
         "PutGroupPolicy" | "DeleteGroupPolicy" => {
             make(Entity::Group(required("groupName")?), None, Need::Authorization, rules(&[&["admin-policy"], ADMIN_RULES]))
         }
-        "AttachRolePolicy" | "DetachRolePolicy" => make(
-            Entity::Role(required("roleName")?),
-            policy(),
-            Need::Authorization,
-            rules(&[&["unapproved-policy-in-use"], ADMIN_RULES]),
-        ),
+        "AttachRolePolicy" | "DetachRolePolicy" => {
+            make(Entity::Role(required("roleName")?), policy(), Need::Authorization, rules(&[&["unapproved-policy-in-use"], ADMIN_RULES]))
+        }
         "PutRolePolicy" | "DeleteRolePolicy" | "PutRolePermissionsBoundary" | "DeleteRolePermissionsBoundary" => make(
             Entity::Role(required("roleName")?),
             None,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use iam_assurance_aws::collect::{collect, AuthScope, Plan};
-use iam_assurance_aws::{ssm, sns, Clients};
+use iam_assurance_aws::{sns, ssm, Clients};
 use iam_assurance_rules::inventory::{AuthorizationDetails, Inventory, User};
 use iam_assurance_rules::report::{Finding, FindingStatus, RuleStatus};
 use iam_assurance_rules::{evaluate, evaluate_only, Settings};
@@ -229,11 +229,14 @@ fn entity_arns(entity: &Entity, inventory: &Inventory) -> Vec<String> {
     let cr_users = inventory.credential_report.as_ref().map(|r| r.users.as_slice()).unwrap_or_default();
     match entity {
         Entity::User(name) => {
-            let mut arns: Vec<String> = aad.map(|a| a.users.iter().filter(|u| &u.name == name).map(|u| u.arn.clone()).collect()).unwrap_or_default();
+            let mut arns: Vec<String> =
+                aad.map(|a| a.users.iter().filter(|u| &u.name == name).map(|u| u.arn.clone()).collect()).unwrap_or_default();
             arns.extend(cr_users.iter().filter(|r| &r.user == name).map(|r| r.arn.clone()));
             arns
         }
-        Entity::Group(name) => aad.map(|a| a.groups.iter().filter(|g| &g.name == name).map(|g| g.arn.clone()).collect()).unwrap_or_default(),
+        Entity::Group(name) => {
+            aad.map(|a| a.groups.iter().filter(|g| &g.name == name).map(|g| g.arn.clone()).collect()).unwrap_or_default()
+        }
         Entity::Role(name) => aad.map(|a| a.roles.iter().filter(|r| &r.name == name).map(|r| r.arn.clone()).collect()).unwrap_or_default(),
         Entity::Policy(name_or_arn) => {
             if name_or_arn.starts_with("arn:") {

@@ -8,9 +8,9 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use iam_assurance::audit::{self, AuditFiles};
+use iam_assurance::catalog_view;
 use iam_assurance::live::{self, Config, SettingsSource};
 use iam_assurance::output::RunOutput;
-use iam_assurance::catalog_view;
 use iam_assurance_aws::Clients;
 use iam_assurance_rules::{evaluate, Settings};
 use serde_json::{json, Value};
@@ -280,10 +280,8 @@ fn run_lambda() -> ExitCode {
                         api_calls = output.api_calls_total,
                         "run complete"
                     );
-                    serde_json::to_value(&output).map_err(|e| lambda_runtime::Diagnostic {
-                        error_type: "OutputError".into(),
-                        error_message: e.to_string(),
-                    })
+                    serde_json::to_value(&output)
+                        .map_err(|e| lambda_runtime::Diagnostic { error_type: "OutputError".into(), error_message: e.to_string() })
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "run failed; the invocation fails so Lambda retries");

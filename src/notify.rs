@@ -48,8 +48,18 @@ pub struct MessageContext<'a> {
 
 /// Keep a subject within SNS's limit, on one line, ASCII only.
 pub fn subject(text: &str) -> String {
-    let clean: String =
-        text.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else if c.is_whitespace() { ' ' } else { '?' }).collect();
+    let clean: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else if c.is_whitespace() {
+                ' '
+            } else {
+                '?'
+            }
+        })
+        .collect();
     if clean.len() <= MAX_SUBJECT {
         clean
     } else {
@@ -179,7 +189,13 @@ pub fn chatbot(finding: &Finding, change: Change) -> Value {
 
 /// A sweep's digest: counts by severity and rule, the new and resolved findings. Split into
 /// several messages (`part i of n`) when the lists would not fit in one.
-pub fn digests(account_id: &str, new: &[&Finding], resolved: &[&Finding], open_total: usize, ctx: &MessageContext<'_>) -> Vec<OutgoingMessage> {
+pub fn digests(
+    account_id: &str,
+    new: &[&Finding],
+    resolved: &[&Finding],
+    open_total: usize,
+    ctx: &MessageContext<'_>,
+) -> Vec<OutgoingMessage> {
     if new.is_empty() && resolved.is_empty() {
         return Vec::new();
     }

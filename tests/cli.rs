@@ -21,8 +21,19 @@ fn audit(extra: &[&str]) -> std::process::Output {
     let sum = sample("account-summary.json");
     let sc = sample("server-certificates.json");
     let mut args = vec![
-        "audit", "--authorization-details", &adf, "--credential-report", &cr, "--password-policy", &pp,
-        "--account-summary", &sum, "--server-certificates", &sc, "--now", NOW,
+        "audit",
+        "--authorization-details",
+        &adf,
+        "--credential-report",
+        &cr,
+        "--password-policy",
+        &pp,
+        "--account-summary",
+        &sum,
+        "--server-certificates",
+        &sc,
+        "--now",
+        NOW,
     ];
     args.extend_from_slice(extra);
     run_bin(&args, &[])
@@ -81,7 +92,11 @@ fn sample_account_findings_are_exactly_the_expected_ones() {
         .unwrap()
         .iter()
         .map(|f| {
-            (f["rule_id"].as_str().unwrap().to_string(), f["resource_arn"].as_str().unwrap().to_string(), f["status"].as_str().unwrap().to_string())
+            (
+                f["rule_id"].as_str().unwrap().to_string(),
+                f["resource_arn"].as_str().unwrap().to_string(),
+                f["status"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     let missing: Vec<_> = expected.difference(&got).collect();
@@ -101,7 +116,9 @@ fn sample_account_findings_are_exactly_the_expected_ones() {
 
     // Every finding carries the fields DESIGN.md promises.
     for f in run["findings"].as_array().unwrap() {
-        for field in ["rule_id", "severity", "status", "resource_type", "resource_arn", "account_id", "message", "remediation", "fingerprint"] {
+        for field in
+            ["rule_id", "severity", "status", "resource_type", "resource_arn", "account_id", "message", "remediation", "fingerprint"]
+        {
             assert!(f[field].as_str().is_some_and(|s| !s.is_empty()), "finding lacks {field}: {f}");
         }
         assert_eq!(f["account_id"], A);
@@ -120,7 +137,8 @@ fn without_settings_rules_needing_configuration_are_not_evaluated() {
     assert_eq!(find("approved-users")["status"], "not_evaluated");
     assert_eq!(find("unapproved-policy-in-use")["status"], "not_evaluated");
     // Without the exception the svc-deploy key is open.
-    let open_rotation = run["findings"].as_array().unwrap().iter().filter(|f| f["rule_id"] == "access-key-rotation" && f["status"] == "open").count();
+    let open_rotation =
+        run["findings"].as_array().unwrap().iter().filter(|f| f["rule_id"] == "access-key-rotation" && f["status"] == "open").count();
     assert_eq!(open_rotation, 2);
 }
 
@@ -128,7 +146,8 @@ fn without_settings_rules_needing_configuration_are_not_evaluated() {
 fn fingerprints_are_stable_across_runs() {
     let a = json_audit(&[]);
     let b = json_audit(&[]);
-    let prints = |v: &Value| v["findings"].as_array().unwrap().iter().map(|f| f["fingerprint"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let prints =
+        |v: &Value| v["findings"].as_array().unwrap().iter().map(|f| f["fingerprint"].as_str().unwrap().to_string()).collect::<Vec<_>>();
     assert_eq!(prints(&a), prints(&b));
     let unique: BTreeSet<_> = prints(&a).into_iter().collect();
     assert_eq!(unique.len(), a["findings"].as_array().unwrap().len());
@@ -209,9 +228,18 @@ fn bad_files_fail_with_the_file_named_and_never_panic() {
     let adf = sample("authorization-details.json");
     let cr = sample("credential-report.csv");
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["--authorization-details".into(), truncated.display().to_string(), "--credential-report".into(), cr.clone()], "truncated.json"),
-        (vec!["--authorization-details".into(), adf.clone(), "--credential-report".into(), bad_csv.display().to_string()], "missing the column"),
-        (vec!["--authorization-details".into(), adf.clone(), "--credential-report".into(), "/nonexistent/report.csv".into()], "/nonexistent/report.csv"),
+        (
+            vec!["--authorization-details".into(), truncated.display().to_string(), "--credential-report".into(), cr.clone()],
+            "truncated.json",
+        ),
+        (
+            vec!["--authorization-details".into(), adf.clone(), "--credential-report".into(), bad_csv.display().to_string()],
+            "missing the column",
+        ),
+        (
+            vec!["--authorization-details".into(), adf.clone(), "--credential-report".into(), "/nonexistent/report.csv".into()],
+            "/nonexistent/report.csv",
+        ),
     ];
     for (args, expected) in cases {
         let mut full_args = vec!["audit".to_string()];
@@ -226,7 +254,22 @@ fn bad_files_fail_with_the_file_named_and_never_panic() {
     // An unknown settings key: the rule is not evaluated, the others run, exit non-zero,
     // and the error names the file... the rule and the parameter.
     let settings = bad_settings.display().to_string();
-    let out = run_bin(&["audit", "--authorization-details", &adf, "--credential-report", &cr, "--settings-file", &settings, "--format", "json", "--now", NOW], &[]);
+    let out = run_bin(
+        &[
+            "audit",
+            "--authorization-details",
+            &adf,
+            "--credential-report",
+            &cr,
+            "--settings-file",
+            &settings,
+            "--format",
+            "json",
+            "--now",
+            NOW,
+        ],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("access-key-rotation") && err.contains("max_age"), "{err}");
@@ -251,7 +294,8 @@ fn credential_report_json_form_is_accepted() {
     let dir = std::env::temp_dir().join(format!("iam-assurance-crjson-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("report.json");
-    std::fs::write(&path, format!(r#"{{"Content":"{content}","ReportFormat":"text/csv","GeneratedTime":"2026-11-23T09:00:00+00:00"}}"#)).unwrap();
+    std::fs::write(&path, format!(r#"{{"Content":"{content}","ReportFormat":"text/csv","GeneratedTime":"2026-11-23T09:00:00+00:00"}}"#))
+        .unwrap();
     let adf = sample("authorization-details.json");
     let report = path.display().to_string();
     let out = run_bin(&["audit", "--authorization-details", &adf, "--credential-report", &report, "--format", "json", "--now", NOW], &[]);

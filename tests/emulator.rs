@@ -174,7 +174,10 @@ fn rule<'a>(run: &'a Value, id: &str) -> &'a Value {
 
 fn assert_calls_granted(run: &Value) {
     for call in run["api_calls"].as_object().unwrap().keys() {
-        assert!(iam_assurance_aws::permissions::is_granted(call), "the run called {call}, which permissions.rs (and so the execution role) does not grant");
+        assert!(
+            iam_assurance_aws::permissions::is_granted(call),
+            "the run called {call}, which permissions.rs (and so the execution role) does not grant"
+        );
     }
 }
 
@@ -229,7 +232,15 @@ async fn sweep_flags_exactly_the_expected_resources_and_publishes_them() {
 
     // Bulk calls only: never one call per user.
     let calls = run["api_calls"].as_object().unwrap();
-    for op in ["iam:GetAccountAuthorizationDetails", "iam:GetCredentialReport", "iam:GetAccountSummary", "iam:GetAccountPasswordPolicy", "iam:ListServerCertificates", "ssm:GetParametersByPath", "sns:PublishBatch"] {
+    for op in [
+        "iam:GetAccountAuthorizationDetails",
+        "iam:GetCredentialReport",
+        "iam:GetAccountSummary",
+        "iam:GetAccountPasswordPolicy",
+        "iam:ListServerCertificates",
+        "ssm:GetParametersByPath",
+        "sns:PublishBatch",
+    ] {
         assert!(calls.contains_key(op), "missing {op}: {calls:?}");
     }
     for op in ["iam:GetUser", "iam:ListAccessKeys", "iam:GetLoginProfile", "iam:ListMFADevices"] {

@@ -22,7 +22,9 @@ fn schedule_is_a_sweep() {
 
 #[test]
 fn credential_events_read_the_user_live() {
-    for (file, user) in [("create-user.json", "contractor-bob"), ("create-access-key.json", "deploy-bot"), ("create-login-profile.json", "alice")] {
+    for (file, user) in
+        [("create-user.json", "contractor-bob"), ("create-access-key.json", "deploy-bot"), ("create-login-profile.json", "alice")]
+    {
         let t = targeted(file);
         assert_eq!(t.entity, Entity::User(user.into()), "{file}");
         assert!(matches!(t.need, Need::UserCredentials(_)), "{file}");
@@ -81,7 +83,8 @@ fn root_activity_is_an_immediate_root_usage() {
     }
     // Root making an IAM change: both root-usage and the targeted evaluation.
     let mut event = load("create-access-key.json");
-    event["detail"]["userIdentity"] = json!({"type": "Root", "principalId": "123456789012", "arn": "arn:aws:iam::123456789012:root", "accountId": "123456789012"});
+    event["detail"]["userIdentity"] =
+        json!({"type": "Root", "principalId": "123456789012", "arn": "arn:aws:iam::123456789012:root", "accountId": "123456789012"});
     match route(&event) {
         Route::CloudTrail { root: Some(_), targeted: Some(t), .. } => assert_eq!(t.entity, Entity::User("deploy-bot".into())),
         other => panic!("expected both, got {other:?}"),
@@ -96,8 +99,14 @@ fn root_activity_is_an_immediate_root_usage() {
 #[test]
 fn unrelated_and_garbage_events_are_acknowledged() {
     assert!(matches!(route(&load("unrelated.json")), Route::Ignored { .. }));
-    for garbage in [json!(null), json!("text"), json!([1, 2]), json!({}), json!({"detail-type": "AWS API Call via CloudTrail"}),
-                    json!({"detail-type": "AWS API Call via CloudTrail", "detail": {"eventSource": "iam.amazonaws.com", "eventName": "AttachUserPolicy", "requestParameters": {}}})] {
+    for garbage in [
+        json!(null),
+        json!("text"),
+        json!([1, 2]),
+        json!({}),
+        json!({"detail-type": "AWS API Call via CloudTrail"}),
+        json!({"detail-type": "AWS API Call via CloudTrail", "detail": {"eventSource": "iam.amazonaws.com", "eventName": "AttachUserPolicy", "requestParameters": {}}}),
+    ] {
         assert!(matches!(route(&garbage), Route::Ignored { .. }), "{garbage}");
     }
     // Read-only IAM calls change nothing.
@@ -111,9 +120,20 @@ fn unrelated_and_garbage_events_are_acknowledged() {
 #[test]
 fn every_sample_event_is_tested() {
     let tested = [
-        "schedule.json", "create-user.json", "create-access-key.json", "create-login-profile.json", "attach-user-policy.json",
-        "attach-role-policy.json", "attach-group-policy.json", "put-user-policy.json", "add-user-to-group.json", "delete-user.json",
-        "failed-call.json", "root-console-signin.json", "root-api-call.json", "unrelated.json",
+        "schedule.json",
+        "create-user.json",
+        "create-access-key.json",
+        "create-login-profile.json",
+        "attach-user-policy.json",
+        "attach-role-policy.json",
+        "attach-group-policy.json",
+        "put-user-policy.json",
+        "add-user-to-group.json",
+        "delete-user.json",
+        "failed-call.json",
+        "root-console-signin.json",
+        "root-api-call.json",
+        "unrelated.json",
     ];
     for entry in std::fs::read_dir(crate::support::root().join("events")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();

@@ -131,7 +131,9 @@ pub async fn collect(clients: &Clients, plan: &Plan, deadline: std::time::Instan
 
     let credentials = async {
         if let Some(user) = &plan.user_credentials {
-            Some(Credentials::Live(deadline.run("reading the user's credentials", live::fetch(iam, user, plan.user_credential_parts)).await))
+            Some(Credentials::Live(
+                deadline.run("reading the user's credentials", live::fetch(iam, user, plan.user_credential_parts)).await,
+            ))
         } else if plan.credential_report {
             Some(Credentials::Report(deadline.run("the credential report", credential_report::fetch(iam, deadline)).await))
         } else {

@@ -34,9 +34,9 @@ pub mod sns;
 pub mod ssm;
 
 pub use collect::{collect, AuthScope, Plan};
-pub use live::CredentialParts;
 pub use counter::CallCounter;
 pub use error::AdapterError;
+pub use live::CredentialParts;
 pub use sns::{publish, OutgoingMessage, PublishStats};
 pub use ssm::load_settings;
 

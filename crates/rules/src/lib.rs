@@ -91,15 +91,11 @@ fn evaluate_rules(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>
             }
             Ok(hits) => {
                 for hit in hits {
-                    let exception = rule_settings
-                        .exceptions
-                        .iter()
-                        .find(|e| e.active_at(now) && e.matches(&hit.resource_arn));
+                    let exception = rule_settings.exceptions.iter().find(|e| e.active_at(now) && e.matches(&hit.resource_arn));
                     let (status, suppression) = match exception {
                         Some(e) => {
                             summary.suppressed += 1;
-                            let suppression =
-                                Suppression { exception: e.resource.clone(), reason: e.reason.clone(), expires: e.expires };
+                            let suppression = Suppression { exception: e.resource.clone(), reason: e.reason.clone(), expires: e.expires };
                             (FindingStatus::Suppressed, Some(suppression))
                         }
                         None => {
@@ -151,8 +147,7 @@ fn check_requirements(inventory: &Inventory, meta: &Meta) -> Result<(), NotEvalu
         if let Some(aad) = &inventory.authorization {
             if !aad.complete {
                 return Err(NotEvaluated(
-                    "needs every user, group and role of the account; this run collected only the entities an event named"
-                        .into(),
+                    "needs every user, group and role of the account; this run collected only the entities an event named".into(),
                 ));
             }
         }

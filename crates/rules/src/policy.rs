@@ -54,20 +54,15 @@ impl PolicyDocument {
         let json_text = if trimmed.starts_with('{') {
             text
         } else {
-            decoded = percent_decode_str(text)
-                .decode_utf8()
-                .map_err(|e| format!("policy document is not valid URL-encoded UTF-8: {e}"))?;
+            decoded = percent_decode_str(text).decode_utf8().map_err(|e| format!("policy document is not valid URL-encoded UTF-8: {e}"))?;
             &decoded
         };
-        let value: Value = serde_json::from_str(json_text)
-            .map_err(|e| format!("policy document is not valid JSON: {e}"))?;
+        let value: Value = serde_json::from_str(json_text).map_err(|e| format!("policy document is not valid JSON: {e}"))?;
         Self::from_json(&value)
     }
 
     fn from_json(value: &Value) -> Result<Self, String> {
-        let object = value
-            .as_object()
-            .ok_or_else(|| format!("expected a policy document object, found {}", kind(value)))?;
+        let object = value.as_object().ok_or_else(|| format!("expected a policy document object, found {}", kind(value)))?;
         let version = match object.get("Version") {
             None => None,
             Some(Value::String(v)) => Some(v.clone()),
@@ -81,9 +76,7 @@ impl PolicyDocument {
                 .map(|(i, s)| Statement::from_json(s).map_err(|e| format!("Statement[{i}]: {e}")))
                 .collect::<Result<Vec<_>, _>>()?,
             Some(single @ Value::Object(_)) => vec![Statement::from_json(single)?],
-            Some(other) => {
-                return Err(format!("`Statement` must be an object or a list, found {}", kind(other)))
-            }
+            Some(other) => return Err(format!("`Statement` must be an object or a list, found {}", kind(other))),
         };
         Ok(PolicyDocument { version, statements })
     }
@@ -141,8 +134,7 @@ pub struct TrustSummary {
 
 impl Statement {
     fn from_json(value: &Value) -> Result<Self, String> {
-        let object =
-            value.as_object().ok_or_else(|| format!("expected a statement object, found {}", kind(value)))?;
+        let object = value.as_object().ok_or_else(|| format!("expected a statement object, found {}", kind(value)))?;
         let effect = match object.get("Effect") {
             Some(Value::String(e)) if e == "Allow" => Effect::Allow,
             Some(Value::String(e)) if e == "Deny" => Effect::Deny,

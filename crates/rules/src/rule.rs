@@ -121,17 +121,11 @@ impl<'a> Ctx<'a> {
     /// The authorization details. The engine only calls a rule when its required sources are
     /// present; a rule that reads a source it did not declare gets a `not_evaluated`.
     pub fn aad(&self) -> Result<&'a AuthorizationDetails, NotEvaluated> {
-        self.inventory
-            .authorization
-            .as_ref()
-            .ok_or_else(|| NotEvaluated(self.inventory.missing_reason(DataSource::AuthorizationDetails)))
+        self.inventory.authorization.as_ref().ok_or_else(|| NotEvaluated(self.inventory.missing_reason(DataSource::AuthorizationDetails)))
     }
 
     pub fn credential_report(&self) -> Result<&'a CredentialReport, NotEvaluated> {
-        self.inventory
-            .credential_report
-            .as_ref()
-            .ok_or_else(|| NotEvaluated(self.inventory.missing_reason(DataSource::CredentialReport)))
+        self.inventory.credential_report.as_ref().ok_or_else(|| NotEvaluated(self.inventory.missing_reason(DataSource::CredentialReport)))
     }
 
     /// Whole days from `then` to now (negative when `then` is in the future).

@@ -132,9 +132,7 @@ fn parse_rule_settings(id: &str, value: Value) -> Result<RuleSettings, String> {
             Some(enabled.as_bool().ok_or_else(|| format!("parameter `enabled`: expected true or false, found {}", short(&enabled)))?);
     }
     if let Some(severity) = map.remove("severity") {
-        let parsed = severity
-            .as_str()
-            .and_then(|s| Severity::ALL.into_iter().find(|v| v.as_str() == s));
+        let parsed = severity.as_str().and_then(|s| Severity::ALL.into_iter().find(|v| v.as_str() == s));
         settings.severity = Some(parsed.ok_or_else(|| {
             format!("parameter `severity`: expected one of critical, high, medium, low, info, found {}", short(&severity))
         })?);
@@ -152,11 +150,7 @@ fn parse_exceptions(value: &Value) -> Result<Vec<Exception>, String> {
     let Value::Array(items) = value else {
         return Err(format!("parameter `exceptions`: expected a list, found {}", short(value)));
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| parse_exception(item).map_err(|e| format!("parameter `exceptions[{i}]`: {e}")))
-        .collect()
+    items.iter().enumerate().map(|(i, item)| parse_exception(item).map_err(|e| format!("parameter `exceptions[{i}]`: {e}"))).collect()
 }
 
 fn parse_exception(value: &Value) -> Result<Exception, String> {

@@ -450,10 +450,8 @@ impl AadBuilder {
         if !is_aws_managed_arn(&p.arn) {
             self.note_account(&p.arn);
         }
-        let default = p
-            .policy_version_list
-            .iter()
-            .find(|v| v.is_default_version || (v.version_id.is_some() && v.version_id == p.default_version_id));
+        let default =
+            p.policy_version_list.iter().find(|v| v.is_default_version || (v.version_id.is_some() && v.version_id == p.default_version_id));
         let document = default.map(|v| match &v.document {
             Some(doc) => PolicyDocument::from_value(doc),
             None => Err("default version has no Document".to_string()),
@@ -699,9 +697,11 @@ alice,arn:aws:iam::123456789012:user/alice,2020-02-03T10:00:00+00:00,true,no_inf
     #[test]
     fn password_policy_summary_certificates() {
         assert_eq!(parse_password_policy("").unwrap(), None);
-        let p = parse_password_policy(r#"{"PasswordPolicy":{"MinimumPasswordLength":8,"RequireSymbols":true,"MaxPasswordAge":90,"PasswordReusePrevention":5}}"#)
-            .unwrap()
-            .unwrap();
+        let p = parse_password_policy(
+            r#"{"PasswordPolicy":{"MinimumPasswordLength":8,"RequireSymbols":true,"MaxPasswordAge":90,"PasswordReusePrevention":5}}"#,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(p.minimum_password_length, Some(8));
         assert!(p.expire_passwords && p.require_symbols && !p.require_numbers);
         let s = parse_account_summary(r#"{"SummaryMap":{"AccountMFAEnabled":1,"AccountAccessKeysPresent":0,"Users":3}}"#).unwrap();

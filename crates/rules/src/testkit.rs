@@ -46,12 +46,8 @@ pub fn root_arn() -> String {
 pub fn inventory() -> Inventory {
     let mut inv = Inventory::new(ACCOUNT);
     inv.authorization = Some(AuthorizationDetails { complete: true, ..Default::default() });
-    inv.credential_report = Some(CredentialReport {
-        generated_at: Some(ago(0)),
-        source: CredentialSource::Report,
-        root: Some(root_row()),
-        users: Vec::new(),
-    });
+    inv.credential_report =
+        Some(CredentialReport { generated_at: Some(ago(0)), source: CredentialSource::Report, root: Some(root_row()), users: Vec::new() });
     inv.account_summary = Some(AccountSummary {
         account_mfa_enabled: Some(true),
         account_access_keys_present: Some(false),
@@ -122,7 +118,9 @@ pub fn role(name: &str) -> Role {
         inline_policies: Vec::new(),
         permissions_boundary: None,
         last_used: None,
-        trust_policy: Some(doc(json!({"Statement":[{"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{ACCOUNT}:root")},"Action":"sts:AssumeRole"}]}))),
+        trust_policy: Some(doc(
+            json!({"Statement":[{"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{ACCOUNT}:root")},"Action":"sts:AssumeRole"}]}),
+        )),
     }
 }
 
