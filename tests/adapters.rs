@@ -13,6 +13,7 @@ use aws_sdk_iam::operation::generate_credential_report::{GenerateCredentialRepor
 use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput;
 use aws_sdk_iam::operation::get_account_password_policy::GetAccountPasswordPolicyError;
 use aws_sdk_iam::operation::get_account_summary::{GetAccountSummaryError, GetAccountSummaryOutput};
+use aws_sdk_iam::operation::get_credential_report::GetCredentialReportError;
 use aws_sdk_iam::operation::get_credential_report::GetCredentialReportOutput;
 use aws_sdk_iam::operation::get_login_profile::GetLoginProfileError;
 use aws_sdk_iam::operation::get_user::{GetUserError, GetUserOutput};
@@ -108,12 +109,21 @@ fn report_only() -> Plan {
 
 #[tokio::test]
 async fn credential_report_started_then_complete() {
+    // Generate answers STARTED; the collector then polls Get (ReportInProgress, then the
+    // report) instead of calling Generate again.
     let generate = mock!(aws_sdk_iam::Client::generate_credential_report)
+        .then_output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Started).build());
+    let get = mock!(aws_sdk_iam::Client::get_credential_report)
         .sequence()
-        .output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Started).build())
-        .output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Complete).build())
+        .error(|| GetCredentialReportError::generic(meta("ReportInProgress", "Report generation in progress")))
+        .output(|| {
+            GetCredentialReportOutput::builder()
+                .content(Blob::new(report_csv()))
+                .report_format(ReportFormatType::TextCsv)
+                .generated_time(AwsDateTime::from_secs(1_795_420_800))
+                .build()
+        })
         .build();
-    let get = get_report_rule();
     let clients = iam_only(&[&generate, &get]);
 
     let inventory = collect(&clients, &report_only(), soon(30)).await;
@@ -127,8 +137,8 @@ async fn credential_report_started_then_complete() {
     // GeneratedTime is kept as AWS states it.
     assert_eq!(report.generated_at.map(|t| t.timestamp()), Some(1_795_420_800));
     assert_eq!(inventory.account_id, ACCOUNT);
-    assert_eq!(calls(&clients, "iam:GenerateCredentialReport"), 2);
-    assert_eq!(calls(&clients, "iam:GetCredentialReport"), 1);
+    assert_eq!(calls(&clients, "iam:GenerateCredentialReport"), 1);
+    assert_eq!(calls(&clients, "iam:GetCredentialReport"), 2);
 }
 
 #[tokio::test]
@@ -156,6 +166,8 @@ async fn credential_report_limit_exceeded_then_success() {
 async fn credential_report_that_never_completes_is_a_gap_and_other_sources_still_arrive() {
     let generate = mock!(aws_sdk_iam::Client::generate_credential_report)
         .then_output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Inprogress).build());
+    let get = mock!(aws_sdk_iam::Client::get_credential_report)
+        .then_error(|| GetCredentialReportError::generic(meta("ReportInProgress", "Report generation in progress")));
     let summary = mock!(aws_sdk_iam::Client::get_account_summary)
         .then_output(|| GetAccountSummaryOutput::builder().summary_map(SummaryKeyType::AccountMfaEnabled, 1).build());
     let password = mock!(aws_sdk_iam::Client::get_account_password_policy).then_error(|| {
@@ -163,7 +175,7 @@ async fn credential_report_that_never_completes_is_a_gap_and_other_sources_still
             NoSuchEntityException::builder().meta(meta("NoSuchEntity", "no policy")).build(),
         )
     });
-    let clients = iam_only(&[&generate, &summary, &password]);
+    let clients = iam_only(&[&generate, &get, &summary, &password]);
     let plan = Plan { credential_report: true, account_summary: true, password_policy: true, ..Plan::default() };
 
     let started = Instant::now();
@@ -173,14 +185,14 @@ async fn credential_report_that_never_completes_is_a_gap_and_other_sources_still
     assert!(elapsed < Duration::from_millis(2500), "waited {elapsed:?} past a 1.6 s budget");
     assert!(inventory.credential_report.is_none());
     let reason = inventory.gaps.get(&DataSource::CredentialReport).expect("a gap for the credential report");
-    assert!(reason.contains("INPROGRESS") && reason.contains("time budget"), "{reason}");
-    assert!(inventory.missing_reason(DataSource::CredentialReport).contains("INPROGRESS"));
+    assert!(reason.contains("ReportInProgress") && reason.contains("time budget"), "{reason}");
+    assert!(inventory.missing_reason(DataSource::CredentialReport).contains("ReportInProgress"));
     assert_eq!(inventory.account_summary.as_ref().and_then(|s| s.account_mfa_enabled), Some(true));
     assert_eq!(inventory.password_policy, Some(None));
-    // Bounded: 0.5 s, then 1 s of backoff fit in 1.6 s; no GetCredentialReport was attempted.
-    let generated = calls(&clients, "iam:GenerateCredentialReport");
-    assert!((2..=3).contains(&generated), "{generated} GenerateCredentialReport calls");
-    assert_eq!(calls(&clients, "iam:GetCredentialReport"), 0);
+    // Bounded: one Generate, then Get polled with 0.5 s and 1 s of backoff within 1.6 s.
+    assert_eq!(calls(&clients, "iam:GenerateCredentialReport"), 1);
+    let polled = calls(&clients, "iam:GetCredentialReport");
+    assert!((1..=2).contains(&polled), "{polled} GetCredentialReport calls");
 }
 
 #[tokio::test]

@@ -18,56 +18,68 @@ use crate::error::AwsFailure;
 const MAX_REGENERATIONS: u32 = 3;
 
 /// Read the credential report; `Err` is the gap reason.
+///
+/// GenerateCredentialReport once; when it answers `STARTED`/`INPROGRESS`, wait and poll
+/// GetCredentialReport (which answers `ReportInProgress` until the report is ready) instead
+/// of calling Generate again: the common cases cost two calls. Generate is called again only
+/// when the report vanished (`ReportNotPresent`, `ReportExpired`) or Generate itself was
+/// refused for now (`LimitExceeded`, `ReportInProgress`, throttling).
 pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, deadline: Deadline) -> Result<CredentialReport, String> {
     let mut backoff = Backoff::new();
     let mut regenerations = 0u32;
     let mut generate_calls = 0u32;
     loop {
-        // Phase 1: generate until COMPLETE.
-        loop {
-            generate_calls += 1;
-            let last = match iam.generate_credential_report().send().await {
-                Ok(out) => match out.state() {
-                    Some(ReportStateType::Complete) => break,
-                    Some(state) => format!("the report was still {} after {generate_calls} GenerateCredentialReport calls", state.as_str()),
-                    None => format!("GenerateCredentialReport returned no State after {generate_calls} calls"),
-                },
-                Err(err) => {
-                    let failure = AwsFailure::from_sdk(&err);
-                    let retryable = failure.is("LimitExceeded") || failure.is("ReportInProgress") || failure.is_throttling();
-                    if !retryable {
-                        return Err(failure.reason("GenerateCredentialReport"));
-                    }
-                    format!("{} (after {generate_calls} GenerateCredentialReport calls)", failure.reason("GenerateCredentialReport"))
+        // Phase 1: ask for a report (IAM keeps one for up to 4 hours).
+        generate_calls += 1;
+        let ready = match iam.generate_credential_report().send().await {
+            Ok(out) => match out.state() {
+                Some(ReportStateType::Complete) => true,
+                Some(_) => false,
+                None => return Err(format!("GenerateCredentialReport returned no State after {generate_calls} calls")),
+            },
+            Err(err) => {
+                let failure = AwsFailure::from_sdk(&err);
+                let retryable = failure.is("LimitExceeded") || failure.is("ReportInProgress") || failure.is_throttling();
+                if !retryable {
+                    return Err(failure.reason("GenerateCredentialReport"));
                 }
-            };
-            if !deadline.sleep(backoff.next_delay()).await {
-                return Err(format!("gave up waiting for the credential report within the time budget: {last}"));
+                let last =
+                    format!("{} (after {generate_calls} GenerateCredentialReport calls)", failure.reason("GenerateCredentialReport"));
+                if !deadline.sleep(backoff.next_delay()).await {
+                    return Err(format!("gave up waiting for the credential report within the time budget: {last}"));
+                }
+                continue;
             }
+        };
+        if !ready && !deadline.sleep(backoff.next_delay()).await {
+            return Err("gave up waiting for the credential report within the time budget: generation had not finished".into());
         }
 
-        // Phase 2: download it.
-        let failure = match iam.get_credential_report().send().await {
-            Ok(out) => return decode(&out),
-            Err(err) => AwsFailure::from_sdk(&err),
-        };
-        let vanished = failure.is("ReportNotPresent") || failure.is("ReportExpired");
-        let not_ready = failure.is("ReportInProgress") || failure.is_throttling();
-        if !(vanished || not_ready) {
-            return Err(failure.reason("GetCredentialReport"));
-        }
-        if vanished {
-            regenerations += 1;
-            if regenerations > MAX_REGENERATIONS {
-                return Err(format!(
-                    "{} even after generating the report {} times",
-                    failure.reason("GetCredentialReport"),
-                    MAX_REGENERATIONS + 1
-                ));
+        // Phase 2: download it, polling while it is still being generated.
+        loop {
+            let failure = match iam.get_credential_report().send().await {
+                Ok(out) => return decode(&out),
+                Err(err) => AwsFailure::from_sdk(&err),
+            };
+            let vanished = failure.is("ReportNotPresent") || failure.is("ReportExpired");
+            let not_ready = failure.is("ReportInProgress") || failure.is_throttling();
+            if !(vanished || not_ready) {
+                return Err(failure.reason("GetCredentialReport"));
             }
-        }
-        if !deadline.sleep(backoff.next_delay()).await {
-            return Err(format!("gave up on the credential report within the time budget: {}", failure.reason("GetCredentialReport")));
+            if !deadline.sleep(backoff.next_delay()).await {
+                return Err(format!("gave up on the credential report within the time budget: {}", failure.reason("GetCredentialReport")));
+            }
+            if vanished {
+                regenerations += 1;
+                if regenerations > MAX_REGENERATIONS {
+                    return Err(format!(
+                        "{} even after generating the report {} times",
+                        failure.reason("GetCredentialReport"),
+                        MAX_REGENERATIONS + 1
+                    ));
+                }
+                break; // generate again
+            }
         }
     }
 }
