@@ -8,10 +8,11 @@
 //!   sign-ins) → an immediate `root-usage` finding, on top of whatever else it triggers.
 //! - Anything else is acknowledged and ignored: never an error that makes Lambda retry.
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use iam_assurance_aws::CredentialParts;
 use iam_assurance_rules::inventory::RootActivity;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The IAM entity an event changed.
@@ -92,17 +93,21 @@ fn rules(groups: &[&[&'static str]]) -> Vec<&'static str> {
 }
 
 /// Route an event. Never fails: an event we cannot read is `Ignored` with the reason.
+///
+/// The envelope is read as `aws_lambda_events`' `EventBridgeEvent`; the CloudTrail `detail`
+/// stays a tolerant JSON value (the typed CloudTrail structs reject fields real events omit).
 pub fn route(event: &Value) -> Route {
-    let Some(object) = event.as_object() else {
+    if !event.is_object() {
         return Route::Ignored { reason: format!("not an EventBridge event: expected a JSON object, got {}", type_name(event)) };
+    }
+    let envelope = match EventBridgeEvent::<Value>::deserialize(event) {
+        Ok(envelope) => envelope,
+        Err(err) => return Route::Ignored { reason: format!("not an EventBridge event: {err}") },
     };
-    let detail_type = object.get("detail-type").and_then(Value::as_str).unwrap_or("");
-    let source = object.get("source").and_then(Value::as_str).unwrap_or("");
-    match detail_type {
+    match envelope.detail_type.as_str() {
         "Scheduled Event" => Route::Sweep,
-        "AWS API Call via CloudTrail" | "AWS Console Sign In via CloudTrail" => cloudtrail(object.get("detail"), detail_type),
-        "" => Route::Ignored { reason: "not an EventBridge event: no `detail-type`".into() },
-        other => Route::Ignored { reason: format!("unhandled event `{other}` from `{source}`") },
+        "AWS API Call via CloudTrail" | "AWS Console Sign In via CloudTrail" => cloudtrail(Some(&envelope.detail), &envelope.detail_type),
+        other => Route::Ignored { reason: format!("unhandled event `{other}` from `{}`", envelope.source) },
     }
 }
 
