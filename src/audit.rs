@@ -5,15 +5,28 @@ use std::path::{Path, PathBuf};
 use iam_assurance_rules::inventory::{account_from_arn, DataSource, Inventory};
 use iam_assurance_rules::sources;
 
-/// The files of an offline audit. Only the first two are required; a missing optional file
-/// makes the rules that need it `not_evaluated` with a reason naming the option.
-#[derive(Debug, Clone, Default)]
+/// The files of an offline audit (also the `audit` command's options). Only the first two
+/// are required; a missing optional file makes the rules that need it `not_evaluated` with a
+/// reason naming the option.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct AuditFiles {
+    /// `aws iam get-account-authorization-details` output.
+    #[arg(long, value_name = "FILE")]
     pub authorization_details: PathBuf,
+    /// `aws iam get-credential-report` output (its JSON, or the decoded CSV).
+    #[arg(long, value_name = "FILE")]
     pub credential_report: PathBuf,
+    /// `aws iam get-account-password-policy` output (an empty file: no policy).
+    #[arg(long, value_name = "FILE")]
     pub password_policy: Option<PathBuf>,
+    /// `aws iam get-account-summary` output.
+    #[arg(long, value_name = "FILE")]
     pub account_summary: Option<PathBuf>,
+    /// `aws iam list-server-certificates` output.
+    #[arg(long, value_name = "FILE")]
     pub server_certificates: Option<PathBuf>,
+    /// `aws iam list-virtual-mfa-devices` output (for root-mfa's require_hardware).
+    #[arg(long, value_name = "FILE")]
     pub virtual_mfa_devices: Option<PathBuf>,
 }
 

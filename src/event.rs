@@ -12,6 +12,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use iam_assurance_aws::CredentialParts;
 use iam_assurance_rules::inventory::RootActivity;
+use iam_assurance_rules::policy::json_kind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -98,7 +99,7 @@ fn rules(groups: &[&[&'static str]]) -> Vec<&'static str> {
 /// stays a tolerant JSON value (the typed CloudTrail structs reject fields real events omit).
 pub fn route(event: &Value) -> Route {
     if !event.is_object() {
-        return Route::Ignored { reason: format!("not an EventBridge event: expected a JSON object, got {}", type_name(event)) };
+        return Route::Ignored { reason: format!("not an EventBridge event: expected a JSON object, got {}", json_kind(event)) };
     }
     let envelope = match EventBridgeEvent::<Value>::deserialize(event) {
         Ok(envelope) => envelope,
@@ -261,15 +262,4 @@ fn target(event_name: &str, params: &Value, caller: Option<&str>) -> Result<Targ
         }
         other => return Err(format!("`{other}` does not change anything the rules check")),
     })
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }

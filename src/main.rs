@@ -38,24 +38,8 @@ enum Command {
     },
     /// Audit offline, from files the AWS CLI wrote.
     Audit {
-        /// `aws iam get-account-authorization-details` output.
-        #[arg(long, value_name = "FILE")]
-        authorization_details: PathBuf,
-        /// `aws iam get-credential-report` output (its JSON, or the decoded CSV).
-        #[arg(long, value_name = "FILE")]
-        credential_report: PathBuf,
-        /// `aws iam get-account-password-policy` output (an empty file: no policy).
-        #[arg(long, value_name = "FILE")]
-        password_policy: Option<PathBuf>,
-        /// `aws iam get-account-summary` output.
-        #[arg(long, value_name = "FILE")]
-        account_summary: Option<PathBuf>,
-        /// `aws iam list-server-certificates` output.
-        #[arg(long, value_name = "FILE")]
-        server_certificates: Option<PathBuf>,
-        /// `aws iam list-virtual-mfa-devices` output (for root-mfa's require_hardware).
-        #[arg(long, value_name = "FILE")]
-        virtual_mfa_devices: Option<PathBuf>,
+        #[command(flatten)]
+        files: AuditFiles,
         /// Rule settings: `{ "<rule-id>": {...} }`.
         #[arg(long, value_name = "FILE")]
         settings_file: Option<PathBuf>,
@@ -174,25 +158,7 @@ fn run(command: Command) -> Result<ExitCode> {
             emit(&iam_assurance_aws::permissions::all().iter().map(|a| format!("{a}\n")).collect::<String>())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit {
-            authorization_details,
-            credential_report,
-            password_policy,
-            account_summary,
-            server_certificates,
-            virtual_mfa_devices,
-            settings_file,
-            format,
-            now,
-        } => {
-            let files = AuditFiles {
-                authorization_details,
-                credential_report,
-                password_policy,
-                account_summary,
-                server_certificates,
-                virtual_mfa_devices,
-            };
+        Command::Audit { files, settings_file, format, now } => {
             let settings = match &settings_file {
                 Some(path) => settings_from_file(path)?,
                 None => Settings::defaults(),

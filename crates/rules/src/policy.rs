@@ -43,7 +43,7 @@ impl PolicyDocument {
         match value {
             Value::String(text) => Self::parse_str(text),
             Value::Object(_) => Self::from_json(value),
-            other => Err(format!("expected a policy document object, found {}", kind(other))),
+            other => Err(format!("expected a policy document object, found {}", json_kind(other))),
         }
     }
 
@@ -62,11 +62,11 @@ impl PolicyDocument {
     }
 
     fn from_json(value: &Value) -> Result<Self, String> {
-        let object = value.as_object().ok_or_else(|| format!("expected a policy document object, found {}", kind(value)))?;
+        let object = value.as_object().ok_or_else(|| format!("expected a policy document object, found {}", json_kind(value)))?;
         let version = match object.get("Version") {
             None => None,
             Some(Value::String(v)) => Some(v.clone()),
-            Some(other) => return Err(format!("`Version` must be a string, found {}", kind(other))),
+            Some(other) => return Err(format!("`Version` must be a string, found {}", json_kind(other))),
         };
         let statements = match object.get("Statement") {
             None => return Err("policy document has no `Statement`".into()),
@@ -76,7 +76,7 @@ impl PolicyDocument {
                 .map(|(i, s)| Statement::from_json(s).map_err(|e| format!("Statement[{i}]: {e}")))
                 .collect::<Result<Vec<_>, _>>()?,
             Some(single @ Value::Object(_)) => vec![Statement::from_json(single)?],
-            Some(other) => return Err(format!("`Statement` must be an object or a list, found {}", kind(other))),
+            Some(other) => return Err(format!("`Statement` must be an object or a list, found {}", json_kind(other))),
         };
         Ok(PolicyDocument { version, statements })
     }
@@ -134,12 +134,12 @@ pub struct TrustSummary {
 
 impl Statement {
     fn from_json(value: &Value) -> Result<Self, String> {
-        let object = value.as_object().ok_or_else(|| format!("expected a statement object, found {}", kind(value)))?;
+        let object = value.as_object().ok_or_else(|| format!("expected a statement object, found {}", json_kind(value)))?;
         let effect = match object.get("Effect") {
             Some(Value::String(e)) if e == "Allow" => Effect::Allow,
             Some(Value::String(e)) if e == "Deny" => Effect::Deny,
             Some(Value::String(e)) => return Err(format!("`Effect` must be Allow or Deny, found {e:?}")),
-            Some(other) => return Err(format!("`Effect` must be a string, found {}", kind(other))),
+            Some(other) => return Err(format!("`Effect` must be a string, found {}", json_kind(other))),
             None => return Err("statement has no `Effect`".into()),
         };
         let sid = match object.get("Sid") {
@@ -159,7 +159,7 @@ impl Statement {
         let has_condition = match object.get("Condition") {
             None | Some(Value::Null) => false,
             Some(Value::Object(map)) => !map.is_empty(),
-            Some(other) => return Err(format!("`Condition` must be an object, found {}", kind(other))),
+            Some(other) => return Err(format!("`Condition` must be an object, found {}", json_kind(other))),
         };
         let principal = object.get("Principal").or_else(|| object.get("NotPrincipal")).cloned();
         Ok(Statement { sid, effect, action, not_action, resource, not_resource, has_condition, principal })
@@ -193,11 +193,11 @@ fn string_or_list(object: &serde_json::Map<String, Value>, key: &str) -> Result<
             .iter()
             .map(|item| match item {
                 Value::String(s) => Ok(s.clone()),
-                other => Err(format!("`{key}` entries must be strings, found {}", kind(other))),
+                other => Err(format!("`{key}` entries must be strings, found {}", json_kind(other))),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
-        Some(other) => Err(format!("`{key}` must be a string or a list of strings, found {}", kind(other))),
+        Some(other) => Err(format!("`{key}` must be a string or a list of strings, found {}", json_kind(other))),
     }
 }
 
@@ -209,7 +209,8 @@ fn string_or_list_lossy(value: &Value) -> Vec<String> {
     }
 }
 
-fn kind(value: &Value) -> &'static str {
+/// "a string", "a list"...: how error messages name a JSON value's type.
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -7,6 +7,20 @@ pub mod service_activity;
 pub mod users;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// `max_age_days`, default 90: the rotation rules' parameter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaxAge {
+    pub max_age_days: u32,
+}
+
+impl Default for MaxAge {
+    fn default() -> Self {
+        MaxAge { max_age_days: 90 }
+    }
+}
 
 /// `2026-11-23` for messages.
 pub(crate) fn day(t: DateTime<Utc>) -> String {

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::inventory::{CredentialRow, DataSource, ReportDate};
 use crate::rule::*;
 
-use super::{day, days};
+use super::{day, days, MaxAge};
 
 pub fn rules() -> Vec<&'static dyn Rule> {
     vec![
@@ -103,19 +103,6 @@ There is no IAM API another principal can call to delete root keys; then confirm
         .details(json!({"active_keys": keys}))])
     },
 };
-
-/// `max_age_days` of the root rotation rules.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MaxAge {
-    pub max_age_days: u32,
-}
-
-impl Default for MaxAge {
-    fn default() -> Self {
-        MaxAge { max_age_days: 90 }
-    }
-}
 
 /// Date and time for messages: `2026-11-23 09:15 UTC`.
 fn when(t: DateTime<Utc>) -> String {

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::inventory::{CredentialRow, DataSource, KeySlot, ReportDate, ReportFlag, User};
 use crate::rule::*;
 
-use super::{day, days, sh};
+use super::{day, days, sh, MaxAge};
 
 pub fn rules() -> Vec<&'static dyn Rule> {
     vec![
@@ -52,19 +52,6 @@ fn aad_user<'a>(ctx: &Ctx<'a>, row: &CredentialRow) -> Option<&'a User> {
 /// "`2026-01-02` (325 days ago)".
 fn dated(ctx: &Ctx<'_>, t: DateTime<Utc>) -> String {
     format!("{} ({} ago)", day(t), days(ctx.days_since(t)))
-}
-
-/// `max_age_days`, default 90.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MaxAge {
-    pub max_age_days: u32,
-}
-
-impl Default for MaxAge {
-    fn default() -> Self {
-        MaxAge { max_age_days: 90 }
-    }
 }
 
 /// `max_unused_days`, default 45.
