@@ -4,6 +4,7 @@
 //! - `events`: every sample event in `events/` routes as DESIGN.md says.
 //! - `adapters`: the AWS adapters against scripted SDK responses (paging, throttling, report states).
 //! - `emulator`: the live path end to end against moto on 127.0.0.1 through the real SDK clients.
+//! - `lambda`: the binary as a Lambda function, against a minimal Runtime API on 127.0.0.1.
 
 mod support;
 
@@ -11,3 +12,4 @@ mod adapters;
 mod cli;
 mod emulator;
 mod events;
+mod lambda;
