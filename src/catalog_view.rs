@@ -12,16 +12,28 @@ pub fn catalog_json() -> Value {
         .map(|rule| {
             let meta = rule.meta();
             let defaults = rule.default_params();
-            let params: Map<String, Value> = meta
-                .params
-                .iter()
-                .map(|p| {
-                    let default = defaults.get(p.name).cloned().unwrap_or(Value::Null);
-                    (p.name.to_string(), json!({"default": default, "description": p.description}))
-                })
-                .collect();
+            let mut params: Map<String, Value> = Map::new();
+            if !meta.enabled_by_default {
+                // As RULES.md lists it: opt-in rules take `enabled` like a parameter.
+                params.insert(
+                    "enabled".into(),
+                    json!({"default": false, "description": "Opt-in: set true to run this rule (it costs extra API calls)."}),
+                );
+            }
+            for p in meta.params {
+                let default = defaults.get(p.name).cloned().unwrap_or(Value::Null);
+                params.insert(p.name.to_string(), json!({"default": default, "description": p.description}));
+            }
+            // Every setting with its default, flat: what an absent SSM parameter means.
+            let mut flat: Map<String, Value> = Map::new();
+            flat.insert("enabled".into(), Value::Bool(meta.enabled_by_default));
+            flat.insert("severity".into(), json!(meta.severity));
+            if let Value::Object(values) = &defaults {
+                flat.extend(values.clone());
+            }
             json!({
                 "id": meta.id,
+                "rule_id": meta.id,
                 "title": meta.title,
                 "severity": meta.severity,
                 "resource_type": meta.resource_type,
@@ -33,6 +45,7 @@ pub fn catalog_json() -> Value {
                 "enabled_by_default": meta.enabled_by_default,
                 "needs_complete_account": meta.needs_complete_account,
                 "params": params,
+                "defaults": flat,
             })
         })
         .collect();

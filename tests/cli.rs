@@ -198,6 +198,17 @@ fn rules_json_lists_all_29_with_params_and_defaults() {
     assert_eq!(find("root-mfa")["params"]["require_hardware"]["default"], false);
     assert_eq!(find("root-usage")["params"]["window_days"]["default"], 1);
     assert_eq!(find("root-mfa")["severity"], "critical");
+    // Opt-in rules list `enabled` as RULES.md does; `defaults` is the flat view.
+    assert_eq!(find("role-service-inactivity")["params"]["enabled"]["default"], false);
+    assert_eq!(
+        find("role-service-inactivity")["defaults"],
+        serde_json::json!({"enabled": false, "severity": "low", "max_unused_days": 90})
+    );
+    assert_eq!(find("password-policy")["defaults"]["min_length"], 14);
+    assert_eq!(find("user-mfa")["defaults"], serde_json::json!({"enabled": true, "severity": "high"}));
+    for rule in rules {
+        assert_eq!(rule["rule_id"], rule["id"]);
+    }
 }
 
 /// The README's rule table matches the catalog.
