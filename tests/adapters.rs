@@ -597,7 +597,7 @@ async fn live_credentials_of_a_deleted_user_are_an_empty_report() {
 async fn settings_follow_next_token_and_name_a_bad_parameter() {
     let first = mock!(aws_sdk_ssm::Client::get_parameters_by_path)
         .match_requests(|r| {
-            r.path() == Some("/iam-assurance/rules")
+            r.path() == Some("/iam-assurance")
                 && r.recursive() == Some(true)
                 && r.with_decryption() == Some(true)
                 && r.next_token().is_none()
@@ -611,6 +611,8 @@ async fn settings_follow_next_token_and_name_a_bad_parameter() {
     let second = mock!(aws_sdk_ssm::Client::get_parameters_by_path).match_requests(|r| r.next_token() == Some("t2")).then_output(|| {
         GetParametersByPathOutput::builder()
             .parameters(Parameter::builder().name("/iam-assurance/rules/user-mfa").value("{not json").build())
+            .parameters(Parameter::builder().name("/iam-assurance/global").value(r#"{"renotify_hours": 6}"#).build())
+            .parameters(Parameter::builder().name("/iam-assurance/other-tool/setting").value("x").build())
             .build()
     });
     let clients = clients_with(&[], &[], &[&first, &second], false);
@@ -622,6 +624,8 @@ async fn settings_follow_next_token_and_name_a_bad_parameter() {
     let bad = settings.rule("user-mfa").expect_err("invalid JSON is that rule's error");
     assert!(bad.contains("parameter /iam-assurance/rules/user-mfa is not valid JSON"), "{bad}");
     assert!(settings.rule("root-mfa").is_ok(), "absent → defaults");
+    assert_eq!(settings.global.renotify_hours, 6, "the same call reads <prefix>/global");
+    assert!(settings.errors.is_empty(), "parameters under the prefix that are not settings are ignored: {:?}", settings.errors);
     assert_eq!(calls(&clients, "ssm:GetParametersByPath"), 2);
 }
 

@@ -4,6 +4,11 @@
 //! Shape: `{ "<rule-id>": { "enabled": bool, "severity": "high", "exceptions": [...], <params> } }`.
 //! A bad entry never stops the run: that rule reports `not_evaluated` with the error, the
 //! others run with their settings.
+//!
+//! Besides the rules, one object of global settings ([`GlobalSettings`]: how notifications
+//! behave) lives under the reserved key `"global"` of a settings file, or in the SSM parameter
+//! `<prefix>/global`. A bad global object is an error naming the parameter, and the defaults
+//! are used.
 
 use std::collections::BTreeMap;
 
@@ -60,12 +65,75 @@ pub struct RuleSettings {
     pub params: Map<String, Value>,
 }
 
+/// The key of the global settings in a settings file, and the last segment of their SSM
+/// parameter (`<prefix>/global`).
+pub const GLOBAL_KEY: &str = "global";
+
+/// Settings that apply to every rule: how findings are notified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GlobalSettings {
+    /// Hours between reminders of a finding that stays open (a sweep re-publishes it as
+    /// `reminder` when it was last notified at least this long ago). 0: never remind.
+    pub renotify_hours: u32,
+    /// Findings less severe than this are tracked but never published.
+    pub notify_min_severity: Severity,
+}
+
+impl Default for GlobalSettings {
+    fn default() -> Self {
+        GlobalSettings { renotify_hours: 24, notify_min_severity: Severity::Info }
+    }
+}
+
+impl GlobalSettings {
+    /// The largest `renotify_hours` accepted: one year.
+    pub const MAX_RENOTIFY_HOURS: u32 = 8784;
+
+    /// Whether a finding of this severity is published (at least as severe as the minimum).
+    pub fn notifies(&self, severity: Severity) -> bool {
+        severity <= self.notify_min_severity
+    }
+
+    /// Parse the global settings object. Every key is optional; unknown keys and wrong types
+    /// are errors naming the key.
+    pub fn parse(value: &Value) -> Result<Self, String> {
+        let Value::Object(map) = value else {
+            return Err(format!("expected a JSON object such as {{\"renotify_hours\": 24}}, found {}", short(value)));
+        };
+        let mut global = GlobalSettings::default();
+        for (key, value) in map {
+            match key.as_str() {
+                "renotify_hours" => {
+                    global.renotify_hours = value
+                        .as_u64()
+                        .filter(|h| *h <= u64::from(Self::MAX_RENOTIFY_HOURS))
+                        .and_then(|h| u32::try_from(h).ok())
+                        .ok_or_else(|| {
+                            format!(
+                                "parameter `renotify_hours`: expected a whole number of hours from 0 (never remind) to {}, found {}",
+                                Self::MAX_RENOTIFY_HOURS,
+                                short(value)
+                            )
+                        })?;
+                }
+                "notify_min_severity" => {
+                    global.notify_min_severity = parse_severity(value).map_err(|e| format!("parameter `notify_min_severity`: {e}"))?;
+                }
+                other => return Err(format!("unknown key `{other}` (expected renotify_hours, notify_min_severity)")),
+            }
+        }
+        Ok(global)
+    }
+}
+
 /// Settings of every rule. Never fails as a whole: errors are kept per rule (that rule is not
-/// evaluated) or globally (unknown rule ids).
+/// evaluated) or globally (unknown rule ids, bad global settings).
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     rules: BTreeMap<String, Result<RuleSettings, String>>,
-    /// Problems not tied to a known rule (an unknown rule id).
+    /// Notification settings (defaults unless given and valid).
+    pub global: GlobalSettings,
+    /// Problems not tied to a known rule (an unknown rule id, invalid global settings).
     pub errors: Vec<String>,
 }
 
@@ -75,14 +143,33 @@ impl Settings {
         Settings::default()
     }
 
-    /// Parse a settings file: one JSON object keyed by rule id. Invalid JSON or a top level
-    /// that is not an object is an error for the whole file; anything inside is per rule.
+    /// Parse a settings file: one JSON object keyed by rule id, plus the reserved key
+    /// `"global"`. Invalid JSON or a top level that is not an object is an error for the whole
+    /// file; anything inside is per rule (or for the global settings).
     pub fn from_json_text(text: &str) -> Result<Self, String> {
         let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-        let Value::Object(map) = value else {
+        let Value::Object(mut map) = value else {
             return Err("expected a JSON object keyed by rule id".into());
         };
-        Ok(Settings::from_entries(map.into_iter().map(|(k, v)| (k, Ok(v)))))
+        let global = map.remove(GLOBAL_KEY);
+        let mut settings = Settings::from_entries(map.into_iter().map(|(k, v)| (k, Ok(v))));
+        if let Some(global) = global {
+            settings.set_global(&format!("key `{GLOBAL_KEY}`"), Ok(global));
+        }
+        Ok(settings)
+    }
+
+    /// Set the global settings from their raw value; `source` names where it came from (the
+    /// SSM parameter, or the settings file's key) for the error. On an error the defaults stay
+    /// and the error is kept in [`Settings::errors`].
+    pub fn set_global(&mut self, source: &str, raw: Result<Value, String>) {
+        match raw.and_then(|value| GlobalSettings::parse(&value)) {
+            Ok(global) => self.global = global,
+            Err(e) => {
+                self.global = GlobalSettings::default();
+                self.errors.push(format!("settings of `{GLOBAL_KEY}` ({source}): {e}; using the defaults"));
+            }
+        }
     }
 
     /// Build from `(rule id, raw value)` entries; a raw value that could not even be read (an
@@ -132,10 +219,7 @@ fn parse_rule_settings(id: &str, value: Value) -> Result<RuleSettings, String> {
             Some(enabled.as_bool().ok_or_else(|| format!("parameter `enabled`: expected true or false, found {}", short(&enabled)))?);
     }
     if let Some(severity) = map.remove("severity") {
-        let parsed = severity.as_str().and_then(|s| Severity::ALL.into_iter().find(|v| v.as_str() == s));
-        settings.severity = Some(parsed.ok_or_else(|| {
-            format!("parameter `severity`: expected one of critical, high, medium, low, info, found {}", short(&severity))
-        })?);
+        settings.severity = Some(parse_severity(&severity).map_err(|e| format!("parameter `severity`: {e}"))?);
     }
     if let Some(exceptions) = map.remove("exceptions") {
         settings.exceptions = parse_exceptions(&exceptions)?;
@@ -144,6 +228,13 @@ fn parse_rule_settings(id: &str, value: Value) -> Result<RuleSettings, String> {
     rule.check_params(&map)?;
     settings.params = map;
     Ok(settings)
+}
+
+fn parse_severity(value: &Value) -> Result<Severity, String> {
+    value
+        .as_str()
+        .and_then(|s| Severity::ALL.into_iter().find(|v| v.as_str() == s))
+        .ok_or_else(|| format!("expected one of critical, high, medium, low, info, found {}", short(value)))
 }
 
 fn parse_exceptions(value: &Value) -> Result<Vec<Exception>, String> {
@@ -252,6 +343,43 @@ mod tests {
         // Other rules are untouched.
         assert!(s.rule("multiple-access-keys").is_ok());
         assert_eq!(s.all_errors().len(), 7);
+    }
+
+    #[test]
+    fn global_settings_default_and_parse() {
+        let s = Settings::defaults();
+        assert_eq!(s.global, GlobalSettings { renotify_hours: 24, notify_min_severity: Severity::Info });
+        let s = Settings::from_json_text(r#"{"global":{"renotify_hours":6,"notify_min_severity":"high"},"user-mfa":{}}"#).unwrap();
+        assert_eq!(s.global, GlobalSettings { renotify_hours: 6, notify_min_severity: Severity::High });
+        assert!(s.all_errors().is_empty(), "{:?}", s.all_errors());
+        assert!(s.global.notifies(Severity::Critical) && s.global.notifies(Severity::High));
+        assert!(!s.global.notifies(Severity::Medium) && !s.global.notifies(Severity::Info));
+        // Partial objects keep the other defaults; 0 means never remind.
+        let s = Settings::from_json_text(r#"{"global":{"renotify_hours":0}}"#).unwrap();
+        assert_eq!(s.global, GlobalSettings { renotify_hours: 0, notify_min_severity: Severity::Info });
+    }
+
+    #[test]
+    fn bad_global_settings_name_the_parameter_and_keep_the_defaults() {
+        for (raw, key) in [
+            (r#"{"global":{"renotify":6}}"#, "renotify"),
+            (r#"{"global":{"renotify_hours":"6"}}"#, "renotify_hours"),
+            (r#"{"global":{"renotify_hours":-1}}"#, "renotify_hours"),
+            (r#"{"global":{"renotify_hours":100000}}"#, "renotify_hours"),
+            (r#"{"global":{"notify_min_severity":"urgent"}}"#, "notify_min_severity"),
+            (r#"{"global":[1]}"#, "expected a JSON object"),
+        ] {
+            let s = Settings::from_json_text(raw).unwrap();
+            assert_eq!(s.global, GlobalSettings::default(), "{raw}");
+            assert_eq!(s.errors.len(), 1, "{raw}");
+            let e = &s.errors[0];
+            assert!(e.starts_with("settings of `global` (key `global`)") && e.contains(key), "{raw}: {e}");
+            assert!(s.rule("user-mfa").is_ok());
+        }
+        let mut s = Settings::defaults();
+        s.set_global("parameter /iam-assurance/global", Err("parameter /iam-assurance/global is not valid JSON".into()));
+        assert!(s.errors[0].contains("/iam-assurance/global"), "{:?}", s.errors);
+        assert_eq!(s.global, GlobalSettings::default());
     }
 
     #[test]
