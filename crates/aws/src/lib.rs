@@ -1,5 +1,5 @@
 //! AWS adapters of iam-assurance: collect an IAM inventory (full sweep or targeted), read
-//! settings from SSM Parameter Store, publish findings to SNS.
+//! settings from SSM Parameter Store, publish findings to SNS, keep finding state in DynamoDB.
 //!
 //! **Architecture invariant**: this crate is the only place that talks to AWS, and only
 //! through the official SDK clients, built once per process ([`Clients::from_env`]) and reused.
@@ -12,7 +12,8 @@
 //! - [`collect`] with a [`Plan`]: an [`Inventory`](iam_assurance_rules::Inventory) that never
 //!   fails as a whole (a source that cannot be read becomes a gap);
 //! - [`load_settings`]: rule settings from SSM;
-//! - [`publish`]: findings to SNS with `PublishBatch`.
+//! - [`publish`]: findings to SNS with `PublishBatch`;
+//! - [`StateStore`]: finding state in DynamoDB (a `Scan` to load, conditional writes).
 //!
 //! Retries: the clients use the SDK's standard retry mode (3 attempts by default, with
 //! exponential backoff; `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile can change it).
@@ -32,6 +33,7 @@ pub mod permissions;
 mod service_access;
 pub mod sns;
 pub mod ssm;
+pub mod state;
 
 pub use collect::{collect, AuthScope, Plan};
 pub use counter::CallCounter;
@@ -39,6 +41,7 @@ pub use error::AdapterError;
 pub use live::CredentialParts;
 pub use sns::{publish, OutgoingMessage, PublishStats};
 pub use ssm::load_settings;
+pub use state::{Expect, ItemStatus, StateItem, StateStore, StateWrite, WriteOutcome};
 
 use counter::CountingInterceptor;
 

@@ -27,9 +27,13 @@ pub const SSM_ACTIONS: &[&str] = &["ssm:GetParametersByPath", "ssm:GetParameter"
 /// SNS actions, on the findings topic only.
 pub const SNS_ACTIONS: &[&str] = &["sns:Publish"];
 
+/// DynamoDB actions, on the finding-state table only: load it (`Scan`), conditional writes
+/// (`PutItem`), and releasing a claim whose item did not exist before (`DeleteItem`).
+pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:Scan", "dynamodb:PutItem", "dynamodb:DeleteItem"];
+
 /// Every action, for `iam-assurance permissions`.
 pub fn all() -> Vec<&'static str> {
-    IAM_ACTIONS.iter().chain(SSM_ACTIONS).chain(SNS_ACTIONS).copied().collect()
+    IAM_ACTIONS.iter().chain(SSM_ACTIONS).chain(SNS_ACTIONS).chain(DYNAMODB_ACTIONS).copied().collect()
 }
 
 /// The IAM action that allows a counted call. Most calls are their own action; SNS's

@@ -1,0 +1,337 @@
+//! Finding state in DynamoDB: one item per finding fingerprint, so a run can tell what is new,
+//! what was resolved and what is due a reminder, and so two invocations never notify the same
+//! change twice.
+//!
+//! The table (`STATE_TABLE`; the SAM template's `StateTable`) has the partition key
+//! `fingerprint` (S) and the TTL attribute `expires_at`. An item:
+//!
+//! | attribute | type | meaning |
+//! |---|---|---|
+//! | `fingerprint` | S | the finding's fingerprint (key) |
+//! | `rule_id`, `resource_arn`, `resource_type`, `severity` | S | what the finding is about |
+//! | `status` | S | `open`, `suppressed` (by an exception) or `resolved` |
+//! | `incident` | BOOL | a one-off event (root activity seen in CloudTrail): notified once, never resolved |
+//! | `first_seen`, `last_seen` | S | RFC 3339 times |
+//! | `last_notified` | S | when a message about it was last published (absent: never) |
+//! | `last_change` | S | what that message said: `new`, `reminder` or `resolved` |
+//! | `resolved_at` | S | when it was found resolved |
+//! | `finding` | S | the latest finding, as JSON (a resolved message says what was fixed) |
+//! | `version` | N | incremented by every write; writes are conditional on it |
+//! | `expires_at` | N | epoch seconds; DynamoDB deletes the item after it (TTL) |
+//!
+//! Every write is a conditional `PutItem` (or `DeleteItem`): on `attribute_not_exists` for an
+//! item the run did not see, on the `version` it read otherwise. A write that loses a race
+//! reports [`WriteOutcome::Conflict`] and changes nothing. What to write is decided elsewhere
+//! (`src/alerts.rs` in the root package); this module only stores and loads.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, SecondsFormat, Utc};
+use iam_assurance_rules::Severity;
+use serde::Serialize;
+
+use crate::{AdapterError, Clients};
+
+const SCAN: &str = "dynamodb:Scan";
+const PUT: &str = "dynamodb:PutItem";
+const DELETE: &str = "dynamodb:DeleteItem";
+
+/// How many conditional writes are in flight at once.
+pub const MAX_WRITES_IN_FLIGHT: usize = 16;
+
+/// Where a finding stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemStatus {
+    Open,
+    Suppressed,
+    Resolved,
+}
+
+impl ItemStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Open => "open",
+            ItemStatus::Suppressed => "suppressed",
+            ItemStatus::Resolved => "resolved",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [ItemStatus::Open, ItemStatus::Suppressed, ItemStatus::Resolved].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// One item of the state table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateItem {
+    pub fingerprint: String,
+    pub rule_id: String,
+    pub resource_arn: String,
+    pub resource_type: String,
+    pub severity: Severity,
+    pub status: ItemStatus,
+    pub incident: bool,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub last_notified: Option<DateTime<Utc>>,
+    /// `new`, `reminder` or `resolved`: what the last published message said.
+    pub last_change: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The latest finding as JSON.
+    pub finding: String,
+    pub version: u64,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The condition of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The item must not exist.
+    Absent,
+    /// The item must exist with this `version`.
+    Version(u64),
+}
+
+/// One conditional write: put `item` (or delete the item when `None`) if `expect` holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateWrite {
+    pub fingerprint: String,
+    pub expect: Expect,
+    pub put: Option<StateItem>,
+}
+
+/// What happened to one write.
+#[derive(Debug)]
+pub enum WriteOutcome {
+    Written,
+    /// The condition did not hold: another invocation changed the item first.
+    Conflict,
+    Failed(AdapterError),
+}
+
+/// The table's content.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub items: BTreeMap<String, StateItem>,
+    /// Items that could not be read (missing or malformed attributes), with the reason. They
+    /// are left alone.
+    pub skipped: Vec<String>,
+}
+
+/// The state table.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    clients: Clients,
+    table: String,
+}
+
+impl StateStore {
+    pub fn new(clients: &Clients, table: impl Into<String>) -> Self {
+        StateStore { clients: clients.clone(), table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Every item of the table: a paginated, strongly consistent `Scan` (the table holds one
+    /// account's findings). Counted as `dynamodb:Scan` once per page.
+    pub async fn load(&self) -> Result<Loaded, AdapterError> {
+        let mut loaded = Loaded::default();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .clients
+                .dynamodb
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AdapterError::aws(SCAN, &e))?;
+            for raw in out.items() {
+                match from_item(raw) {
+                    Ok(item) => {
+                        loaded.items.insert(item.fingerprint.clone(), item);
+                    }
+                    Err(reason) => loaded.skipped.push(reason),
+                }
+            }
+            match out.last_evaluated_key().filter(|k| !k.is_empty()) {
+                Some(key) => start = Some(key.clone()),
+                None => break,
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Apply conditional writes, at most [`MAX_WRITES_IN_FLIGHT`] at a time. The outcomes are
+    /// in the order of `writes`. Counted as `dynamodb:PutItem` / `dynamodb:DeleteItem`.
+    pub async fn apply(&self, writes: &[StateWrite]) -> Vec<WriteOutcome> {
+        let mut outcomes: Vec<Option<WriteOutcome>> = (0..writes.len()).map(|_| None).collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut pending = writes.iter().cloned().enumerate();
+        loop {
+            while tasks.len() < MAX_WRITES_IN_FLIGHT {
+                let Some((index, write)) = pending.next() else { break };
+                let store = self.clone();
+                tasks.spawn(async move { (index, store.write_one(&write).await) });
+            }
+            let Some(joined) = tasks.join_next().await else { break };
+            match joined {
+                Ok((index, outcome)) => outcomes[index] = Some(outcome),
+                Err(e) => tracing::error!(error = %e, "a state write task failed"),
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    WriteOutcome::Failed(AdapterError::InvalidRequest { operation: PUT, detail: "the write task did not finish".into() })
+                })
+            })
+            .collect()
+    }
+
+    async fn write_one(&self, write: &StateWrite) -> WriteOutcome {
+        let (condition, values) = match write.expect {
+            Expect::Absent => ("attribute_not_exists(fingerprint)", None),
+            Expect::Version(v) => ("#version = :expected", Some(HashMap::from([(":expected".to_string(), number(v))]))),
+        };
+        let names = values.as_ref().map(|_| HashMap::from([("#version".to_string(), "version".to_string())]));
+        match &write.put {
+            Some(item) => {
+                let result = self
+                    .clients
+                    .dynamodb
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(item)))
+                    .condition_expression(condition)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => WriteOutcome::Written,
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => WriteOutcome::Conflict,
+                    Err(e) => WriteOutcome::Failed(AdapterError::aws(PUT, &e)),
+                }
+            }
+            None => {
+                let result = self
+                    .clients
+                    .dynamodb
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("fingerprint", AttributeValue::S(write.fingerprint.clone()))
+                    .condition_expression(condition)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => WriteOutcome::Written,
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => WriteOutcome::Conflict,
+                    Err(e) => WriteOutcome::Failed(AdapterError::aws(DELETE, &e)),
+                }
+            }
+        }
+    }
+}
+
+fn number(n: impl ToString) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn time(t: DateTime<Utc>) -> AttributeValue {
+    AttributeValue::S(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// The DynamoDB item of a state item.
+pub fn to_item(item: &StateItem) -> HashMap<String, AttributeValue> {
+    let mut map = HashMap::from([
+        ("fingerprint".to_string(), AttributeValue::S(item.fingerprint.clone())),
+        ("rule_id".to_string(), AttributeValue::S(item.rule_id.clone())),
+        ("resource_arn".to_string(), AttributeValue::S(item.resource_arn.clone())),
+        ("resource_type".to_string(), AttributeValue::S(item.resource_type.clone())),
+        ("severity".to_string(), AttributeValue::S(item.severity.as_str().to_string())),
+        ("status".to_string(), AttributeValue::S(item.status.as_str().to_string())),
+        ("first_seen".to_string(), time(item.first_seen)),
+        ("last_seen".to_string(), time(item.last_seen)),
+        ("finding".to_string(), AttributeValue::S(item.finding.clone())),
+        ("version".to_string(), number(item.version)),
+    ]);
+    if item.incident {
+        map.insert("incident".to_string(), AttributeValue::Bool(true));
+    }
+    if let Some(t) = item.last_notified {
+        map.insert("last_notified".to_string(), time(t));
+    }
+    if let Some(change) = &item.last_change {
+        map.insert("last_change".to_string(), AttributeValue::S(change.clone()));
+    }
+    if let Some(t) = item.resolved_at {
+        map.insert("resolved_at".to_string(), time(t));
+    }
+    if let Some(t) = item.expires_at {
+        map.insert("expires_at".to_string(), number(t.timestamp()));
+    }
+    map
+}
+
+/// A state item from a DynamoDB item; `Err` names the item and what is wrong with it.
+pub fn from_item(raw: &HashMap<String, AttributeValue>) -> Result<StateItem, String> {
+    let fingerprint = raw.get("fingerprint").and_then(|v| v.as_s().ok()).cloned().ok_or("a state item has no `fingerprint`")?;
+    let bad = |what: &str| format!("state item {fingerprint}: {what}; left alone");
+    let text = |key: &str| raw.get(key).and_then(|v| v.as_s().ok()).cloned();
+    let required = |key: &str| text(key).ok_or_else(|| bad(&format!("no `{key}` string")));
+    let at = |key: &str| -> Result<Option<DateTime<Utc>>, String> {
+        match text(key) {
+            None => Ok(None),
+            Some(t) => DateTime::parse_from_rfc3339(&t)
+                .map(|t| Some(t.with_timezone(&Utc)))
+                .map_err(|_| bad(&format!("`{key}` is not an RFC 3339 time: {t:?}"))),
+        }
+    };
+    let required_at = |key: &str| at(key).and_then(|t| t.ok_or_else(|| bad(&format!("no `{key}` time"))));
+    let severity_text = required("severity")?;
+    let severity = Severity::ALL
+        .into_iter()
+        .find(|s| s.as_str() == severity_text)
+        .ok_or_else(|| bad(&format!("unknown severity {severity_text:?}")))?;
+    let status_text = required("status")?;
+    let status = ItemStatus::parse(&status_text).ok_or_else(|| bad(&format!("unknown status {status_text:?}")))?;
+    let version =
+        raw.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).ok_or_else(|| bad("no numeric `version`"))?;
+    let expires_at = match raw.get("expires_at") {
+        None => None,
+        Some(v) => Some(
+            v.as_n()
+                .ok()
+                .and_then(|n| n.parse::<i64>().ok())
+                .and_then(|s| DateTime::from_timestamp(s, 0))
+                .ok_or_else(|| bad("`expires_at` is not epoch seconds"))?,
+        ),
+    };
+    Ok(StateItem {
+        rule_id: required("rule_id")?,
+        resource_arn: required("resource_arn")?,
+        resource_type: required("resource_type")?,
+        severity,
+        status,
+        incident: raw.get("incident").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        first_seen: required_at("first_seen")?,
+        last_seen: required_at("last_seen")?,
+        last_notified: at("last_notified")?,
+        last_change: text("last_change"),
+        resolved_at: at("resolved_at")?,
+        finding: text("finding").unwrap_or_else(|| "{}".to_string()),
+        version,
+        expires_at,
+        fingerprint,
+    })
+}
