@@ -5,6 +5,7 @@
 //! `iam-assurance-aws`. This crate wires them together and renders what people read.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod audit;
 pub mod catalog_view;
 pub mod event;

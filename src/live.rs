@@ -1,19 +1,30 @@
-//! The live path: settings from SSM (or a file), an inventory from IAM, the rules, findings
-//! to SNS. Shared by the Lambda handler and the `sweep` / `invoke` commands.
+//! The live path: settings from SSM (or a file), an inventory from IAM, the rules, what
+//! changed to SNS. Shared by the Lambda handler and the `sweep` / `invoke` commands.
+//!
+//! Publishing goes through the finding state when there is a state table (`STATE_TABLE`):
+//! load the state, plan the notices ([`crate::alerts::plan`]), claim each one with a
+//! conditional write, publish what was claimed, then record the rest. A notice whose claim
+//! fails (another invocation claimed it first) is not published here; a message that could
+//! not be published has its claim released, so the retry or the next run sends it. Without
+//! a state table every open finding is published as new, every run.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use iam_assurance_aws::collect::{collect, AuthScope, Plan};
+use iam_assurance_aws::sns::MAX_BATCH_ENTRIES;
+use iam_assurance_aws::state::{StateStore, StateWrite, WriteOutcome};
 use iam_assurance_aws::{sns, ssm, Clients};
 use iam_assurance_rules::inventory::{AuthorizationDetails, Inventory, User};
-use iam_assurance_rules::report::{Finding, FindingStatus, RuleStatus};
+use iam_assurance_rules::report::{Finding, FindingStatus, RuleStatus, RuleSummary};
 use iam_assurance_rules::{evaluate, evaluate_only, Settings};
 use serde_json::{json, Value};
 
+use crate::alerts::{self, Claim, Notice, Observation, RunKind, Scope};
 use crate::event::{route, Entity, Need, Route, Targeted};
-use crate::notify::{self, Change, MessageContext};
+use crate::notify::{self, Change, DigestInput, MessageContext};
 use crate::output::RunOutput;
 
 /// Where settings come from.
@@ -31,26 +42,32 @@ pub struct Config {
     pub settings: SettingsSource,
     /// The settings prefix, for the "how to change this rule" text in messages.
     pub settings_prefix: String,
-    /// Publish findings to this topic; `None` = do not publish.
+    /// Publish findings to this topic; `None` = do not publish (and leave the state alone).
     pub topic_arn: Option<String>,
+    /// The finding-state table; `None` = no state: every open finding is published as new.
+    pub state_table: Option<String>,
     /// How long collection may wait on IAM (credential report generation...).
     pub time_budget: Duration,
 }
 
 impl Config {
-    /// From the environment: `SETTINGS_PREFIX` (default `/iam-assurance`), `FINDINGS_TOPIC_ARN`.
+    /// From the environment: `SETTINGS_PREFIX` (default `/iam-assurance`), `FINDINGS_TOPIC_ARN`,
+    /// `STATE_TABLE`.
     pub fn from_env() -> Self {
         let prefix = std::env::var("SETTINGS_PREFIX").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "/iam-assurance".into());
+        let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         Config {
             settings: SettingsSource::Ssm(prefix.clone()),
             settings_prefix: prefix,
-            topic_arn: std::env::var("FINDINGS_TOPIC_ARN").ok().filter(|t| !t.is_empty()),
+            topic_arn: var("FINDINGS_TOPIC_ARN"),
+            state_table: var("STATE_TABLE"),
             time_budget: Duration::from_secs(240),
         }
     }
 }
 
-/// Why a run failed. Settings and publishing failures fail the invocation so Lambda retries.
+/// Why a run failed. Settings, state and publishing failures fail the invocation so Lambda
+/// retries.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RunError {
@@ -58,6 +75,8 @@ pub enum RunError {
     Settings(String),
     #[error("cannot publish findings: {0}")]
     Publish(String),
+    #[error("cannot use the finding state: {0}")]
+    State(String),
 }
 
 async fn load_settings(clients: &Clients, config: &Config) -> Result<Settings, RunError> {
@@ -90,17 +109,21 @@ pub async fn sweep(clients: &Clients, config: &Config, trigger: Value, now: Date
     let inventory = Box::pin(collect(clients, &plan, started + config.time_budget)).await;
     let report = evaluate(&inventory, &settings, now);
     let mut output = RunOutput::from_report(report, trigger, clients.counter.snapshot());
-    if let Some(topic) = &config.topic_arn {
-        let trigger_text = trigger_text(&output.trigger);
-        let ctx = MessageContext { trigger: &trigger_text, settings_prefix: &config.settings_prefix };
-        let new: Vec<&Finding> = output.open_findings().collect();
-        let mut messages: Vec<_> = new.iter().map(|f| notify::finding_message(f, Change::New, &ctx)).collect();
-        messages.extend(notify::digests(&output.account_id, &new, &[], new.len(), &ctx));
-        output.published = Some(publish(clients, topic, &messages).await?);
+    if config.topic_arn.is_some() {
+        let published = {
+            let obs = Observation::sweep(&output.findings, evaluated(&output.rules), now, settings.global);
+            Box::pin(publish_changes(clients, config, &output, &obs)).await?
+        };
+        output.published = Some(published);
         output.api_calls = clients.counter.snapshot();
         output.api_calls_total = output.api_calls.values().sum();
     }
     Ok(output)
+}
+
+/// Ids of the rules a run evaluated.
+fn evaluated(rules: &[RuleSummary]) -> impl Iterator<Item = String> + '_ {
+    rules.iter().filter(|r| r.status == RuleStatus::Evaluated).map(|r| r.rule_id.clone())
 }
 
 /// The Lambda handler's work for one event.
@@ -162,8 +185,15 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         rules.push("root-usage");
     }
     let mut report = evaluate_only(&inventory, &settings, now, &rules);
-    if let Some(t) = &targeted {
-        keep_relevant(&mut report.findings, t, &inventory);
+    // Everything the evaluation produced, before the report keeps what concerns the entity:
+    // nothing it saw is called resolved.
+    let present: BTreeSet<String> = report.findings.iter().map(|f| f.fingerprint.clone()).collect();
+    let scope = match &targeted {
+        Some(t) => scope_of(t, &inventory),
+        None => Scope::Nothing,
+    };
+    if targeted.is_some() {
+        keep_relevant(&mut report.findings, &scope);
         for summary in &mut report.rules {
             let of_rule = report.findings.iter().filter(|f| f.rule_id == summary.rule_id);
             summary.failed = of_rule.clone().filter(|f| f.status == FindingStatus::Open).count();
@@ -173,6 +203,15 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
             }
         }
     }
+    // Only the rules the change can move resolve findings (root-usage, added for root
+    // activity, reports incidents, which never resolve).
+    let targeted_rules: Vec<&str> = targeted.as_ref().map(|t| t.rules.clone()).unwrap_or_default();
+    let resolvable: BTreeSet<String> = report
+        .rules
+        .iter()
+        .filter(|r| r.status == RuleStatus::Evaluated && targeted_rules.contains(&r.rule_id.as_str()))
+        .map(|r| r.rule_id.clone())
+        .collect();
     let trigger = json!({
         "kind": "cloudtrail",
         "event_id": event_id,
@@ -184,15 +223,15 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         "skipped": skipped,
     });
     let mut output = RunOutput::from_report(report, trigger, clients.counter.snapshot());
-    if let Some(topic) = &config.topic_arn {
-        let trigger_text = trigger_text(&output.trigger);
-        let ctx = MessageContext { trigger: &trigger_text, settings_prefix: &config.settings_prefix };
-        let messages: Vec<_> = output.open_findings().map(|f| notify::finding_message(f, Change::New, &ctx)).collect();
-        if !messages.is_empty() {
-            output.published = Some(publish(clients, topic, &messages).await?);
-            output.api_calls = clients.counter.snapshot();
-            output.api_calls_total = output.api_calls.values().sum();
-        }
+    if config.topic_arn.is_some() {
+        let published = {
+            let obs =
+                Observation { kind: RunKind::Event, findings: &output.findings, present, resolvable, scope, now, global: settings.global };
+            Box::pin(publish_changes(clients, config, &output, &obs)).await?
+        };
+        output.published = Some(published);
+        output.api_calls = clients.counter.snapshot();
+        output.api_calls_total = output.api_calls.values().sum();
     }
     Ok(output)
 }
@@ -249,32 +288,206 @@ fn entity_arns(entity: &Entity, inventory: &Inventory) -> Vec<String> {
     }
 }
 
-/// A targeted run reports what concerns the changed entity: findings on it, on the policy
-/// the event names, account-level findings, and findings whose details name the entity
-/// (an unapproved policy's list of attached entities). Root activity is always kept.
-fn keep_relevant(findings: &mut Vec<Finding>, targeted: &Targeted, inventory: &Inventory) {
+/// What an event looked at: the changed entity, the related one (the policy of an attach, the
+/// user of a group change) and the account; account-wide settings cover the account.
+fn scope_of(targeted: &Targeted, inventory: &Inventory) -> Scope {
     if targeted.entity == Entity::Account {
-        return;
+        return Scope::Account;
     }
     let mut arns = entity_arns(&targeted.entity, inventory);
     if let Some(related) = &targeted.related {
         arns.extend(entity_arns(related, inventory));
     }
-    let root = inventory.root_arn();
-    findings.retain(|f| {
-        f.rule_id == "root-usage"
-            || f.resource_arn == root
-            || arns.contains(&f.resource_arn)
-            || arns.iter().any(|arn| f.details.to_string().contains(arn.as_str()))
-    });
+    Scope::Resources { arns, account_arn: inventory.root_arn() }
 }
 
-async fn publish(clients: &Clients, topic: &str, messages: &[sns::OutgoingMessage]) -> Result<Value, RunError> {
-    if messages.is_empty() {
-        return Ok(json!({"messages": 0, "batches": 0}));
+/// A targeted run reports what concerns the changed entity: findings on it, on the policy
+/// the event names, account-level findings, and findings whose details name the entity
+/// (an unapproved policy's list of attached entities). Root activity is always kept. The same
+/// scope bounds what the event can resolve.
+fn keep_relevant(findings: &mut Vec<Finding>, scope: &Scope) {
+    findings.retain(|f| f.rule_id == "root-usage" || scope.covers(&f.resource_arn, &f.details));
+}
+
+/// Publish what changed: with a state table, the planned notices that this run could claim;
+/// without one, every open finding as new. Returns the `published` part of the run JSON.
+///
+/// `output` gives the trigger, the account and the open findings (for the digest); `obs` what
+/// the run saw. Public so that tests can drive the publishing path with any findings.
+pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOutput, obs: &Observation<'_>) -> Result<Value, RunError> {
+    let Some(topic) = config.topic_arn.as_deref() else {
+        return Ok(json!({"messages": 0, "reason": "no topic (FINDINGS_TOPIC_ARN) to publish to"}));
+    };
+    let trigger_text = trigger_text(&output.trigger);
+    let ctx = MessageContext {
+        trigger: &trigger_text,
+        settings_prefix: &config.settings_prefix,
+        now: obs.now,
+        renotify_hours: obs.global.renotify_hours,
+    };
+    let open: Vec<&Finding> = output.open_findings().collect();
+    let settings = json!({"renotify_hours": obs.global.renotify_hours, "notify_min_severity": obs.global.notify_min_severity});
+
+    let Some(table) = config.state_table.as_deref() else {
+        let (notices, below) = alerts::stateless(obs.findings, obs.global);
+        let notices: Vec<&Notice> = notices.iter().collect();
+        let (messages, digest_parts) = render(&notices, obs.kind, &output.account_id, &open, &ctx);
+        let sent = send(clients, topic, &messages).await;
+        if let Some(error) = sent.error {
+            return Err(RunError::Publish(error));
+        }
+        return Ok(json!({
+            "topic_arn": topic,
+            "state": "none",
+            "note": "no finding state (STATE_TABLE unset): every open finding is published as new, every run",
+            "changes": changes(&notices),
+            "digest_parts": digest_parts,
+            "messages": sent.messages, "batches": sent.batches, "retried": sent.retried,
+            "not_published": {"below_min_severity": below},
+            "settings": settings,
+        }));
+    };
+
+    let store = StateStore::new(clients, table);
+    let loaded = Box::pin(store.load()).await.map_err(|e| RunError::State(e.to_string()))?;
+    for reason in &loaded.skipped {
+        tracing::warn!(%reason, "state item skipped");
     }
-    let stats = Box::pin(sns::publish(clients, topic, messages)).await.map_err(|e| RunError::Publish(e.to_string()))?;
-    Ok(json!({"topic_arn": topic, "messages": stats.published, "batches": stats.batches, "retried": stats.retried}))
+    let plan = alerts::plan(obs, &loaded.items);
+
+    // Claim before publishing: a conditional write per notice; only one invocation wins it.
+    let claims: Vec<StateWrite> = plan.claims.iter().map(|c| c.claim.clone()).collect();
+    let mut claimed: Vec<&Claim> = Vec::new();
+    let mut taken = 0usize;
+    let mut failure: Option<String> = None;
+    for (claim, outcome) in plan.claims.iter().zip(Box::pin(store.apply(&claims)).await) {
+        match outcome {
+            WriteOutcome::Written => claimed.push(claim),
+            WriteOutcome::Conflict => taken += 1,
+            WriteOutcome::Failed(e) => {
+                failure.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    if let Some(error) = failure {
+        let released = release(&store, &claimed).await;
+        return Err(RunError::State(format!("{error}; nothing was published ({released} claims released)")));
+    }
+
+    let notices: Vec<&Notice> = claimed.iter().map(|c| &c.notice).collect();
+    let (messages, digest_parts) = render(&notices, obs.kind, &output.account_id, &open, &ctx);
+    let sent = send(clients, topic, &messages).await;
+    if let Some(error) = sent.error {
+        // Messages before `confirmed` were published; the findings of the others go back to
+        // their prior state so that the retry (or the next run) sends them.
+        let unsent = &claimed[sent.confirmed.min(claimed.len())..];
+        let released = release(&store, unsent).await;
+        return Err(RunError::Publish(format!(
+            "{error} ({} of {} messages published; {released} of the {} unpublished findings released for the next attempt)",
+            sent.confirmed,
+            messages.len(),
+            unsent.len()
+        )));
+    }
+
+    // Record what publishes nothing. A conflict means another run wrote the item first.
+    let (mut written, mut conflicts, mut failed) = (0usize, 0usize, 0usize);
+    for (write, outcome) in plan.updates.iter().zip(Box::pin(store.apply(&plan.updates)).await) {
+        match outcome {
+            WriteOutcome::Written => written += 1,
+            WriteOutcome::Conflict => conflicts += 1,
+            WriteOutcome::Failed(e) => {
+                failed += 1;
+                tracing::warn!(fingerprint = %write.fingerprint, error = %e, "state update failed; the next run redoes it");
+            }
+        }
+    }
+    Ok(json!({
+        "topic_arn": topic,
+        "state": "dynamodb",
+        "state_table": table,
+        "changes": changes(&notices),
+        "digest_parts": digest_parts,
+        "messages": sent.messages, "batches": sent.batches, "retried": sent.retried,
+        "not_published": {"below_min_severity": plan.below_min_severity, "claimed_by_another_run": taken},
+        "state_items": loaded.items.len(),
+        "state_items_skipped": loaded.skipped,
+        "state_updates": {"written": written, "conflicts": conflicts, "failed": failed},
+        "settings": settings,
+    }))
+}
+
+fn changes(notices: &[&Notice]) -> Value {
+    let count = |change: Change| notices.iter().filter(|n| n.change == change).count();
+    json!({"new": count(Change::New), "resolved": count(Change::Resolved), "reminder": count(Change::Reminder)})
+}
+
+/// The messages for the notices (in order, one each), then, for a sweep, the digest parts.
+fn render(
+    notices: &[&Notice],
+    kind: RunKind,
+    account_id: &str,
+    open: &[&Finding],
+    ctx: &MessageContext<'_>,
+) -> (Vec<sns::OutgoingMessage>, usize) {
+    let mut messages: Vec<sns::OutgoingMessage> =
+        notices.iter().map(|n| notify::finding_message(&n.finding, n.change, &n.history, ctx)).collect();
+    if kind != RunKind::Sweep {
+        return (messages, 0);
+    }
+    let of = |change: Change| -> Vec<&Finding> { notices.iter().filter(|n| n.change == change).map(|n| &n.finding).collect() };
+    let (new, resolved) = (of(Change::New), of(Change::Resolved));
+    let reminders = notices.iter().filter(|n| n.change == Change::Reminder).count();
+    let digests = notify::digests(&DigestInput { account_id, new: &new, resolved: &resolved, reminders, open }, ctx);
+    let parts = digests.len();
+    messages.extend(digests);
+    (messages, parts)
+}
+
+/// What publishing did.
+#[derive(Default)]
+struct Sent {
+    messages: usize,
+    batches: usize,
+    retried: usize,
+    /// Messages known to be published: every message before this index.
+    confirmed: usize,
+    error: Option<String>,
+}
+
+/// Publish ten messages (one batch) at a time, in order, stopping at the first failure, so
+/// that the caller knows which messages were published.
+async fn send(clients: &Clients, topic: &str, messages: &[sns::OutgoingMessage]) -> Sent {
+    let mut sent = Sent::default();
+    for chunk in messages.chunks(MAX_BATCH_ENTRIES) {
+        match Box::pin(sns::publish(clients, topic, chunk)).await {
+            Ok(stats) => {
+                sent.messages += stats.published;
+                sent.batches += stats.batches;
+                sent.retried += stats.retried;
+                sent.confirmed += chunk.len();
+            }
+            Err(e) => {
+                sent.error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    sent
+}
+
+/// Undo claims (best effort): each item goes back to its prior content, with a newer version.
+async fn release(store: &StateStore, claims: &[&Claim]) -> usize {
+    let writes: Vec<StateWrite> = claims.iter().map(|c| c.release.clone()).collect();
+    let mut released = 0;
+    for (write, outcome) in writes.iter().zip(Box::pin(store.apply(&writes)).await) {
+        match outcome {
+            WriteOutcome::Written => released += 1,
+            WriteOutcome::Conflict => tracing::warn!(fingerprint = %write.fingerprint, "claim changed since; not released"),
+            WriteOutcome::Failed(e) => tracing::error!(fingerprint = %write.fingerprint, error = %e, "cannot release a claim"),
+        }
+    }
+    released
 }
 
 /// A one-line description of the trigger for messages.

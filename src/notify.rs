@@ -2,26 +2,40 @@
 //! digest per sweep when anything changed. Pure rendering; the SNS client is in the adapters.
 //!
 //! Each message is published with `MessageStructure=json`: `default` is the finding JSON,
-//! `email` readable text with the fix, `https` AWS Chatbot's custom notification format (so
-//! Slack renders it). Message attributes `rule_id`, `severity`, `resource_type`,
-//! `account_id`, `change` drive SNS filter policies.
+//! `email` readable text a person can act on from the email alone (what, which resource, why
+//! it matters, the exact fix, the rule and how to change it or add an exception), `https` AWS
+//! Chatbot's custom notification format (so Slack shows a title, the severity and the fix).
+//! Message attributes `rule_id`, `severity`, `resource_type`, `account_id`, `change` drive
+//! SNS filter policies.
+//!
+//! Limits: subjects are ASCII, on one line, at most [`MAX_SUBJECT`] characters; a message
+//! (body, subject and attributes) at most [`MAX_MESSAGE_BYTES`]. A finding too large for that
+//! is sent without its details and with shortened texts; a digest too large is split into
+//! parts, never truncated.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Duration, Utc};
 use iam_assurance_aws::sns::OutgoingMessage;
 use iam_assurance_rules::report::Finding;
-use iam_assurance_rules::{catalog, Severity};
+use iam_assurance_rules::{catalog, ResourceType, Severity};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// SNS limits: subject under 100 characters; a whole message (body + attributes) at most
-/// 256 KiB. We keep a margin for the JSON envelope SNS adds to https deliveries.
+/// 256 KiB. We keep a margin for the JSON envelope SNS adds to https and SQS deliveries.
 pub const MAX_SUBJECT: usize = 99;
 pub const MAX_MESSAGE_BYTES: usize = 240 * 1024;
 
+/// What we keep to in AWS Chatbot notifications (Slack shows long texts poorly anyway).
+const CHAT_TITLE_MAX: usize = 250;
+const CHAT_DESCRIPTION_MAX: usize = 3500;
+const CHAT_STEP_MAX: usize = 600;
+const CHAT_REMEDIATION_STEPS: usize = 5;
+
 /// Why a finding is being published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Change {
     New,
@@ -39,11 +53,34 @@ impl Change {
     }
 }
 
+/// What the finding state knows about a finding, for the message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct History {
+    /// When it was first seen open (this time round).
+    pub first_seen: Option<DateTime<Utc>>,
+    /// When a message about it was last published, before this one.
+    pub last_notified: Option<DateTime<Utc>>,
+}
+
 /// Context every message needs.
 pub struct MessageContext<'a> {
-    /// `hourly sweep`, `CloudTrail AttachUserPolicy by arn:...`.
+    /// `scheduled sweep`, `CloudTrail event AttachUserPolicy 2026-...`.
     pub trigger: &'a str,
     pub settings_prefix: &'a str,
+    /// When the run evaluated.
+    pub now: DateTime<Utc>,
+    /// The reminder interval (global setting), for the footer.
+    pub renotify_hours: u32,
+}
+
+impl MessageContext<'_> {
+    fn rule_parameter(&self, rule_id: &str) -> String {
+        format!("{}/rules/{rule_id}", self.settings_prefix.trim_end_matches('/'))
+    }
+
+    fn global_parameter(&self) -> String {
+        format!("{}/global", self.settings_prefix.trim_end_matches('/'))
+    }
 }
 
 /// Keep a subject within SNS's limit, on one line, ASCII only.
@@ -67,31 +104,89 @@ pub fn subject(text: &str) -> String {
     }
 }
 
-/// The message for one finding.
-pub fn finding_message(finding: &Finding, change: Change, ctx: &MessageContext<'_>) -> OutgoingMessage {
-    let sev = finding.severity.as_str().to_uppercase();
-    // "rule: resource (account)", or "rule (account)" for account-level findings.
-    let what = if finding.resource_type == iam_assurance_rules::ResourceType::Account {
-        format!("{} ({})", finding.rule_id, finding.account_id)
+fn when(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// "3 days", "5 hours", "less than an hour".
+fn span(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let d = to - from;
+    let plural = |n: i64, unit: &str| if n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") };
+    if d >= Duration::days(2) {
+        plural(d.num_days(), "day")
+    } else if d >= Duration::hours(1) {
+        plural(d.num_hours(), "hour")
     } else {
-        format!("{}: {} ({})", finding.rule_id, finding.resource_name, finding.account_id)
+        "less than an hour".to_string()
+    }
+}
+
+/// At most `max` bytes, cut at a character boundary with an ellipsis.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max.saturating_sub(3);
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+/// The subject of a finding message: severity, what changed, which resource, the rule's
+/// title, and the account when there is room.
+fn finding_subject(finding: &Finding, change: Change) -> String {
+    let sev = finding.severity.as_str().to_uppercase();
+    let head = match change {
+        Change::New => format!("[{sev}] "),
+        Change::Reminder => format!("[{sev}] Still open: "),
+        Change::Resolved => "[RESOLVED] ".to_string(),
     };
-    let subject = match change {
-        Change::Resolved => subject(&format!("[RESOLVED] {what}")),
-        Change::Reminder => subject(&format!("[{sev}] Still open: {what}")),
-        Change::New => subject(&format!("[{sev}] {what}")),
-    };
-    let default = json!({ "change": change, "trigger": ctx.trigger, "finding": finding }).to_string();
+    if finding.resource_type == ResourceType::Account {
+        return subject(&format!("{head}account {}: {}", finding.account_id, finding.title));
+    }
+    let full = format!("{head}{}: {} ({})", finding.resource_name, finding.title, finding.account_id);
+    if full.len() <= MAX_SUBJECT {
+        return subject(&full);
+    }
+    subject(&format!("{head}{}: {}", finding.resource_name, finding.title))
+}
+
+/// The message for one finding. Never larger than [`MAX_MESSAGE_BYTES`]: a finding whose
+/// details or texts would not fit is sent without its details and with shortened texts.
+pub fn finding_message(finding: &Finding, change: Change, history: &History, ctx: &MessageContext<'_>) -> OutgoingMessage {
+    let message = render_finding(finding, change, history, ctx);
+    if message.payload_size() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let mut small = finding.clone();
+    small.details = json!({"omitted": format!("{} bytes of details, too large for one SNS message; run `iam-assurance sweep --format json` to see them", finding.details.to_string().len())});
+    small.message = cut(&finding.message, 8 * 1024);
+    small.remediation = cut(&finding.remediation, 32 * 1024);
+    render_finding(&small, change, history, ctx)
+}
+
+fn render_finding(finding: &Finding, change: Change, history: &History, ctx: &MessageContext<'_>) -> OutgoingMessage {
+    let mut default = Map::new();
+    default.insert("change".into(), json!(change));
+    default.insert("trigger".into(), json!(ctx.trigger));
+    if let Some(t) = history.first_seen {
+        default.insert("first_seen".into(), json!(t));
+    }
+    if let Some(t) = history.last_notified {
+        default.insert("last_notified".into(), json!(t));
+    }
+    default.insert("finding".into(), serde_json::to_value(finding).unwrap_or(Value::Null));
     let body = json!({
-        "default": default,
-        "email": email_text(finding, change, ctx),
-        "https": chatbot(finding, change).to_string(),
+        "default": Value::Object(default).to_string(),
+        "email": email_text(finding, change, history, ctx),
+        "https": chatbot(finding, change, history, ctx).to_string(),
     });
     OutgoingMessage {
-        subject,
+        subject: finding_subject(finding, change),
         message_json: body.to_string(),
         attributes: attributes(&finding.rule_id, finding.severity, finding.resource_type.as_str(), &finding.account_id, change.as_str()),
-        dedup_id: format!("{}-{}", finding.fingerprint, change.as_str()),
+        dedup_id: format!("{}-{}-{}", finding.fingerprint, change.as_str(), ctx.now.timestamp()),
     }
 }
 
@@ -105,182 +200,387 @@ fn attributes(rule_id: &str, severity: Severity, resource_type: &str, account_id
     ])
 }
 
-/// Readable email text: what, where, why it matters, the exact fix, how to tune the rule.
-pub fn email_text(finding: &Finding, change: Change, ctx: &MessageContext<'_>) -> String {
-    let meta = catalog::find(&finding.rule_id).map(|r| r.meta());
-    let mut out = String::new();
-    let headline = match change {
-        Change::New => format!("New {} finding", finding.severity),
-        Change::Resolved => "Resolved finding".to_string(),
-        Change::Reminder => format!("Reminder: {} finding still open", finding.severity),
-    };
-    let _ = writeln!(out, "{headline}: {}\n", finding.title);
-    if change == Change::Resolved {
-        let _ = writeln!(out, "This problem is no longer present. It was:\n  {}\n", finding.message);
-    } else {
-        let _ = writeln!(out, "{}\n", finding.message);
-    }
-    let _ = writeln!(out, "Resource:  {} ({})", finding.resource_arn, finding.resource_type.as_str());
-    let _ = writeln!(out, "Account:   {}", finding.account_id);
-    let _ = writeln!(out, "Severity:  {}", finding.severity);
-    let _ = writeln!(out, "Rule:      {}", finding.rule_id);
-    let _ = writeln!(out, "Detected:  {}", ctx.trigger);
-    if let Some(meta) = meta {
-        let _ = writeln!(out, "\nWhy it matters:\n  {}", meta.rationale);
-    }
-    if change != Change::Resolved {
-        let _ = writeln!(out, "\nHow to fix:");
-        for line in finding.remediation.lines() {
+fn indented(out: &mut String, text: &str) {
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            out.push('\n');
+        } else {
             let _ = writeln!(out, "  {line}");
         }
-        let param = format!("{}/rules/{}", ctx.settings_prefix.trim_end_matches('/'), finding.rule_id);
-        let _ = writeln!(
-            out,
-            "\nIf this resource is accepted, add an exception (with a reason and an expiry date) to the rule's settings\n\
-             in SSM Parameter Store, {param}. Read the current value first, then write it back with the exception added:\n  \
-             aws ssm get-parameter --name {param} --query Parameter.Value --output text\n  \
-             aws ssm put-parameter --overwrite --type String --name {param} --value '{{\"exceptions\":[{{\"resource\":\"{}\",\"reason\":\"<why>\",\"expires\":\"<YYYY-MM-DD>\"}}]}}'\n\
-             The same parameter holds the rule's thresholds and severity.",
-            finding.resource_arn
-        );
     }
-    let _ = writeln!(out, "\nFinding fingerprint: {}", finding.fingerprint);
+}
+
+fn resource_block(out: &mut String, finding: &Finding) {
+    if finding.resource_type == ResourceType::Account {
+        let _ = writeln!(out, "  Resource:  the account ({})", finding.resource_type.as_str());
+    } else {
+        let _ = writeln!(out, "  Resource:  {} ({})", finding.resource_name, finding.resource_type.as_str());
+    }
+    let _ = writeln!(out, "             {}", finding.resource_arn);
+    let _ = writeln!(out, "  Account:   {}", finding.account_id);
+    let _ = writeln!(out, "  Severity:  {}", finding.severity);
+    let _ = writeln!(out, "  Rule:      {}", finding.rule_id);
+}
+
+/// Readable email text: what, which resource, why it matters, the exact fix, the rule and how
+/// to change its settings or add an exception. Plain text, no links.
+pub fn email_text(finding: &Finding, change: Change, history: &History, ctx: &MessageContext<'_>) -> String {
+    let meta = catalog::find(&finding.rule_id).map(|r| r.meta());
+    let sev = finding.severity.as_str().to_uppercase();
+    let mut out = String::new();
+    if change == Change::Resolved {
+        let _ = writeln!(out, "RESOLVED in AWS account {}: no action needed\n", finding.account_id);
+        let _ = writeln!(out, "{}", finding.title);
+        let since = history.first_seen.map(|t| format!(", reported since {}", when(t))).unwrap_or_default();
+        let _ = writeln!(out, "This is no longer the case{since}:");
+        indented(&mut out, &finding.message);
+        out.push('\n');
+        resource_block(&mut out, finding);
+        if let Some(t) = history.first_seen {
+            let _ = writeln!(out, "  Open:      from {} to {} ({})", when(t), when(ctx.now), span(t, ctx.now));
+        }
+        let _ = writeln!(out, "  Found by:  {}, {}", ctx.trigger, when(ctx.now));
+        let _ = writeln!(out, "\nIf the problem comes back, a new message will say so.");
+        let _ = writeln!(out, "\n--\niam-assurance, finding {}", finding.fingerprint);
+        return out;
+    }
+    match change {
+        Change::Reminder => {
+            let open_for = history.first_seen.map(|t| format!(", open for {}", span(t, ctx.now))).unwrap_or_default();
+            let _ = writeln!(out, "REMINDER: {sev} finding still open in AWS account {}{open_for}\n", finding.account_id);
+        }
+        _ => {
+            let _ = writeln!(out, "NEW {sev} FINDING in AWS account {}\n", finding.account_id);
+        }
+    }
+    let _ = writeln!(out, "{}", finding.title);
+    indented(&mut out, &finding.message);
+    out.push('\n');
+    resource_block(&mut out, finding);
+    let _ = writeln!(out, "  Found by:  {}, {}", ctx.trigger, when(ctx.now));
+    if change == Change::Reminder {
+        if let Some(t) = history.first_seen {
+            let _ = writeln!(out, "  Open since {}", when(t));
+        }
+        if let Some(t) = history.last_notified {
+            let _ = writeln!(out, "  Last message {}", when(t));
+        }
+    }
+    if let Some(meta) = meta {
+        let _ = writeln!(out, "\nWHY IT MATTERS");
+        indented(&mut out, meta.rationale);
+    }
+    let _ = writeln!(out, "\nHOW TO FIX");
+    indented(&mut out, &finding.remediation);
+    let _ =
+        writeln!(out, "\n  Once it is fixed, the next sweep (hourly) or the change's own CloudTrail event sends a \"resolved\" message.");
+
+    let param = ctx.rule_parameter(&finding.rule_id);
+    let file = format!("{}.json", finding.rule_id);
+    let expires = (ctx.now + Duration::days(90)).format("%Y-%m-%d");
+    let _ = writeln!(out, "\nIF THIS IS ACCEPTED, ADD AN EXCEPTION");
+    let _ = writeln!(
+        out,
+        "  An exception reports the finding as \"suppressed\" (not resolved) and stops these messages until it\n  \
+         expires. It goes in the rule's settings, the SSM parameter {param}. To add it and keep the\n  \
+         other settings (needs jq):\n"
+    );
+    let _ = writeln!(out, "  aws ssm get-parameter --name {param} --query Parameter.Value --output text \\");
+    let _ = writeln!(
+        out,
+        "    | jq -c '.exceptions += [{{\"resource\": \"{}\", \"reason\": \"WHY THIS IS ACCEPTED\", \"expires\": \"{expires}\"}}]' > {file}",
+        finding.resource_arn
+    );
+    let _ = writeln!(out, "  aws ssm put-parameter --overwrite --name {param} --value file://{file}");
+
+    let _ = writeln!(out, "\nCHANGE THE RULE");
+    let _ = writeln!(out, "  The same parameter holds the rule's settings; a change applies from the next run:");
+    let _ = writeln!(out, "    severity: critical, high, medium, low or info (now {})", finding.severity);
+    let _ = writeln!(out, "    enabled: false turns the rule off");
+    let defaults = catalog::find(&finding.rule_id).map(|r| r.default_params()).unwrap_or(Value::Null);
+    let mut example = format!(".severity = \"{}\"", if finding.severity == Severity::Low { "info" } else { "low" });
+    if let Some(meta) = meta {
+        for p in meta.params {
+            let default = defaults.get(p.name).map(Value::to_string).unwrap_or_else(|| "-".into());
+            let _ = writeln!(out, "    {} (default {default}): {}", p.name, p.description);
+        }
+        if let Some(p) = meta.params.iter().find(|p| defaults.get(p.name).is_some_and(Value::is_number)) {
+            if let Some(n) = defaults.get(p.name).and_then(Value::as_u64) {
+                example = format!(".{} = {}", p.name, n.saturating_mul(2).max(1));
+            }
+        }
+    }
+    let _ = writeln!(out, "  For example:");
+    let _ = writeln!(out, "  aws ssm get-parameter --name {param} --query Parameter.Value --output text \\");
+    let _ = writeln!(out, "    | jq -c '{example}' > {file}");
+    let _ = writeln!(out, "  aws ssm put-parameter --overwrite --name {param} --value file://{file}");
+
+    let cadence = if ctx.renotify_hours == 0 {
+        "No reminders are sent while it stays open".to_string()
+    } else {
+        format!("A reminder follows every {} hours while it stays open", ctx.renotify_hours)
+    };
+    let _ = writeln!(
+        out,
+        "\n--\niam-assurance, finding {}. {cadence} (renotify_hours and notify_min_severity in the SSM parameter {}).",
+        finding.fingerprint,
+        ctx.global_parameter()
+    );
     out
 }
 
-/// AWS Chatbot custom notification (https protocol → Slack / Teams / Chime).
-pub fn chatbot(finding: &Finding, change: Change) -> Value {
+/// AWS Chatbot custom notification (https protocol → Slack / Teams / Chime): the title shows
+/// the severity and the change, the description what and where, the next steps the fix.
+pub fn chatbot(finding: &Finding, change: Change, history: &History, ctx: &MessageContext<'_>) -> Value {
     let icon = match (change, finding.severity) {
         (Change::Resolved, _) => ":white_check_mark:",
         (_, Severity::Critical) => ":rotating_light:",
         (_, Severity::High) => ":warning:",
         _ => ":information_source:",
     };
-    let prefix = match change {
-        Change::New => "",
-        Change::Resolved => "Resolved: ",
-        Change::Reminder => "Still open: ",
+    let sev = finding.severity.as_str().to_uppercase();
+    let label = match change {
+        Change::New => "New",
+        Change::Resolved => "Resolved",
+        Change::Reminder => "Still open",
     };
+    let what = if finding.resource_type == ResourceType::Account { "account".to_string() } else { finding.resource_name.clone() };
+    let title = cut(&format!("{icon} *{sev}* {label}: {} ({what})", finding.title), CHAT_TITLE_MAX);
+    let mut description = String::new();
+    if change == Change::Resolved {
+        description.push_str("No longer the case: ");
+    }
+    description.push_str(&cut(&finding.message, CHAT_DESCRIPTION_MAX - 600));
+    let _ = write!(
+        description,
+        "\n*Resource:* `{}`\n*Account:* {}   *Rule:* `{}`   *Severity:* {}",
+        finding.resource_arn, finding.account_id, finding.rule_id, finding.severity
+    );
+    if let Some(t) = history.first_seen {
+        let _ = write!(description, "\n*Open since:* {} ({})", when(t), span(t, ctx.now));
+    }
     let next_steps: Vec<String> = if change == Change::Resolved {
-        Vec::new()
+        vec!["No action needed.".to_string()]
     } else {
-        finding.remediation.lines().filter(|l| !l.trim().is_empty()).take(5).map(|l| format!("`{}`", l.trim())).collect()
+        let mut steps: Vec<String> = finding
+            .remediation
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .take(CHAT_REMEDIATION_STEPS)
+            .map(|l| match l.strip_prefix('#') {
+                Some(comment) => cut(comment.trim(), CHAT_STEP_MAX),
+                None => format!("`{}`", cut(&l.replace('`', "'"), CHAT_STEP_MAX - 2)),
+            })
+            .collect();
+        if finding.remediation.lines().filter(|l| !l.trim().is_empty()).count() > CHAT_REMEDIATION_STEPS {
+            steps.push("The email has the remaining steps.".to_string());
+        }
+        steps.push(format!(
+            "Accepted? Add an exception to the SSM parameter `{}` (the email has the command).",
+            ctx.rule_parameter(&finding.rule_id)
+        ));
+        steps
     };
     json!({
         "version": "1.0",
         "source": "custom",
-        "id": finding.fingerprint,
+        "id": format!("{}-{}-{}", finding.fingerprint, change.as_str(), ctx.now.timestamp()),
         "content": {
             "textType": "client-markdown",
-            "title": format!("{icon} {prefix}[{}] {}", finding.severity.as_str().to_uppercase(), finding.title),
-            "description": format!("{}\n*Resource:* `{}`\n*Account:* {}  *Rule:* `{}`", finding.message, finding.resource_arn, finding.account_id, finding.rule_id),
+            "title": title,
+            "description": cut(&description, CHAT_DESCRIPTION_MAX),
             "nextSteps": next_steps,
-            "keywords": [finding.severity.as_str(), finding.rule_id, change.as_str()],
+            "keywords": [finding.severity.as_str(), finding.rule_id, change.as_str(), finding.account_id],
         },
         "metadata": {
             "threadId": finding.fingerprint,
-            "summary": format!("{prefix}{}: {}", finding.rule_id, finding.resource_name),
+            "summary": finding_subject(finding, change),
             "eventType": format!("iam-assurance:{}", change.as_str()),
             "relatedResources": [finding.resource_arn],
-            "additionalContext": { "severity": finding.severity.as_str(), "account_id": finding.account_id, "change": change.as_str() },
+            "additionalContext": {
+                "severity": finding.severity.as_str(),
+                "rule_id": finding.rule_id,
+                "account_id": finding.account_id,
+                "change": change.as_str(),
+                "fingerprint": finding.fingerprint,
+            },
         }
     })
 }
 
-/// A sweep's digest: counts by severity and rule, the new and resolved findings. Split into
-/// several messages (`part i of n`) when the lists would not fit in one.
-pub fn digests(
-    account_id: &str,
-    new: &[&Finding],
-    resolved: &[&Finding],
-    open_total: usize,
-    ctx: &MessageContext<'_>,
-) -> Vec<OutgoingMessage> {
-    if new.is_empty() && resolved.is_empty() {
+/// What a sweep changed, for its digest.
+pub struct DigestInput<'a> {
+    pub account_id: &'a str,
+    pub new: &'a [&'a Finding],
+    pub resolved: &'a [&'a Finding],
+    /// Reminders sent by the same sweep.
+    pub reminders: usize,
+    /// Every open finding of the sweep (for the totals).
+    pub open: &'a [&'a Finding],
+}
+
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    new: usize,
+    resolved: usize,
+    open: usize,
+}
+
+/// A sweep's digest: counts by severity and rule, then the new and resolved findings, one per
+/// line. Split into parts (`part i of n`) when one message would exceed the size limit; nothing
+/// is cut. None when nothing was new or resolved.
+pub fn digests(input: &DigestInput<'_>, ctx: &MessageContext<'_>) -> Vec<OutgoingMessage> {
+    if input.new.is_empty() && input.resolved.is_empty() {
         return Vec::new();
     }
-    let mut by_severity: BTreeMap<Severity, usize> = BTreeMap::new();
-    let mut by_rule: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in new {
-        *by_severity.entry(f.severity).or_default() += 1;
-        *by_rule.entry(f.rule_id.as_str()).or_default() += 1;
-    }
-    let top = new.iter().map(|f| f.severity).min().unwrap_or(Severity::Info);
-    // Chunk the listed findings so each part stays well under the size limit.
-    let entries: Vec<(&str, &Finding)> = new.iter().map(|f| ("new", *f)).chain(resolved.iter().map(|f| ("resolved", *f))).collect();
-    let mut chunks: Vec<Vec<(&str, &Finding)>> = vec![Vec::new()];
+    let entries: Vec<(Change, &Finding)> =
+        input.new.iter().map(|f| (Change::New, *f)).chain(input.resolved.iter().map(|f| (Change::Resolved, *f))).collect();
+    // Greedy parts by an estimate of each entry's bytes (its line, its JSON, escaping), then
+    // rendered and measured: a part over the limit is halved until every part fits.
+    let mut parts: Vec<Vec<(Change, &Finding)>> = vec![Vec::new()];
     let mut size = 0usize;
     for entry in entries {
-        let estimate = 3 * (entry.1.message.len() + entry.1.resource_arn.len() + entry.1.rule_id.len() + 160);
-        if size + estimate > MAX_MESSAGE_BYTES / 2 && !chunks.last().is_some_and(Vec::is_empty) {
-            chunks.push(Vec::new());
+        let estimate = 3 * (digest_line(entry.1).len() + entry.1.resource_arn.len() + entry.1.fingerprint.len() + 120);
+        if size + estimate > MAX_MESSAGE_BYTES / 2 && !parts.last().is_some_and(Vec::is_empty) {
+            parts.push(Vec::new());
             size = 0;
         }
         size += estimate;
-        if let Some(chunk) = chunks.last_mut() {
-            chunk.push(entry);
+        if let Some(part) = parts.last_mut() {
+            part.push(entry);
         }
     }
-    let parts = chunks.len();
-    let severity_line =
-        Severity::ALL.iter().map(|s| format!("{} {}", by_severity.get(s).copied().unwrap_or(0), s)).collect::<Vec<_>>().join(", ");
-    chunks
-        .into_iter()
-        .enumerate()
-        .map(|(i, chunk)| {
-            let part = if parts > 1 { format!(" (part {} of {parts})", i + 1) } else { String::new() };
-            let subject_text = subject(&format!(
-                "[iam-assurance] {account_id}: {} new, {} resolved, {open_total} open{part}",
-                new.len(),
-                resolved.len()
-            ));
-            let mut text = String::new();
-            let _ = writeln!(text, "IAM assurance sweep of account {account_id}{part}\nTrigger: {}\n", ctx.trigger);
-            let _ = writeln!(text, "{} new, {} resolved, {open_total} open in total.", new.len(), resolved.len());
-            let _ = writeln!(text, "New by severity: {severity_line}");
-            if !by_rule.is_empty() {
-                let _ = writeln!(text, "New by rule:");
-                for (rule, n) in &by_rule {
-                    let _ = writeln!(text, "  {rule:<36} {n}");
-                }
+    loop {
+        let n = parts.len();
+        let rendered: Vec<OutgoingMessage> = parts.iter().enumerate().map(|(i, part)| digest_part(input, part, i + 1, n, ctx)).collect();
+        if rendered.iter().all(|m| m.payload_size() <= MAX_MESSAGE_BYTES) || parts.iter().all(|p| p.len() <= 1) {
+            return rendered;
+        }
+        let mut split: Vec<Vec<(Change, &Finding)>> = Vec::new();
+        for (part, message) in parts.into_iter().zip(&rendered) {
+            if message.payload_size() > MAX_MESSAGE_BYTES && part.len() > 1 {
+                let mut first = part;
+                let second = first.split_off(first.len() / 2);
+                split.push(first);
+                split.push(second);
+            } else {
+                split.push(part);
             }
-            for (label, title) in [("new", "New findings"), ("resolved", "Resolved findings")] {
-                let listed: Vec<_> = chunk.iter().filter(|(l, _)| *l == label).collect();
-                if listed.is_empty() {
-                    continue;
-                }
-                let _ = writeln!(text, "\n{title}:");
-                for (_, f) in listed {
-                    let _ = writeln!(text, "  [{}] {} - {}", f.severity.as_str().to_uppercase(), f.rule_id, f.message);
-                }
-            }
-            let _ = writeln!(text, "\nEach new finding is also sent as its own message with the exact fix.");
-            let listed: Vec<Value> = chunk
-                .iter()
-                .map(|(l, f)| json!({"change": l, "rule_id": f.rule_id, "severity": f.severity, "resource_arn": f.resource_arn, "fingerprint": f.fingerprint, "message": f.message}))
-                .collect();
-            let default = json!({
-                "digest": true, "account_id": account_id, "trigger": ctx.trigger, "part": i + 1, "parts": parts,
-                "new": new.len(), "resolved": resolved.len(), "open": open_total,
-                "new_by_severity": by_severity.iter().map(|(k, v)| (k.as_str(), *v)).collect::<BTreeMap<_, _>>(),
-                "new_by_rule": by_rule, "findings": listed,
-            });
-            let chat = json!({
-                "version": "1.0", "source": "custom",
-                "content": {
-                    "textType": "client-markdown",
-                    "title": format!(":bar_chart: IAM sweep of {account_id}: {} new, {} resolved{part}", new.len(), resolved.len()),
-                    "description": format!("New by severity: {severity_line}. {open_total} open in total."),
-                    "keywords": ["digest", account_id],
-                },
-                "metadata": { "summary": subject_text, "eventType": "iam-assurance:digest" }
-            });
-            OutgoingMessage {
-                subject: subject_text.clone(),
-                message_json: json!({"default": default.to_string(), "email": text, "https": chat.to_string()}).to_string(),
-                attributes: attributes("digest", top, "AWS::::Account", account_id, "digest"),
-                dedup_id: format!("digest-{}", i + 1),
-            }
+        }
+        parts = split;
+    }
+}
+
+/// One line of a digest's list: severity, rule, resource, and the finding's message (cut to
+/// keep a line readable; each finding's own message has it whole).
+fn digest_line(f: &Finding) -> String {
+    let what = if f.resource_type == ResourceType::Account { "(account)".to_string() } else { f.resource_name.clone() };
+    format!("  {:<8}  {:<32}  {what}\n      {}", f.severity.as_str().to_uppercase(), f.rule_id, cut(&f.message, 400))
+}
+
+fn digest_part(
+    input: &DigestInput<'_>,
+    part: &[(Change, &Finding)],
+    index: usize,
+    parts: usize,
+    ctx: &MessageContext<'_>,
+) -> OutgoingMessage {
+    let account = input.account_id;
+    let mut by_severity: BTreeMap<Severity, Counts> = Severity::ALL.iter().map(|s| (*s, Counts::default())).collect();
+    let mut by_rule: BTreeMap<&str, Counts> = BTreeMap::new();
+    for f in input.new {
+        by_severity.entry(f.severity).or_default().new += 1;
+        by_rule.entry(f.rule_id.as_str()).or_default().new += 1;
+    }
+    for f in input.resolved {
+        by_severity.entry(f.severity).or_default().resolved += 1;
+        by_rule.entry(f.rule_id.as_str()).or_default().resolved += 1;
+    }
+    for f in input.open {
+        by_severity.entry(f.severity).or_default().open += 1;
+        by_rule.entry(f.rule_id.as_str()).or_default().open += 1;
+    }
+    let (new, resolved, open) = (input.new.len(), input.resolved.len(), input.open.len());
+    let part_label = if parts > 1 { format!(" (part {index} of {parts})") } else { String::new() };
+    let subject_text = subject(&format!("[iam-assurance] {account}: {new} new, {resolved} resolved, {open} open{part_label}"));
+
+    let mut text = String::new();
+    let _ = writeln!(text, "IAM ASSURANCE: WHAT CHANGED IN AWS ACCOUNT {account}{part_label}");
+    let _ = writeln!(text, "{}, {}\n", ctx.trigger, when(ctx.now));
+    let reminders = match input.reminders {
+        0 => String::new(),
+        1 => " 1 reminder sent.".to_string(),
+        n => format!(" {n} reminders sent."),
+    };
+    let _ = writeln!(text, "{new} new, {resolved} resolved, {open} open in total.{reminders}\n");
+    let _ = writeln!(text, "  {:<10} {:>6} {:>9} {:>6}", "SEVERITY", "NEW", "RESOLVED", "OPEN");
+    for (severity, c) in &by_severity {
+        let _ = writeln!(text, "  {:<10} {:>6} {:>9} {:>6}", severity.as_str(), c.new, c.resolved, c.open);
+    }
+    let _ = writeln!(text, "\n  {:<36} {:>6} {:>9} {:>6}", "RULE", "NEW", "RESOLVED", "OPEN");
+    for (rule, c) in by_rule.iter().filter(|(_, c)| c.new + c.resolved > 0) {
+        let _ = writeln!(text, "  {rule:<36} {:>6} {:>9} {:>6}", c.new, c.resolved, c.open);
+    }
+    for (change, heading) in [(Change::New, "NEW"), (Change::Resolved, "RESOLVED")] {
+        let listed: Vec<&Finding> = part.iter().filter(|(c, _)| *c == change).map(|(_, f)| *f).collect();
+        if listed.is_empty() {
+            continue;
+        }
+        let total = if change == Change::New { new } else { resolved };
+        let of = if listed.len() < total { format!(", {} of {total} in this part", listed.len()) } else { String::new() };
+        let _ = writeln!(text, "\n{heading} ({}{of})", listed.len());
+        for f in listed {
+            let _ = writeln!(text, "{}", digest_line(f));
+        }
+    }
+    let _ = writeln!(text, "\nEach new and resolved finding also arrives as its own message; a new one's has the exact fix.");
+    let _ = writeln!(text, "\n--\niam-assurance digest. Settings: the SSM parameters under {}.", ctx.settings_prefix.trim_end_matches('/'));
+
+    let listed: Vec<Value> = part
+        .iter()
+        .map(|(c, f)| {
+            json!({"change": c, "rule_id": f.rule_id, "severity": f.severity, "resource_arn": f.resource_arn,
+                   "fingerprint": f.fingerprint, "message": cut(&f.message, 400)})
         })
-        .collect()
+        .collect();
+    let count = |c: &Counts| json!({"new": c.new, "resolved": c.resolved, "open": c.open});
+    let severity_counts: Map<String, Value> = by_severity.iter().map(|(s, c)| (s.as_str().to_string(), count(c))).collect();
+    let rule_counts: Map<String, Value> = by_rule.iter().map(|(r, c)| (r.to_string(), count(c))).collect();
+    let default = json!({
+        "digest": true, "account_id": account, "trigger": ctx.trigger, "evaluated_at": ctx.now, "part": index, "parts": parts,
+        "new": new, "resolved": resolved, "reminders": input.reminders, "open": open,
+        "by_severity": severity_counts, "by_rule": rule_counts, "findings": listed,
+    });
+    let severity_line = by_severity
+        .iter()
+        .filter(|(_, c)| c.new + c.resolved > 0)
+        .map(|(s, c)| format!("{}: {} new, {} resolved", s.as_str(), c.new, c.resolved))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut description = format!("{severity_line}. {open} open in total.");
+    for (c, f) in part.iter().take(10) {
+        let mark = if *c == Change::Resolved { ":white_check_mark:" } else { "•" };
+        let _ = write!(description, "\n{mark} *{}* `{}` {}", f.severity.as_str(), f.rule_id, cut(&f.message, 200));
+    }
+    if part.len() > 10 {
+        let _ = write!(description, "\n…and {} more in this part (the email lists them all).", part.len() - 10);
+    }
+    let chat = json!({
+        "version": "1.0", "source": "custom", "id": format!("digest-{account}-{}-{index}", ctx.now.timestamp()),
+        "content": {
+            "textType": "client-markdown",
+            "title": cut(&format!(":bar_chart: IAM changes in {account}: {new} new, {resolved} resolved{part_label}"), CHAT_TITLE_MAX),
+            "description": cut(&description, CHAT_DESCRIPTION_MAX),
+            "keywords": ["digest", account],
+        },
+        "metadata": { "summary": subject_text, "eventType": "iam-assurance:digest" }
+    });
+    let top = input.new.iter().chain(input.resolved).map(|f| f.severity).min().unwrap_or(Severity::Info);
+    OutgoingMessage {
+        subject: subject_text,
+        message_json: json!({"default": default.to_string(), "email": text, "https": chat.to_string()}).to_string(),
+        attributes: attributes("digest", top, "AWS::::Account", account, "digest"),
+        dedup_id: format!("digest-{}-{index}", ctx.now.timestamp()),
+    }
 }

@@ -4,11 +4,15 @@
 //! - `events`: every sample event in `events/` routes as DESIGN.md says.
 //! - `adapters`: the AWS adapters against scripted SDK responses (paging, throttling, report states).
 //! - `emulator`: the live path end to end against moto on 127.0.0.1 through the real SDK clients.
+//! - `alert_plan`: the finding-state diff (new / resolved / reminder), pure, on plain data.
+//! - `alerts`: alerting with finding state against moto (DynamoDB, SNS → SQS).
 //! - `lambda`: the binary as a Lambda function, against a minimal Runtime API on 127.0.0.1.
 
 mod support;
 
 mod adapters;
+mod alert_plan;
+mod alerts;
 mod cli;
 mod emulator;
 mod events;

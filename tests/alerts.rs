@@ -1,0 +1,662 @@
+//! Alerting with finding state, end to end against moto (IAM, SSM, DynamoDB, SNS → SQS)
+//! through the real SDK clients: what each run publishes, and what it does not.
+//!
+//! Each test starts its own moto server, creates the state table and a topic with an SQS queue
+//! subscribed, and reads back every message SNS delivered.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use iam_assurance::alerts::Observation;
+use iam_assurance::live::{self, Config, RunError, SettingsSource};
+use iam_assurance::notify::{self, Change, History, MessageContext};
+use iam_assurance::output::RunOutput;
+use iam_assurance_aws::state::{Expect, StateStore, StateWrite, WriteOutcome};
+use iam_assurance_aws::Clients;
+use iam_assurance_rules::report::{Finding, FindingStatus, Report, RuleStatus, RuleSummary};
+use iam_assurance_rules::settings::GlobalSettings;
+use iam_assurance_rules::{catalog, ResourceType, Severity};
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const ACCOUNT: &str = "123456789012";
+const TABLE: &str = "iam-assurance-state";
+const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
+const RDS: &str = "arn:aws:iam::aws:policy/AmazonRDSFullAccess";
+/// SNS's (and SQS's) limit on one message.
+const LIMIT: usize = 256 * 1024;
+
+struct Env {
+    moto: Moto,
+    config: aws_config::SdkConfig,
+    topic: String,
+    queue: String,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let moto = Moto::start();
+        let config = moto.sdk_config().await;
+        let sns = aws_sdk_sns::Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let topic = sns.create_topic().name("findings").send().await.unwrap().topic_arn.unwrap();
+        let queue = sqs.create_queue().queue_name("findings-inbox").send().await.unwrap().queue_url.unwrap();
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
+        create_state_table(&config).await;
+        Env { moto, config, topic, queue }
+    }
+
+    fn clients(&self) -> Clients {
+        Clients::from_config(&self.config)
+    }
+
+    fn live_config(&self) -> Config {
+        Config {
+            settings: SettingsSource::Ssm("/iam-assurance".into()),
+            settings_prefix: "/iam-assurance".into(),
+            topic_arn: Some(self.topic.clone()),
+            state_table: Some(TABLE.into()),
+            time_budget: std::time::Duration::from_secs(60),
+        }
+    }
+
+    fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.config)
+    }
+
+    async fn put_parameter(&self, name: &str, value: Value) {
+        aws_sdk_ssm::Client::new(&self.config)
+            .put_parameter()
+            .name(name)
+            .value(value.to_string())
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Every SNS message delivered to the queue so far (the SNS envelopes), drained. Each SQS
+    /// body is checked against the size limit on the way.
+    async fn received(&self) -> Vec<Value> {
+        let sqs = aws_sdk_sqs::Client::new(&self.config);
+        let mut out = Vec::new();
+        loop {
+            let got = sqs.receive_message().queue_url(&self.queue).max_number_of_messages(10).send().await.unwrap();
+            let messages = got.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            let mut delete = Vec::new();
+            for (i, m) in messages.into_iter().enumerate() {
+                let body = m.body.unwrap_or_default();
+                assert!(body.len() <= LIMIT, "an SQS delivery of {} bytes", body.len());
+                out.push(serde_json::from_str::<Value>(&body).unwrap());
+                delete.push(
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(format!("d{i}"))
+                        .receipt_handle(m.receipt_handle.unwrap())
+                        .build()
+                        .unwrap(),
+                );
+            }
+            sqs.delete_message_batch().queue_url(&self.queue).set_entries(Some(delete)).send().await.unwrap();
+        }
+        out
+    }
+
+    /// A small account: bob has a console password without MFA (high), carol is not on the
+    /// approved list (medium), deploy-bot has a policy attached directly (low), alice is an
+    /// admin with MFA, old-contractors is an empty group (low), the password policy is weak
+    /// (medium).
+    async fn seed(&self) {
+        let iam = self.iam();
+        iam.create_group().group_name("admins").send().await.unwrap();
+        iam.attach_group_policy().group_name("admins").policy_arn(ADMIN).send().await.unwrap();
+        for user in ["alice", "bob", "carol", "deploy-bot"] {
+            iam.create_user().user_name(user).send().await.unwrap();
+        }
+        iam.add_user_to_group().group_name("admins").user_name("alice").send().await.unwrap();
+        iam.create_login_profile().user_name("alice").password("Sample-Passw0rd!a").send().await.unwrap();
+        let mfa = iam.create_virtual_mfa_device().virtual_mfa_device_name("alice").send().await.unwrap();
+        let serial = mfa.virtual_mfa_device.unwrap().serial_number;
+        iam.enable_mfa_device()
+            .user_name("alice")
+            .serial_number(serial)
+            .authentication_code1("123456")
+            .authentication_code2("654321")
+            .send()
+            .await
+            .unwrap();
+        iam.create_login_profile().user_name("bob").password("Sample-Passw0rd!b").send().await.unwrap();
+        iam.create_access_key().user_name("deploy-bot").send().await.unwrap();
+        iam.attach_user_policy().user_name("deploy-bot").policy_arn(RDS).send().await.unwrap();
+        iam.create_group().group_name("old-contractors").send().await.unwrap();
+        iam.update_account_password_policy().minimum_password_length(8).require_symbols(false).send().await.unwrap();
+        self.put_parameter("/iam-assurance/rules/approved-users", json!({"approved": ["alice", "bob", "deploy-*"]})).await;
+    }
+
+    async fn state_items(&self) -> BTreeMap<String, iam_assurance_aws::StateItem> {
+        let loaded = StateStore::new(&self.clients(), TABLE).load().await.expect("scan");
+        assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
+        loaded.items
+    }
+}
+
+async fn create_state_table(config: &aws_config::SdkConfig) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    aws_sdk_dynamodb::Client::new(config)
+        .create_table()
+        .table_name(TABLE)
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("fingerprint").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("fingerprint").key_type(KeyType::Hash).build().unwrap())
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}
+
+fn change(m: &Value) -> &str {
+    m["MessageAttributes"]["change"]["Value"].as_str().unwrap_or("")
+}
+
+fn attr<'a>(m: &'a Value, name: &str) -> &'a str {
+    m["MessageAttributes"][name]["Value"].as_str().unwrap_or("")
+}
+
+fn body(m: &Value) -> Value {
+    serde_json::from_str(m["Message"].as_str().unwrap()).unwrap()
+}
+
+fn per_finding(delivered: &[Value]) -> Vec<&Value> {
+    delivered.iter().filter(|m| change(m) != "digest").collect()
+}
+
+fn open_count(run: &Value) -> usize {
+    run["findings"].as_array().unwrap().iter().filter(|f| f["status"] == "open").count()
+}
+
+fn event(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(event_path(name)).unwrap()).unwrap()
+}
+
+async fn sweep(env: &Env, clients: &Clients, now: DateTime<Utc>) -> Value {
+    let out = live::sweep(clients, &env.live_config(), json!({"kind": "schedule"}), now).await.expect("sweep");
+    serde_json::to_value(&out).unwrap()
+}
+
+fn check_limits(delivered: &[Value]) {
+    for m in delivered {
+        let subject = m["Subject"].as_str().unwrap_or("");
+        assert!(!subject.is_empty() && subject.len() < 100 && subject.is_ascii(), "{subject:?}");
+        for a in ["rule_id", "severity", "resource_type", "account_id", "change"] {
+            assert!(!attr(m, a).is_empty(), "{a} missing: {}", m["Subject"]);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sweeps_in_a_row_the_second_publishes_nothing() {
+    let env = Env::start().await;
+    env.seed().await;
+    let clients = env.clients();
+    let now = Utc::now();
+
+    let first = sweep(&env, &clients, now).await;
+    let open = open_count(&first);
+    assert!(open >= 5, "{}", first["findings"]);
+    let delivered = env.received().await;
+    check_limits(&delivered);
+    let messages = per_finding(&delivered);
+    assert_eq!(messages.len(), open, "one message per open finding");
+    assert!(messages.iter().all(|m| change(m) == "new"));
+    assert_eq!(delivered.iter().filter(|m| change(m) == "digest").count(), 1);
+    assert_eq!(first["published"]["state"], "dynamodb");
+    assert_eq!(first["published"]["changes"], json!({"new": open, "resolved": 0, "reminder": 0}));
+    assert_eq!(first["published"]["digest_parts"], 1);
+    let calls = first["api_calls"].as_object().unwrap();
+    assert_eq!(calls["dynamodb:Scan"], 1);
+    assert_eq!(calls["dynamodb:PutItem"].as_u64(), Some(open as u64), "one claim per new finding");
+    for call in calls.keys() {
+        assert!(iam_assurance_aws::permissions::is_granted(call), "{call} is not in permissions.rs");
+    }
+    let items = env.state_items().await;
+    assert_eq!(items.len(), open);
+    assert!(items.values().all(|i| i.last_notified.map(|t| t.timestamp()) == Some(now.timestamp())), "{items:?}");
+
+    let second = sweep(&env, &clients, now + Duration::hours(1)).await;
+    assert_eq!(open_count(&second), open, "the account did not change");
+    let delivered = env.received().await;
+    assert!(delivered.is_empty(), "the second sweep published {:?}", delivered.iter().map(|m| &m["Subject"]).collect::<Vec<_>>());
+    assert_eq!(second["published"]["changes"], json!({"new": 0, "resolved": 0, "reminder": 0}));
+    assert_eq!(second["published"]["messages"], 0);
+    assert!(second["api_calls"].get("sns:PublishBatch").is_none(), "{}", second["api_calls"]);
+    assert!(second["api_calls"].get("dynamodb:PutItem").is_none(), "nothing changed, nothing written: {}", second["api_calls"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fixing_one_resource_publishes_exactly_one_resolved_and_a_digest() {
+    let env = Env::start().await;
+    env.seed().await;
+    let clients = env.clients();
+    let now = Utc::now();
+    sweep(&env, &clients, now).await;
+    env.received().await;
+
+    env.iam().delete_group().group_name("old-contractors").send().await.unwrap();
+    let run = sweep(&env, &clients, now + Duration::hours(1)).await;
+    let delivered = env.received().await;
+    check_limits(&delivered);
+    let messages = per_finding(&delivered);
+    assert_eq!(messages.len(), 1, "{:?}", messages.iter().map(|m| &m["Subject"]).collect::<Vec<_>>());
+    let resolved = messages[0];
+    assert_eq!(change(resolved), "resolved");
+    assert_eq!(attr(resolved, "rule_id"), "empty-group");
+    assert!(resolved["Subject"].as_str().unwrap().starts_with("[RESOLVED] old-contractors"), "{}", resolved["Subject"]);
+    let b = body(resolved);
+    assert_eq!(b["change"], "resolved");
+    assert_eq!(b["finding"]["resource_arn"], format!("arn:aws:iam::{ACCOUNT}:group/old-contractors"));
+    assert!(b["finding"]["message"].as_str().unwrap().contains("old-contractors"), "the resolved message says what was fixed");
+    assert!(b["first_seen"].is_string());
+
+    let digests: Vec<&Value> = delivered.iter().filter(|m| change(m) == "digest").collect();
+    assert_eq!(digests.len(), 1);
+    let digest = body(digests[0]);
+    assert_eq!((digest["new"].as_u64(), digest["resolved"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(digest["findings"][0]["rule_id"], "empty-group");
+    assert_eq!(digest["open"].as_u64(), Some(open_count(&run) as u64));
+    assert_eq!(run["published"]["changes"], json!({"new": 0, "resolved": 1, "reminder": 0}));
+    let items = env.state_items().await;
+    let item = items.values().find(|i| i.rule_id == "empty-group").unwrap();
+    assert_eq!(item.status, iam_assurance_aws::ItemStatus::Resolved);
+    assert!(item.expires_at.is_some(), "a resolved item expires (TTL)");
+
+    // And nothing more on the next sweep.
+    sweep(&env, &clients, now + Duration::hours(2)).await;
+    assert!(env.received().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_cloudtrail_event_twice_alerts_once() {
+    let env = Env::start().await;
+    env.seed().await;
+    let clients = env.clients();
+    let config = env.live_config();
+    let now = Utc::now();
+
+    // Someone attaches AdministratorAccess to alice directly; EventBridge delivers it twice.
+    env.iam().attach_user_policy().user_name("alice").policy_arn(ADMIN).send().await.unwrap();
+    let attach = event("attach-user-policy.json");
+    let first = serde_json::to_value(live::handle_event(&clients, &config, &attach, now).await.unwrap()).unwrap();
+    let delivered = env.received().await;
+    check_limits(&delivered);
+    assert!(delivered.iter().all(|m| change(m) == "new"), "an event sends no digest");
+    let subjects: Vec<&str> = delivered.iter().map(|m| m["Subject"].as_str().unwrap()).collect();
+    assert!(
+        delivered.iter().any(|m| attr(m, "rule_id") == "user-attached-policies" && m["Subject"].as_str().unwrap().contains("alice")),
+        "{subjects:?}"
+    );
+    assert_eq!(delivered.len(), open_count(&first), "{subjects:?}");
+    let again = serde_json::to_value(live::handle_event(&clients, &config, &attach, now + Duration::seconds(5)).await.unwrap()).unwrap();
+    assert_eq!(open_count(&again), open_count(&first), "the second delivery sees the same findings");
+    assert!(env.received().await.is_empty(), "a duplicate delivery never alerts twice");
+    assert_eq!(again["published"]["changes"], json!({"new": 0, "resolved": 0, "reminder": 0}));
+
+    // The detach resolves what the attach raised, for alice only; delivered twice, once.
+    env.iam().detach_user_policy().user_name("alice").policy_arn(ADMIN).send().await.unwrap();
+    let mut detach = attach.clone();
+    detach["detail"]["eventName"] = json!("DetachUserPolicy");
+    detach["detail"]["eventID"] = json!("0d3c4e5f-0000-4000-8000-000000000001");
+    live::handle_event(&clients, &config, &detach, now + Duration::minutes(1)).await.unwrap();
+    let delivered = env.received().await;
+    let resolved: Vec<&Value> = delivered.iter().filter(|m| change(m) == "resolved").collect();
+    assert!(
+        resolved.iter().any(|m| attr(m, "rule_id") == "user-attached-policies"),
+        "{:?}",
+        delivered.iter().map(|m| &m["Subject"]).collect::<Vec<_>>()
+    );
+    assert!(!delivered.iter().any(|m| m["Subject"].as_str().unwrap().contains("deploy-bot")), "deploy-bot was not looked at");
+    live::handle_event(&clients, &config, &detach, now + Duration::minutes(2)).await.unwrap();
+    assert!(env.received().await.is_empty());
+
+    // Root signs in: one critical alert, however often the event arrives, never "resolved".
+    let signin = event("root-console-signin.json");
+    for i in 0..2 {
+        live::handle_event(&clients, &config, &signin, now + Duration::minutes(3 + i)).await.unwrap();
+    }
+    let delivered = env.received().await;
+    assert_eq!(delivered.len(), 1, "{:?}", delivered.iter().map(|m| &m["Subject"]).collect::<Vec<_>>());
+    assert_eq!((attr(&delivered[0], "rule_id"), attr(&delivered[0], "severity")), ("root-usage", "critical"));
+    let items = env.state_items().await;
+    let incident = items.values().find(|i| i.rule_id == "root-usage").unwrap();
+    assert!(incident.incident && incident.expires_at.is_some());
+    // A sweep later neither reminds about it nor resolves it.
+    sweep(&env, &clients, now + Duration::hours(30)).await;
+    let delivered = env.received().await;
+    assert!(!delivered.iter().any(|m| attr(m, "rule_id") == "root-usage"));
+}
+
+/// 2,000 findings (synthetic, on real SNS → SQS and DynamoDB): every one delivered, each
+/// message and digest part within SNS's limits, and a second run sends none of them again.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_thousand_findings_are_all_delivered_within_the_limits() {
+    let env = Env::start().await;
+    let clients = env.clients();
+    let config = env.live_config();
+    let now = Utc::now();
+    let rules: Vec<&str> = ["user-mfa", "access-key-rotation", "unused-user", "approved-users", "user-inline-policies"].to_vec();
+    let findings: Vec<Finding> = (0..2000)
+        .map(|i| {
+            let rule = rules[i % rules.len()];
+            let meta = catalog::find(rule).unwrap().meta();
+            let name = format!("user-{i:04}-of-a-large-organization");
+            let arn = format!("arn:aws:iam::{ACCOUNT}:user/teams/platform/{name}");
+            Finding {
+                rule_id: rule.into(),
+                title: meta.title.into(),
+                severity: Severity::ALL[i % 4],
+                status: FindingStatus::Open,
+                resource_type: ResourceType::User,
+                resource_arn: arn.clone(),
+                resource_name: name.clone(),
+                account_id: ACCOUNT.into(),
+                message: format!("User {name} has a problem that rule {rule} checks, described in a sentence of realistic length."),
+                remediation: format!("aws iam list-access-keys --user-name {name}\naws iam delete-login-profile --user-name {name}"),
+                fingerprint: format!("{i:04}-{}", "f".repeat(28)),
+                suppression: None,
+                details: json!({"user": name, "arn": arn}),
+            }
+        })
+        .collect();
+    let summaries: Vec<RuleSummary> = rules
+        .iter()
+        .map(|r| RuleSummary {
+            rule_id: r.to_string(),
+            status: RuleStatus::Evaluated,
+            reason: None,
+            severity: Severity::Medium,
+            failed: 400,
+            suppressed: 0,
+        })
+        .collect();
+    let report = Report {
+        account_id: ACCOUNT.into(),
+        evaluated_at: now,
+        credential_report_generated_at: None,
+        findings,
+        rules: summaries,
+        errors: vec![],
+    };
+    let output = RunOutput::from_report(report, json!({"kind": "schedule"}), BTreeMap::new());
+    let obs = Observation::sweep(&output.findings, rules.iter().map(|r| r.to_string()), now, GlobalSettings::default());
+
+    let published = live::publish_changes(&clients, &config, &output, &obs).await.expect("published");
+    assert_eq!(published["changes"]["new"], 2000);
+    let delivered = env.received().await;
+    check_limits(&delivered);
+    let messages = per_finding(&delivered);
+    let fingerprints: BTreeSet<String> = messages.iter().map(|m| body(m)["finding"]["fingerprint"].as_str().unwrap().to_string()).collect();
+    assert_eq!((messages.len(), fingerprints.len()), (2000, 2000), "every finding delivered once");
+    let digests: Vec<Value> = delivered.iter().filter(|m| change(m) == "digest").map(body).collect();
+    assert!(digests.len() > 1, "a digest of 2,000 findings is split into parts");
+    assert_eq!(published["digest_parts"].as_u64(), Some(digests.len() as u64));
+    let listed: usize = digests.iter().map(|d| d["findings"].as_array().unwrap().len()).sum();
+    assert_eq!(listed, 2000, "the parts list every new finding: split, not truncated");
+    for d in &digests {
+        assert_eq!((d["parts"].as_u64(), d["new"].as_u64()), (Some(digests.len() as u64), Some(2000)));
+    }
+    let batches = published["batches"].as_u64().unwrap();
+    assert!(batches >= 200 + digests.len() as u64 / 10, "PublishBatch of at most ten: {batches}");
+    assert_eq!(published["messages"].as_u64(), Some(2000 + digests.len() as u64));
+
+    // The messages themselves, as rendered, are within the limits (body, subject, attributes).
+    let ctx = MessageContext { trigger: "scheduled sweep", settings_prefix: "/iam-assurance", now, renotify_hours: 24 };
+    let refs: Vec<&Finding> = output.findings.iter().collect();
+    let parts = notify::digests(&notify::DigestInput { account_id: ACCOUNT, new: &refs, resolved: &[], reminders: 0, open: &refs }, &ctx);
+    assert!(parts.iter().all(|m| m.payload_size() <= LIMIT && m.subject.len() < 100));
+
+    // A second run: nothing new.
+    let again = live::publish_changes(&clients, &config, &output, &obs).await.expect("published");
+    assert_eq!(again["changes"], json!({"new": 0, "resolved": 0, "reminder": 0}));
+    assert_eq!(again["state_items"], 2000);
+    assert!(env.received().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sweeps_racing_notify_each_finding_once() {
+    let env = Env::start().await;
+    env.seed().await;
+    let (a, b) = (env.clients(), env.clients());
+    let now = Utc::now();
+    let config = env.live_config();
+    let (ra, rb) = tokio::join!(
+        live::sweep(&a, &config, json!({"kind": "schedule"}), now),
+        live::sweep(&b, &config, json!({"kind": "schedule"}), now)
+    );
+    let (ra, rb) = (serde_json::to_value(ra.unwrap()).unwrap(), serde_json::to_value(rb.unwrap()).unwrap());
+    let open = open_count(&ra);
+    let delivered = env.received().await;
+    let mut per_fingerprint: BTreeMap<String, usize> = BTreeMap::new();
+    for m in per_finding(&delivered) {
+        *per_fingerprint.entry(body(m)["finding"]["fingerprint"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    assert_eq!(per_fingerprint.len(), open, "every finding notified");
+    assert!(per_fingerprint.values().all(|n| *n == 1), "{per_fingerprint:?}");
+    let new = |r: &Value| r["published"]["changes"]["new"].as_u64().unwrap();
+    assert_eq!(new(&ra) + new(&rb), open as u64, "the two runs split the findings between them");
+    let digests: Vec<Value> = delivered.iter().filter(|m| change(m) == "digest").map(body).collect();
+    assert!(!digests.is_empty() && digests.len() <= 2);
+    assert_eq!(digests.iter().map(|d| d["new"].as_u64().unwrap()).sum::<u64>(), open as u64, "each digest lists what its run sent");
+
+    // The conditional write itself: of two writers expecting the item absent, one wins.
+    let store = StateStore::new(&a, TABLE);
+    let item = env.state_items().await.into_values().next().unwrap();
+    let fresh = StateWrite {
+        fingerprint: "race".into(),
+        expect: Expect::Absent,
+        put: Some(iam_assurance_aws::StateItem { fingerprint: "race".into(), ..item }),
+    };
+    let outcomes = store.apply(&[fresh.clone(), fresh]).await;
+    let won = outcomes.iter().filter(|o| matches!(o, WriteOutcome::Written)).count();
+    let lost = outcomes.iter().filter(|o| matches!(o, WriteOutcome::Conflict)).count();
+    assert_eq!((won, lost), (1, 1), "{outcomes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_publish_leaves_the_findings_unclaimed_for_the_retry() {
+    let env = Env::start().await;
+    env.seed().await;
+    let clients = env.clients();
+    let now = Utc::now();
+    let mut config = env.live_config();
+    config.topic_arn = Some(format!("arn:aws:sns:us-east-1:{ACCOUNT}:no-such-topic"));
+    let err = live::sweep(&clients, &config, json!({"kind": "schedule"}), now).await.unwrap_err();
+    assert!(matches!(err, RunError::Publish(_)), "{err}");
+    assert!(err.to_string().contains("released"), "{err}");
+    let items = env.state_items().await;
+    assert!(items.values().all(|i| i.last_notified.is_none()), "no finding marked notified by a failed publish: {items:?}");
+
+    // The retry (the right topic now) sends everything.
+    let run = sweep(&env, &clients, now + Duration::minutes(1)).await;
+    let delivered = env.received().await;
+    assert_eq!(per_finding(&delivered).len(), open_count(&run));
+    assert!(per_finding(&delivered).iter().all(|m| change(m) == "new"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reminders_follow_renotify_hours_from_ssm() {
+    let env = Env::start().await;
+    env.seed().await;
+    let clients = env.clients();
+    let t0 = Utc::now();
+    let first = sweep(&env, &clients, t0).await;
+    let open = open_count(&first);
+    env.received().await;
+
+    sweep(&env, &clients, t0 + Duration::hours(23)).await;
+    assert!(env.received().await.is_empty(), "not yet");
+
+    let run = sweep(&env, &clients, t0 + Duration::hours(24)).await;
+    let delivered = env.received().await;
+    check_limits(&delivered);
+    assert_eq!(delivered.len(), open, "a reminder per open finding, no digest (nothing new or resolved)");
+    assert!(delivered.iter().all(|m| change(m) == "reminder"));
+    assert!(delivered.iter().all(|m| m["Subject"].as_str().unwrap().contains("Still open")), "{}", delivered[0]["Subject"]);
+    let b = body(&delivered[0]);
+    assert!(b["first_seen"].is_string() && b["last_notified"].is_string(), "{b}");
+    assert_eq!(run["published"]["changes"]["reminder"].as_u64(), Some(open as u64));
+
+    // A shorter interval from the global settings parameter.
+    env.put_parameter("/iam-assurance/global", json!({"renotify_hours": 2})).await;
+    sweep(&env, &clients, t0 + Duration::hours(25)).await;
+    assert!(env.received().await.is_empty());
+    let run = sweep(&env, &clients, t0 + Duration::hours(26)).await;
+    assert_eq!(run["published"]["settings"]["renotify_hours"], 2);
+    assert_eq!(env.received().await.len(), open);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notify_min_severity_holds_back_lower_findings_until_lowered() {
+    let env = Env::start().await;
+    env.seed().await;
+    env.put_parameter("/iam-assurance/global", json!({"notify_min_severity": "high"})).await;
+    let clients = env.clients();
+    let now = Utc::now();
+    let run = sweep(&env, &clients, now).await;
+    let delivered = env.received().await;
+    let messages = per_finding(&delivered);
+    assert!(!messages.is_empty());
+    assert!(
+        messages.iter().all(|m| matches!(attr(m, "severity"), "critical" | "high")),
+        "{:?}",
+        messages.iter().map(|m| &m["Subject"]).collect::<Vec<_>>()
+    );
+    assert!(messages.iter().any(|m| attr(m, "rule_id") == "user-mfa"));
+    let open = open_count(&run);
+    let below = run["published"]["not_published"]["below_min_severity"].as_u64().unwrap() as usize;
+    assert!(below > 0);
+    assert_eq!(messages.len() + below, open);
+    assert_eq!(env.state_items().await.len(), open, "held-back findings are tracked");
+
+    // Lowered to medium: the medium findings are new now, the low ones still held back.
+    env.put_parameter("/iam-assurance/global", json!({"notify_min_severity": "medium"})).await;
+    sweep(&env, &clients, now + Duration::hours(1)).await;
+    let delivered = env.received().await;
+    let messages = per_finding(&delivered);
+    assert!(!messages.is_empty());
+    assert!(
+        messages.iter().all(|m| change(m) == "new" && attr(m, "severity") == "medium"),
+        "{:?}",
+        messages.iter().map(|m| &m["Subject"]).collect::<Vec<_>>()
+    );
+
+    // A bad global parameter: an error naming it, the defaults apply (every severity).
+    env.put_parameter("/iam-assurance/global", json!({"notify_min_severty": "low"})).await;
+    let run = sweep(&env, &clients, now + Duration::hours(2)).await;
+    let errors = run["errors"].as_array().unwrap();
+    assert!(errors.iter().any(|e| e.as_str().unwrap().contains("/iam-assurance/global")), "{errors:?}");
+    assert_eq!(run["published"]["settings"]["notify_min_severity"], "info");
+    assert!(per_finding(&env.received().await).iter().all(|m| attr(m, "severity") == "low"));
+}
+
+/// The email a person reads for a real finding: what, which resource, why it matters, the
+/// exact fix as AWS CLI commands, the rule and how to change it or add an exception.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_email_of_a_real_finding_says_what_to_do() {
+    let env = Env::start().await;
+    env.seed().await;
+    let clients = env.clients();
+    let now = Utc::now();
+    let mut config = env.live_config();
+    config.topic_arn = None;
+    let out = live::sweep(&clients, &config, json!({"kind": "schedule"}), now).await.unwrap();
+    let bob = out.findings.iter().find(|f| f.rule_id == "user-mfa").expect("bob's finding");
+    let ctx = MessageContext { trigger: "scheduled sweep", settings_prefix: "/iam-assurance", now, renotify_hours: 24 };
+    let email = notify::email_text(bob, Change::New, &History { first_seen: Some(now), last_notified: None }, &ctx);
+    let arn = format!("arn:aws:iam::{ACCOUNT}:user/bob");
+    for expected in [
+        "NEW HIGH FINDING in AWS account 123456789012",
+        "User bob has a console password",
+        arn.as_str(),
+        "WHY IT MATTERS",
+        "HOW TO FIX",
+        "aws iam create-virtual-mfa-device --virtual-mfa-device-name bob",
+        "aws iam enable-mfa-device --user-name bob",
+        "Rule:      user-mfa",
+        "/iam-assurance/rules/user-mfa",
+        "'.exceptions += [{\"resource\": \"arn:aws:iam::123456789012:user/bob\"",
+        "aws ssm put-parameter --overwrite --name /iam-assurance/rules/user-mfa --value file://user-mfa.json",
+        "severity: critical, high, medium, low or info",
+    ] {
+        assert!(email.contains(expected), "missing {expected:?} in:\n{email}");
+    }
+    assert!(!email.contains("http"), "no links: the email stands alone\n{email}");
+
+    let resolved =
+        notify::email_text(bob, Change::Resolved, &History { first_seen: Some(now - Duration::days(3)), last_notified: None }, &ctx);
+    assert!(resolved.starts_with("RESOLVED in AWS account 123456789012: no action needed"), "{resolved}");
+    assert!(resolved.contains("Open:      from"), "{resolved}");
+    assert!(resolved.contains("(3 days)"), "{resolved}");
+    assert!(!resolved.contains("HOW TO FIX"));
+
+    let reminder = notify::email_text(
+        bob,
+        Change::Reminder,
+        &History { first_seen: Some(now - Duration::days(2)), last_notified: Some(now - Duration::days(1)) },
+        &ctx,
+    );
+    assert!(reminder.starts_with("REMINDER: HIGH finding still open in AWS account 123456789012, open for 2 days"), "{reminder}");
+    assert!(reminder.contains("HOW TO FIX"));
+
+    // Slack (AWS Chatbot): title with the severity, the fix as next steps.
+    let chat = notify::chatbot(bob, Change::New, &History::default(), &ctx);
+    assert_eq!((chat["version"].as_str(), chat["source"].as_str()), (Some("1.0"), Some("custom")));
+    assert!(chat["content"]["title"].as_str().unwrap().contains("*HIGH*"), "{chat}");
+    let steps: Vec<&str> = chat["content"]["nextSteps"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(steps.iter().any(|s| s.starts_with("`aws iam create-virtual-mfa-device")), "{steps:?}");
+    assert_eq!(chat["metadata"]["threadId"], bob.fingerprint.as_str(), "new and resolved share a Slack thread");
+}
+
+/// The binary, pointed at the emulator with `STATE_TABLE` set: state across invocations.
+#[test]
+fn cli_keeps_state_in_the_table_from_the_environment() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let env = rt.block_on(async {
+        let env = Env::start().await;
+        env.seed().await;
+        env
+    });
+    let vars = env.moto.env();
+    let mut envs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    envs.push(("FINDINGS_TOPIC_ARN", env.topic.as_str()));
+    envs.push(("STATE_TABLE", TABLE));
+    let run = |args: &[&str]| -> Value {
+        let out = run_bin(args, &envs);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let first = run(&["sweep", "--publish", "--format", "json"]);
+    assert_eq!(first["published"]["state"], "dynamodb");
+    assert!(first["published"]["changes"]["new"].as_u64().unwrap() > 0);
+    let second = run(&["sweep", "--publish", "--format", "json"]);
+    assert_eq!(second["published"]["changes"], json!({"new": 0, "resolved": 0, "reminder": 0}));
+    let signin = event_path("root-console-signin.json");
+    let a = run(&["invoke", signin.to_str().unwrap()]);
+    let b = run(&["invoke", signin.to_str().unwrap()]);
+    assert_eq!((a["published"]["changes"]["new"].as_u64(), b["published"]["changes"]["new"].as_u64()), (Some(1), Some(0)));
+    let delivered = rt.block_on(env.received());
+    assert_eq!(per_finding(&delivered).len() as u64, first["published"]["changes"]["new"].as_u64().unwrap() + 1);
+}
