@@ -161,18 +161,25 @@ def test_role_sns_publishes_to_the_one_topic_and_kms_goes_through_the_service(ro
                 assert actions == ["kms:Decrypt"]
 
 
-def test_role_state_table_access_is_least_privilege(root):
+def test_role_state_table_actions_are_exactly_permissions_rs(root):
     statements = [s for s in role_statements(root) if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
     assert len(statements) == 1
-    assert set(as_list(statements[0]["Action"])) == {
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:Query",
-        "dynamodb:DeleteItem",
-        "dynamodb:BatchWriteItem",
-    }
+    granted = as_list(statements[0]["Action"])
+    expected = rust_const("DYNAMODB_ACTIONS")
+    assert expected and len(granted) == len(set(granted))
+    assert set(granted) == set(expected), (
+        f"missing: {sorted(set(expected) - set(granted))}, extra: {sorted(set(granted) - set(expected))}"
+    )
     assert statements[0]["Resource"] == {"Fn::GetAtt": ["StateTable", "Arn"]}
+
+
+def test_permissions_rs_all_lists_every_service():
+    """`iam-assurance permissions` (permissions::all) prints every list the role must grant."""
+    text = PERMISSIONS_RS.read_text()
+    found = re.search(r"pub fn all\(\)[^{]*\{(.*?)\n\}", text, re.S)
+    assert found, "permissions::all not found"
+    for const in ("IAM_ACTIONS", "SSM_ACTIONS", "SNS_ACTIONS", "DYNAMODB_ACTIONS"):
+        assert const in found.group(1), const
 
 
 # ----------------------------------------------------------------------------- function shape
@@ -553,13 +560,19 @@ def test_rules_md_parses():
     assert rules["root-access-keys"] == {}
 
 
+GLOBAL_PARAMETER = "${SettingsPrefix}/global"
+
+
 def settings_parameters(stack: dict) -> dict[str, dict]:
+    """Rule id -> the value of its settings parameter (the global parameter aside)."""
     out = {}
     for logical_id, resource in stack["Resources"].items():
         if resource["Type"] != "AWS::SSM::Parameter":
             continue
         props = resource["Properties"]
         name = props["Name"]["Fn::Sub"]
+        if name == GLOBAL_PARAMETER:
+            continue
         match = re.fullmatch(r"\$\{SettingsPrefix\}/rules/([a-z0-9-]+)", name)
         assert match, f"{logical_id}: unexpected parameter name {name}"
         assert props["Type"] == "String", logical_id
@@ -614,3 +627,17 @@ def test_settings_match_the_binary_catalog(settings_stack):
 
 def test_settings_prefix_defaults_agree(root, settings_stack):
     assert settings_stack["Parameters"]["SettingsPrefix"]["Default"] == root["Parameters"]["SettingsPrefix"]["Default"]
+
+
+def test_global_settings_parameter_holds_the_defaults(settings_stack):
+    """<prefix>/global exists with the defaults the code uses (crates/rules/src/settings.rs)."""
+    found = [
+        r["Properties"]
+        for r in settings_stack["Resources"].values()
+        if r["Type"] == "AWS::SSM::Parameter" and r["Properties"]["Name"] == {"Fn::Sub": GLOBAL_PARAMETER}
+    ]
+    assert len(found) == 1
+    assert found[0]["Type"] == "String"
+    assert json.loads(found[0]["Value"]) == {"renotify_hours": 24, "notify_min_severity": "info"}
+    code = (ROOT / "crates" / "rules" / "src" / "settings.rs").read_text()
+    assert "GlobalSettings { renotify_hours: 24, notify_min_severity: Severity::Info }" in code
