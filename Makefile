@@ -3,6 +3,8 @@
 #   make demo   start a local AWS emulator, seed a demo account, sweep it, replay events, show
 #               what SNS delivered, stop the emulator
 #   make test   every test: rules (no network), CLI, adapters, emulator end to end, templates
+#   make bench  API calls, time and memory of sweeps and events on synthetic accounts, beside
+#               Prowler; the rules core alone; the release binary's size (docs/benchmarks.md)
 #
 # Everything these targets need is installed by them: Python tools into .venv (moto server
 # for the local AWS emulator, boto3, cfn-lint, pytest), Rust crates by cargo.
@@ -21,10 +23,10 @@ PY_REQUIREMENTS := "moto[server]==5.2.1" "boto3>=1.34" "cfn-lint==1.51.0" "pytes
 # inside AWS::Serverless::Function, so the pinned cfn-lint above stays first on PATH.
 SAM_VENV ?= .venv-sam
 
-.PHONY: help venv sam-cli build-debug test test-rust test-infra lint lint-rust lint-templates demo build deploy bench clean
+.PHONY: help venv sam-cli build-debug test test-rust test-infra lint lint-rust lint-templates demo build deploy bench bench-peers clean
 
 help:
-	@sed -n '2,10p' Makefile
+	@sed -n '2,12p' Makefile
 
 $(VENV)/.installed: Makefile
 	python3 -m venv $(VENV)
@@ -70,6 +72,37 @@ build:
 
 deploy: build
 	sam deploy --guided
+
+# ---------------------------------------------------------------- benchmarks (not part of test)
+# The peer is installed into its own virtualenv under .peers/ (git-ignored), once: ~4 min and
+# 2.3 GB the first time, skipped when present. Best effort: without it the bench runs alone.
+PEERS ?= .peers
+PROWLER_VERSION ?= 5.46.0
+BENCH_SIZES ?= 100,1000,10000
+BENCH_PEER_MAX_USERS ?= 1000
+BENCH_ARGS ?=
+BENCH_OUT ?= bench-results
+
+$(PEERS)/prowler/.installed:
+	@echo "installing prowler $(PROWLER_VERSION) into $(PEERS)/prowler (first time only, a few minutes)"
+	@python3 -m venv $(PEERS)/prowler && $(PEERS)/prowler/bin/pip install --quiet --disable-pip-version-check "prowler==$(PROWLER_VERSION)" \
+	  && touch $@ || echo "note: prowler could not be installed; the bench will run without the peer"
+
+bench-peers: $(PEERS)/prowler/.installed
+
+# Release build of the root package, the rules-core criterion benchmark (a crate outside the
+# workspace, so `make test` never builds criterion), then scripts/bench.py: synthetic accounts
+# in moto, sweeps, events and the peer. Prints the table; writes $(BENCH_OUT)/latest.json.
+bench: venv bench-peers
+	@set -e; started=$$(date +%s); mkdir -p $(BENCH_OUT); \
+	echo "== release build"; cargo build --release --locked --bin iam-assurance; \
+	echo "== rules core (criterion)"; \
+	(cd benches/rules-core && cargo bench --locked --bench evaluate && \
+	  cargo run --quiet --release --locked --bin rules-core-once -- 100000 > $(CURDIR)/$(BENCH_OUT)/rules-core-once.json); \
+	echo "== sweeps, events and the peer"; \
+	$(PY) scripts/bench.py --sizes $(BENCH_SIZES) --peer-max-users $(BENCH_PEER_MAX_USERS) \
+	  --rules-core-once $(BENCH_OUT)/rules-core-once.json --out $(BENCH_OUT) $(BENCH_ARGS); \
+	echo "make bench took $$(( $$(date +%s) - started )) s"
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) target .aws-sam
