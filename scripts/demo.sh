@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The demo: an offline audit of the sample account, then the live path against a local AWS
-# emulator (moto server on 127.0.0.1): seed an account, sweep it, replay CloudTrail events
-# through the Lambda handler's code path, and show what SNS delivered. Stops what it starts.
+# emulator (moto server on 127.0.0.1): seed an account, sweep it (new findings published),
+# sweep again (nothing published), fix one thing and sweep (one resolved), replay CloudTrail
+# events through the Lambda handler's code path (a duplicate delivery alerts once), and show
+# what SNS delivered, with the emails people would read. Stops what it starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${CARGO_TARGET_DIR:-target}/debug/iam-assurance"
@@ -31,16 +33,28 @@ for _ in range(300):
         time.sleep(0.2)
 PYEOF
 eval "$("$PY" scripts/seed_demo.py --endpoint "$AWS_ENDPOINT_URL")"
-echo "emulator on $AWS_ENDPOINT_URL; topic $FINDINGS_TOPIC_ARN; settings in SSM under /iam-assurance/rules/"
+echo "emulator on $AWS_ENDPOINT_URL; topic $FINDINGS_TOPIC_ARN; state table $STATE_TABLE; settings in SSM under /iam-assurance/"
 
-say "2a. Hourly sweep (settings from SSM, findings published to SNS)"
+say "2a. Hourly sweep: settings from SSM, finding state in DynamoDB, what changed to SNS"
+echo "(the first sweep: every open finding is new, each one message, plus a digest)"
 "$BIN" sweep --publish --format text
-"$PY" scripts/read_queue.py --endpoint "$AWS_ENDPOINT_URL" --queue-url "$DEMO_QUEUE_URL" --show-email 1
+"$PY" scripts/read_queue.py --endpoint "$AWS_ENDPOINT_URL" --queue-url "$DEMO_QUEUE_URL" --show-email 1 --show-digest
 
-say "2b. CloudTrail events through the Lambda handler's code path"
+published() { "$PY" -c 'import json, sys; r = json.load(sys.stdin); p = r["published"]; print("published:", json.dumps({k: p[k] for k in ("changes", "digest_parts", "messages") if k in p}))'; }
+
+say "2b. The next hourly sweep: nothing changed, nothing published"
+"$BIN" sweep --publish --format json | published
+"$PY" scripts/read_queue.py --endpoint "$AWS_ENDPOINT_URL" --queue-url "$DEMO_QUEUE_URL"
+
+say "2c. Someone fixes one thing (deletes the empty group old-contractors); the next sweep says so once"
+"$PY" -c 'import boto3, os; boto3.client("iam", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1").delete_group(GroupName="old-contractors")'
+"$BIN" sweep --publish --format json | published
+"$PY" scripts/read_queue.py --endpoint "$AWS_ENDPOINT_URL" --queue-url "$DEMO_QUEUE_URL" --show-email 1 --show-digest
+
+say "2d. CloudTrail events through the Lambda handler's code path (EventBridge may deliver one twice)"
 echo "(first, someone attaches AdministratorAccess to alice directly: the change events/attach-user-policy.json records)"
 "$PY" -c 'import boto3, os; boto3.client("iam", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1").attach_user_policy(UserName="alice", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")'
-for e in attach-user-policy root-console-signin failed-call unrelated; do
+for e in attach-user-policy attach-user-policy root-console-signin root-console-signin failed-call unrelated; do
   echo "--- events/$e.json"
   "$BIN" invoke "events/$e.json" | "$PY" scripts/show_run.py
 done

@@ -2,10 +2,11 @@
 """Seed a small demo account into the local AWS emulator (moto server).
 
 Creates users with and without MFA, access keys, console passwords, groups, an admin role,
-an unapproved policy in use, a weak password policy, rule settings in SSM, and an SNS topic
-with an SQS queue subscribed (so delivered messages can be read back).
+an unapproved policy in use, a weak password policy, rule settings in SSM, the finding-state
+DynamoDB table (as the SAM template defines it), and an SNS topic with an SQS queue subscribed
+(so delivered messages can be read back).
 
-Prints `export` lines for FINDINGS_TOPIC_ARN and DEMO_QUEUE_URL.
+Prints `export` lines for FINDINGS_TOPIC_ARN, STATE_TABLE and DEMO_QUEUE_URL.
 """
 import argparse
 import json
@@ -23,6 +24,7 @@ def main():
     ssm = boto3.client("ssm", **kw)
     sns = boto3.client("sns", **kw)
     sqs = boto3.client("sqs", **kw)
+    dynamodb = boto3.client("dynamodb", **kw)
 
     admin = "arn:aws:iam::aws:policy/AdministratorAccess"
     # alice: console + MFA, admin through the admins group.
@@ -74,12 +76,20 @@ def main():
     for rule, value in settings.items():
         ssm.put_parameter(Name=f"{args.prefix}/rules/{rule}", Value=json.dumps(value), Type="String", Overwrite=True)
 
+    # Finding state: partition key `fingerprint`, TTL on `expires_at` (template.yaml StateTable).
+    table = "iam-assurance-state"
+    dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                          AttributeDefinitions=[{"AttributeName": "fingerprint", "AttributeType": "S"}],
+                          KeySchema=[{"AttributeName": "fingerprint", "KeyType": "HASH"}])
+    dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+
     # Findings topic with an SQS queue subscribed.
     topic = sns.create_topic(Name="iam-assurance-findings")["TopicArn"]
     queue = sqs.create_queue(QueueName="iam-assurance-demo")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     print(f"export FINDINGS_TOPIC_ARN={topic}")
+    print(f"export STATE_TABLE={table}")
     print(f"export DEMO_QUEUE_URL={queue}")
 
 

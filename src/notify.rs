@@ -33,6 +33,9 @@ const CHAT_TITLE_MAX: usize = 250;
 const CHAT_DESCRIPTION_MAX: usize = 3500;
 const CHAT_STEP_MAX: usize = 600;
 const CHAT_REMEDIATION_STEPS: usize = 5;
+/// Room kept in a digest part for what every part repeats (the counts by severity and rule,
+/// the Chatbot summary).
+const DIGEST_HEADER_BYTES: usize = 16 * 1024;
 
 /// Why a finding is being published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -272,26 +275,30 @@ pub fn email_text(finding: &Finding, change: Change, history: &History, ctx: &Me
     }
     let _ = writeln!(out, "\nHOW TO FIX");
     indented(&mut out, &finding.remediation);
-    let _ =
-        writeln!(out, "\n  Once it is fixed, the next sweep (hourly) or the change's own CloudTrail event sends a \"resolved\" message.");
-
+    let incident = crate::alerts::is_incident(finding);
     let param = ctx.rule_parameter(&finding.rule_id);
     let file = format!("{}.json", finding.rule_id);
-    let expires = (ctx.now + Duration::days(90)).format("%Y-%m-%d");
-    let _ = writeln!(out, "\nIF THIS IS ACCEPTED, ADD AN EXCEPTION");
-    let _ = writeln!(
-        out,
-        "  An exception reports the finding as \"suppressed\" (not resolved) and stops these messages until it\n  \
-         expires. It goes in the rule's settings, the SSM parameter {param}. To add it and keep the\n  \
-         other settings (needs jq):\n"
-    );
-    let _ = writeln!(out, "  aws ssm get-parameter --name {param} --query Parameter.Value --output text \\");
-    let _ = writeln!(
-        out,
-        "    | jq -c '.exceptions += [{{\"resource\": \"{}\", \"reason\": \"WHY THIS IS ACCEPTED\", \"expires\": \"{expires}\"}}]' > {file}",
-        finding.resource_arn
-    );
-    let _ = writeln!(out, "  aws ssm put-parameter --overwrite --name {param} --value file://{file}");
+    if !incident {
+        let _ = writeln!(
+            out,
+            "\n  Once it is fixed, the next sweep (hourly) or the change's own CloudTrail event sends a \"resolved\" message."
+        );
+        let expires = (ctx.now + Duration::days(90)).format("%Y-%m-%d");
+        let _ = writeln!(out, "\nIF THIS IS ACCEPTED, ADD AN EXCEPTION");
+        let _ = writeln!(
+            out,
+            "  An exception reports the finding as \"suppressed\" (not resolved) and stops these messages until it\n  \
+             expires. It goes in the rule's settings, the SSM parameter\n    {param}\n  \
+             To add it and keep the other settings in that parameter (needs jq):\n"
+        );
+        let _ = writeln!(out, "  aws ssm get-parameter --name {param} --query Parameter.Value --output text \\");
+        let _ = writeln!(
+            out,
+            "    | jq -c '.exceptions += [{{\"resource\": \"{}\", \"reason\": \"WHY THIS IS ACCEPTED\", \"expires\": \"{expires}\"}}]' > {file}",
+            finding.resource_arn
+        );
+        let _ = writeln!(out, "  aws ssm put-parameter --overwrite --name {param} --value file://{file}");
+    }
 
     let _ = writeln!(out, "\nCHANGE THE RULE");
     let _ = writeln!(out, "  The same parameter holds the rule's settings; a change applies from the next run:");
@@ -315,7 +322,9 @@ pub fn email_text(finding: &Finding, change: Change, history: &History, ctx: &Me
     let _ = writeln!(out, "    | jq -c '{example}' > {file}");
     let _ = writeln!(out, "  aws ssm put-parameter --overwrite --name {param} --value file://{file}");
 
-    let cadence = if ctx.renotify_hours == 0 {
+    let cadence = if incident {
+        "An event like this one is reported once".to_string()
+    } else if ctx.renotify_hours == 0 {
         "No reminders are sent while it stays open".to_string()
     } else {
         format!("A reminder follows every {} hours while it stays open", ctx.renotify_hours)
@@ -436,17 +445,20 @@ pub fn digests(input: &DigestInput<'_>, ctx: &MessageContext<'_>) -> Vec<Outgoin
     }
     let entries: Vec<(Change, &Finding)> =
         input.new.iter().map(|f| (Change::New, *f)).chain(input.resolved.iter().map(|f| (Change::Resolved, *f))).collect();
-    // Greedy parts by an estimate of each entry's bytes (its line, its JSON, escaping), then
-    // rendered and measured: a part over the limit is halved until every part fits.
+    // Greedy parts by each entry's bytes in the message (its email line, and its JSON entry,
+    // escaped twice as `default` is a JSON string inside the JSON body), then rendered and
+    // measured: a part over the limit is halved until every part fits.
+    let escaped = |text: &str| serde_json::to_string(text).map_or(text.len() * 2, |s| s.len());
+    let budget = MAX_MESSAGE_BYTES - DIGEST_HEADER_BYTES;
     let mut parts: Vec<Vec<(Change, &Finding)>> = vec![Vec::new()];
     let mut size = 0usize;
     for entry in entries {
-        let estimate = 3 * (digest_line(entry.1).len() + entry.1.resource_arn.len() + entry.1.fingerprint.len() + 120);
-        if size + estimate > MAX_MESSAGE_BYTES / 2 && !parts.last().is_some_and(Vec::is_empty) {
+        let cost = escaped(&digest_line(entry.1)) + escaped(&digest_entry(entry.0, entry.1).to_string()) + 8;
+        if size + cost > budget && !parts.last().is_some_and(Vec::is_empty) {
             parts.push(Vec::new());
             size = 0;
         }
-        size += estimate;
+        size += cost;
         if let Some(part) = parts.last_mut() {
             part.push(entry);
         }
@@ -470,6 +482,12 @@ pub fn digests(input: &DigestInput<'_>, ctx: &MessageContext<'_>) -> Vec<Outgoin
         }
         parts = split;
     }
+}
+
+/// One finding in a digest's `default` JSON.
+fn digest_entry(change: Change, f: &Finding) -> Value {
+    json!({"change": change, "rule_id": f.rule_id, "severity": f.severity, "resource_arn": f.resource_arn,
+           "fingerprint": f.fingerprint, "message": cut(&f.message, 400)})
 }
 
 /// One line of a digest's list: severity, rule, resource, and the finding's message (cut to
@@ -537,13 +555,7 @@ fn digest_part(
     let _ = writeln!(text, "\nEach new and resolved finding also arrives as its own message; a new one's has the exact fix.");
     let _ = writeln!(text, "\n--\niam-assurance digest. Settings: the SSM parameters under {}.", ctx.settings_prefix.trim_end_matches('/'));
 
-    let listed: Vec<Value> = part
-        .iter()
-        .map(|(c, f)| {
-            json!({"change": c, "rule_id": f.rule_id, "severity": f.severity, "resource_arn": f.resource_arn,
-                   "fingerprint": f.fingerprint, "message": cut(&f.message, 400)})
-        })
-        .collect();
+    let listed: Vec<Value> = part.iter().map(|(c, f)| digest_entry(*c, f)).collect();
     let count = |c: &Counts| json!({"new": c.new, "resolved": c.resolved, "open": c.open});
     let severity_counts: Map<String, Value> = by_severity.iter().map(|(s, c)| (s.as_str().to_string(), count(c))).collect();
     let rule_counts: Map<String, Value> = by_rule.iter().map(|(r, c)| (r.to_string(), count(c))).collect();

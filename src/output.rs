@@ -25,7 +25,10 @@ pub struct RunOutput {
     /// AWS API calls this run made, by `service:Operation`.
     pub api_calls: BTreeMap<String, u64>,
     pub api_calls_total: u64,
-    /// What was sent to SNS, when publishing.
+    /// What was sent to SNS, when publishing: `state` (`dynamodb`, or `none` without a state
+    /// table: every open finding is then published as new), `changes` (`new`, `resolved`,
+    /// `reminder` counts), `digest_parts`, `messages`, `batches`, what was `not_published` and
+    /// why, and the global `settings` used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<Value>,
 }
@@ -107,10 +110,42 @@ impl RunOutput {
                 let _ = writeln!(out, "  - {e}");
             }
         }
+        if let Some(published) = &self.published {
+            let _ = writeln!(out, "\n{}", published_text(published));
+        }
         if self.api_calls_total > 0 {
             let calls = self.api_calls.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
             let _ = writeln!(out, "\nAWS API calls: {} ({calls})", self.api_calls_total);
         }
         out
     }
+}
+
+/// One line about what a run published.
+pub fn published_text(published: &Value) -> String {
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    let changes = &published["changes"];
+    let mut text = format!(
+        "Published to SNS: {} new, {} resolved, {} reminder(s)",
+        n(&changes["new"]),
+        n(&changes["resolved"]),
+        n(&changes["reminder"])
+    );
+    let parts = n(&published["digest_parts"]);
+    if parts > 0 {
+        text.push_str(&format!(", digest in {parts} part(s)"));
+    }
+    text.push_str(&format!("; {} message(s) in {} batch(es).", n(&published["messages"]), n(&published["batches"])));
+    let below = n(&published["not_published"]["below_min_severity"]);
+    if below > 0 {
+        text.push_str(&format!(" {below} change(s) below notify_min_severity not published."));
+    }
+    match published["state"].as_str() {
+        Some("dynamodb") => {
+            text.push_str(&format!(" Finding state: DynamoDB table {}.", published["state_table"].as_str().unwrap_or("?")));
+        }
+        Some("none") => text.push_str(" No finding state (STATE_TABLE unset): every open finding counts as new."),
+        _ => {}
+    }
+    text
 }

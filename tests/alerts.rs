@@ -5,6 +5,8 @@
 //! subscribed, and reads back every message SNS delivered.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use iam_assurance::alerts::Observation;
@@ -87,33 +89,9 @@ impl Env {
             .unwrap();
     }
 
-    /// Every SNS message delivered to the queue so far (the SNS envelopes), drained. Each SQS
-    /// body is checked against the size limit on the way.
+    /// Every SNS message delivered to the queue so far (the SNS envelopes), drained.
     async fn received(&self) -> Vec<Value> {
-        let sqs = aws_sdk_sqs::Client::new(&self.config);
-        let mut out = Vec::new();
-        loop {
-            let got = sqs.receive_message().queue_url(&self.queue).max_number_of_messages(10).send().await.unwrap();
-            let messages = got.messages.unwrap_or_default();
-            if messages.is_empty() {
-                break;
-            }
-            let mut delete = Vec::new();
-            for (i, m) in messages.into_iter().enumerate() {
-                let body = m.body.unwrap_or_default();
-                assert!(body.len() <= LIMIT, "an SQS delivery of {} bytes", body.len());
-                out.push(serde_json::from_str::<Value>(&body).unwrap());
-                delete.push(
-                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                        .id(format!("d{i}"))
-                        .receipt_handle(m.receipt_handle.unwrap())
-                        .build()
-                        .unwrap(),
-                );
-            }
-            sqs.delete_message_batch().queue_url(&self.queue).set_entries(Some(delete)).send().await.unwrap();
-        }
-        out
+        drain(aws_sdk_sqs::Client::new(&self.config), self.queue.clone(), None).await
     }
 
     /// A small account: bob has a console password without MFA (high), carol is not on the
@@ -152,6 +130,41 @@ impl Env {
         assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
         loaded.items
     }
+}
+
+/// Receive and delete every message of the queue; with `until`, keep polling until it is set
+/// and the queue is empty (draining while a large publish runs keeps moto's queue short:
+/// its receive and delete take time linear in the queue's length). Each SQS body is checked
+/// against the size limit.
+async fn drain(sqs: aws_sdk_sqs::Client, queue: String, until: Option<Arc<AtomicBool>>) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let finished = until.as_ref().is_none_or(|u| u.load(Ordering::SeqCst));
+        let got = sqs.receive_message().queue_url(&queue).max_number_of_messages(10).send().await.unwrap();
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            if finished {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            continue;
+        }
+        let mut delete = Vec::new();
+        for (i, m) in messages.into_iter().enumerate() {
+            let body = m.body.unwrap_or_default();
+            assert!(body.len() <= LIMIT, "an SQS delivery of {} bytes", body.len());
+            out.push(serde_json::from_str::<Value>(&body).unwrap());
+            delete.push(
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(format!("d{i}"))
+                    .receipt_handle(m.receipt_handle.unwrap_or_default())
+                    .build()
+                    .unwrap(),
+            );
+        }
+        sqs.delete_message_batch().queue_url(&queue).set_entries(Some(delete)).send().await.unwrap();
+    }
+    out
 }
 
 async fn create_state_table(config: &aws_config::SdkConfig) {
@@ -403,9 +416,12 @@ async fn two_thousand_findings_are_all_delivered_within_the_limits() {
     let output = RunOutput::from_report(report, json!({"kind": "schedule"}), BTreeMap::new());
     let obs = Observation::sweep(&output.findings, rules.iter().map(|r| r.to_string()), now, GlobalSettings::default());
 
+    let done = Arc::new(AtomicBool::new(false));
+    let drainer = tokio::spawn(drain(aws_sdk_sqs::Client::new(&env.config), env.queue.clone(), Some(done.clone())));
     let published = live::publish_changes(&clients, &config, &output, &obs).await.expect("published");
+    done.store(true, Ordering::SeqCst);
     assert_eq!(published["changes"]["new"], 2000);
-    let delivered = env.received().await;
+    let delivered = drainer.await.expect("drained");
     check_limits(&delivered);
     let messages = per_finding(&delivered);
     let fingerprints: BTreeSet<String> = messages.iter().map(|m| body(m)["finding"]["fingerprint"].as_str().unwrap().to_string()).collect();
