@@ -301,7 +301,7 @@ pub fn email_text(finding: &Finding, change: Change, history: &History, ctx: &Me
     }
 
     let _ = writeln!(out, "\nCHANGE THE RULE");
-    let _ = writeln!(out, "  The same parameter holds the rule's settings; a change applies from the next run:");
+    let _ = writeln!(out, "  The rule's settings are in the SSM parameter {param}; a change applies from the next run:");
     let _ = writeln!(out, "    severity: critical, high, medium, low or info (now {})", finding.severity);
     let _ = writeln!(out, "    enabled: false turns the rule off");
     let defaults = catalog::find(&finding.rule_id).map(|r| r.default_params()).unwrap_or(Value::Null);
@@ -365,7 +365,7 @@ pub fn chatbot(finding: &Finding, change: Change, history: &History, ctx: &Messa
         "\n*Resource:* `{}`\n*Account:* {}   *Rule:* `{}`   *Severity:* {}",
         finding.resource_arn, finding.account_id, finding.rule_id, finding.severity
     );
-    if let Some(t) = history.first_seen {
+    if let Some(t) = history.first_seen.filter(|_| change != Change::New) {
         let _ = write!(description, "\n*Open since:* {} ({})", when(t), span(t, ctx.now));
     }
     let next_steps: Vec<String> = if change == Change::Resolved {
@@ -385,10 +385,10 @@ pub fn chatbot(finding: &Finding, change: Change, history: &History, ctx: &Messa
         if finding.remediation.lines().filter(|l| !l.trim().is_empty()).count() > CHAT_REMEDIATION_STEPS {
             steps.push("The email has the remaining steps.".to_string());
         }
-        steps.push(format!(
-            "Accepted? Add an exception to the SSM parameter `{}` (the email has the command).",
-            ctx.rule_parameter(&finding.rule_id)
-        ));
+        if !crate::alerts::is_incident(finding) {
+            let param = ctx.rule_parameter(&finding.rule_id);
+            steps.push(format!("Accepted? Add an exception to the SSM parameter `{param}` (the email has the command)."));
+        }
         steps
     };
     json!({

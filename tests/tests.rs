@@ -6,6 +6,7 @@
 //! - `emulator`: the live path end to end against moto on 127.0.0.1 through the real SDK clients.
 //! - `alert_plan`: the finding-state diff (new / resolved / reminder), pure, on plain data.
 //! - `alerts`: alerting with finding state against moto (DynamoDB, SNS → SQS).
+//! - `messages`: SNS message rendering (subjects, sizes, digests in parts, email and Chatbot text).
 //! - `lambda`: the binary as a Lambda function, against a minimal Runtime API on 127.0.0.1.
 
 mod support;
@@ -17,3 +18,4 @@ mod cli;
 mod emulator;
 mod events;
 mod lambda;
+mod messages;
