@@ -145,7 +145,9 @@ pub struct Plan {
     /// silently resolved, or refreshed). A conflict on one of them means another run wrote
     /// the item first, which is fine.
     pub updates: Vec<StateWrite>,
-    /// Changes not published because the finding is less severe than `notify_min_severity`.
+    /// Notices (new, reminder or resolved) not published because the finding is less severe
+    /// than `notify_min_severity`. A finding that was never published counts on every run, as
+    /// it would be new if the minimum allowed it.
     pub below_min_severity: usize,
 }
 
