@@ -254,6 +254,7 @@ fn run_lambda() -> ExitCode {
                     let error_type = match err {
                         live::RunError::Settings(_) => "SettingsUnavailable",
                         live::RunError::Publish(_) => "PublishFailed",
+                        live::RunError::State(_) => "StateUnavailable",
                         _ => "RunFailed",
                     };
                     Err(lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: err.to_string() })
