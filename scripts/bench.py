@@ -618,18 +618,22 @@ def render(result: dict) -> str:
     out.append(table(["users", "sweep", "IAM", "SSM", "DynamoDB", "SNS", "total", "total rec", "wall s", "CPU s", "RSS MB",
                       "messages"], rows))
     out.append("")
-    out.append("CloudTrail events (iam-assurance invoke, as deployed: settings from SSM, finding state, publishing), after the sweeps")
-    rows = []
-    for s in result["sizes"]:
-        for e in s["ours"]["events"]:
-            c = e.get("counter_by_service", {})
-            rows.append([s["account"]["users"], e["event"], c.get("iam"), c.get("ssm", 0), c.get("dynamodb", 0), c.get("sns", 0),
-                         e.get("counter_total"), e.get("recorded_total"), e["wall_s"], cpu(e), e["peak_rss_mb"], e.get("findings_open")])
-    out.append(table(["users", "event", "IAM", "SSM", "DynamoDB", "SNS", "total", "total rec", "wall s", "CPU s", "RSS MB",
-                      "findings"], rows))
+    for key, title in (("events", "CloudTrail events (iam-assurance invoke), as deployed: settings from SSM, finding state, publishing;"
+                                  " after the sweeps"),
+                       ("events_without_state", "The same events without the finding state (STATE_TABLE unset)")):
+        out.append(title)
+        rows = []
+        for s in result["sizes"]:
+            for e in s["ours"].get(key, []):
+                c = e.get("counter_by_service", {})
+                rows.append([s["account"]["users"], e["event"], c.get("iam"), c.get("ssm", 0), c.get("dynamodb", 0), c.get("sns", 0),
+                             e.get("counter_total"), e.get("recorded_total"), e["wall_s"], cpu(e), e["peak_rss_mb"],
+                             e.get("findings_open")])
+        out.append(table(["users", "event", "IAM", "SSM", "DynamoDB", "SNS", "total", "total rec", "wall s", "CPU s", "RSS MB",
+                          "findings"], rows))
+        out.append("")
     peers = [s for s in result["sizes"] if s.get("peer")]
     if peers:
-        out.append("")
         out.append(f"Peer: {result['machine'].get('peer')} (--services iam), same accounts, same run; calls from moto's recorder")
         rows = []
         for s in peers:
@@ -664,7 +668,10 @@ def render(result: dict) -> str:
     out.append("")
     out.append("Targets")
     out.append(table(["target", "measured", "met"], [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in result["targets"]]))
-    return "\n".join(out)
+    text = "\n".join(out)
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text
 
 
 def targets(result: dict) -> list[dict]:
@@ -682,13 +689,15 @@ def targets(result: dict) -> list[dict]:
                   "met": calls is not None and calls >= TARGET_PEER_CALLS})
         t.append({"target": f">= {TARGET_PEER_WALL:.0f} x less wall time than the peer (1,000 users)", "measured": f"{wall} x",
                   "met": wall is not None and wall >= TARGET_PEER_WALL})
-    for s in result["sizes"]:
-        for e in s["ours"]["events"]:
-            calls = e.get("counter_total")
-            iam = (e.get("counter_by_service") or {}).get("iam")
-            t.append({"target": f"event {e['event']} at {s['account']['users']:,} users: <= {TARGET_EVENT_CALLS} calls, <= {TARGET_EVENT_SECONDS:.0f} s",
-                      "measured": f"{calls} calls ({iam} IAM), {e['wall_s']:.3f} s",
-                      "met": calls is not None and calls <= TARGET_EVENT_CALLS and e["wall_s"] <= TARGET_EVENT_SECONDS})
+    for key, label in (("events", ""), ("events_without_state", " (no state)")):
+        for s in result["sizes"]:
+            for e in s["ours"].get(key, []):
+                calls = e.get("counter_total")
+                iam = (e.get("counter_by_service") or {}).get("iam")
+                t.append({"target": f"event {e['event']}{label} at {s['account']['users']:,} users: "
+                                    f"<= {TARGET_EVENT_CALLS} calls, <= {TARGET_EVENT_SECONDS:.0f} s",
+                          "measured": f"{calls} calls ({iam} IAM), {e['wall_s']:.3f} s",
+                          "met": calls is not None and calls <= TARGET_EVENT_CALLS and e["wall_s"] <= TARGET_EVENT_SECONDS})
     rc = result.get("rules_core") or {}
     secs = rc.get("criterion_mean_s")
     if secs is None and rc.get("once"):
@@ -796,7 +805,10 @@ def main() -> int:
         print(f"note: {prowler_bin()} is not installed (make bench installs it); running without the peer", file=sys.stderr)
         peer = "none"
 
-    out_dir = Path(args.out)
+    # Every path is made absolute before moving into the temporary folder.
+    out_dir = Path(args.out).resolve()
+    criterion_dir = Path(args.criterion_dir).resolve()
+    once_json = Path(args.rules_core_once).resolve() if args.rules_core_once else None
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="iam-assurance-bench-"))
     (work / "home").mkdir()
@@ -827,11 +839,15 @@ def main() -> int:
                 p = run_ours(emu, binary, work, topic, ["sweep", "--publish", "--format", "json"], f"sweep-{run}-{n}", 1800)
                 p["run"] = run
                 size["ours"]["publish"].append(p)
-            size["ours"]["events"] = []
-            for event in EVENTS:
-                e = run_ours(emu, binary, work, topic, ["invoke", str(ROOT / "events" / event)], f"event-{n}-{event}", 900)
-                e["event"] = event.removesuffix(".json")
-                size["ours"]["events"].append(e)
+            # Events as deployed (with the finding state), then the same without it (STATE_TABLE
+            # unset: no state to load, every open finding of the event published as new).
+            for key, state in (("events", True), ("events_without_state", False)):
+                size["ours"][key] = []
+                for event in EVENTS:
+                    e = run_ours(emu, binary, work, topic, ["invoke", str(ROOT / "events" / event)], f"{key}-{n}-{event}", 900,
+                                 state=state)
+                    e["event"] = event.removesuffix(".json")
+                    size["ours"][key].append(e)
             if peer == "prowler" and n <= args.peer_max_users:
                 print(f"[bench] {n:,} users: prowler", file=sys.stderr, flush=True)
                 size["peer"] = run_prowler(emu, work, f"prowler-{n}", args.peer_timeout)
@@ -841,7 +857,7 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     result["machine"]["load_end"] = loadavg()
-    result["rules_core"] = rules_core_info(Path(args.criterion_dir), Path(args.rules_core_once) if args.rules_core_once else None)
+    result["rules_core"] = rules_core_info(criterion_dir, once_json)
     result["binary"] = binary_info(binary)
     result["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     result["duration_s"] = round(time.time() - started, 1)
