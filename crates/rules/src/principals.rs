@@ -18,12 +18,12 @@
 //!   except the AWS managed `AdministratorAccess`, which is admin by definition even when its
 //!   document was not collected.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use serde::Serialize;
 
-use crate::inventory::{AttachedPolicy, AuthorizationDetails, InlinePolicy};
+use crate::inventory::{AttachedPolicy, AuthorizationDetails, Group, InlinePolicy, ManagedPolicy};
 use crate::rule::ResourceType;
 
 /// One path by which a principal gets administrator access.
@@ -91,13 +91,13 @@ impl Grants {
         }
     }
 
-    fn add(&mut self, aad: &AuthorizationDetails, group: Option<&str>, attached: &[AttachedPolicy], inline: &[InlinePolicy]) {
+    fn add(&mut self, index: &Index<'_>, group: Option<&str>, attached: &[AttachedPolicy], inline: &[InlinePolicy]) {
         let attached_source = |arn: &str| match group {
             None => AdminSource::Attached { policy_arn: arn.to_string() },
             Some(g) => AdminSource::GroupAttached { group: g.to_string(), policy_arn: arn.to_string() },
         };
         for policy in attached {
-            if let Some(Some(Ok(doc))) = aad.policy(&policy.arn).map(|p| p.document.as_ref()) {
+            if let Some(Some(Ok(doc))) = index.policies.get(policy.arn.as_str()).map(|p| p.document.as_ref()) {
                 if doc.grants_full_admin() {
                     self.push(attached_source(&policy.arn));
                 }
@@ -122,6 +122,27 @@ impl Grants {
     }
 }
 
+/// Policies and groups by ARN / name, built once per [`admins`] call: attachments are looked
+/// up per principal, and a linear search per lookup made large accounts quadratic.
+struct Index<'a> {
+    policies: HashMap<&'a str, &'a ManagedPolicy>,
+    groups: HashMap<&'a str, &'a Group>,
+}
+
+impl<'a> Index<'a> {
+    fn new(aad: &'a AuthorizationDetails) -> Self {
+        let mut policies = HashMap::with_capacity(aad.policies.len());
+        for policy in &aad.policies {
+            policies.entry(policy.arn.as_str()).or_insert(policy);
+        }
+        let mut groups = HashMap::with_capacity(aad.groups.len());
+        for group in &aad.groups {
+            groups.entry(group.name.as_str()).or_insert(group);
+        }
+        Index { policies, groups }
+    }
+}
+
 /// AWS managed policies that are `Allow * on *` (so a missing document cannot hide them).
 pub fn is_known_admin_policy(arn: &str) -> bool {
     crate::inventory::is_aws_managed_arn(arn) && arn.ends_with(":policy/AdministratorAccess")
@@ -129,12 +150,12 @@ pub fn is_known_admin_policy(arn: &str) -> bool {
 
 /// A permissions boundary caps a principal below admin when its document is known and does
 /// not itself allow `*` on `*`.
-fn boundary_caps(aad: &AuthorizationDetails, boundary: Option<&String>) -> bool {
+fn boundary_caps(index: &Index<'_>, boundary: Option<&String>) -> bool {
     let Some(arn) = boundary else { return false };
     if is_known_admin_policy(arn) {
         return false;
     }
-    match aad.policy(arn).and_then(|p| p.document.as_ref()) {
+    match index.policies.get(arn.as_str()).and_then(|p| p.document.as_ref()) {
         Some(Ok(doc)) => !doc.grants_full_admin(),
         // Unknown boundary document: do not assume it caps anything.
         _ => false,
@@ -143,20 +164,21 @@ fn boundary_caps(aad: &AuthorizationDetails, boundary: Option<&String>) -> bool 
 
 /// Every principal with administrator access, users before roles, each once.
 pub fn admins(aad: &AuthorizationDetails) -> Vec<Admin> {
+    let index = Index::new(aad);
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     for user in &aad.users {
         let mut grants = Grants::default();
-        grants.add(aad, None, &user.attached_policies, &user.inline_policies);
+        grants.add(&index, None, &user.attached_policies, &user.inline_policies);
         // A group listed twice, or two paths to one policy, are recorded once (`push`).
         for group_name in &user.groups {
-            if let Some(group) = aad.group(group_name) {
-                grants.add(aad, Some(group_name), &group.attached_policies, &group.inline_policies);
+            if let Some(group) = index.groups.get(group_name.as_str()) {
+                grants.add(&index, Some(group_name), &group.attached_policies, &group.inline_policies);
             }
         }
         if !grants.via.is_empty()
             && !grants.deny_all
-            && !boundary_caps(aad, user.permissions_boundary.as_ref())
+            && !boundary_caps(&index, user.permissions_boundary.as_ref())
             && seen.insert(user.arn.clone())
         {
             out.push(Admin { resource_type: ResourceType::User, arn: user.arn.clone(), name: user.name.clone(), via: grants.via });
@@ -164,10 +186,10 @@ pub fn admins(aad: &AuthorizationDetails) -> Vec<Admin> {
     }
     for role in aad.roles.iter().filter(|r| !r.is_service_linked()) {
         let mut grants = Grants::default();
-        grants.add(aad, None, &role.attached_policies, &role.inline_policies);
+        grants.add(&index, None, &role.attached_policies, &role.inline_policies);
         if !grants.via.is_empty()
             && !grants.deny_all
-            && !boundary_caps(aad, role.permissions_boundary.as_ref())
+            && !boundary_caps(&index, role.permissions_boundary.as_ref())
             && seen.insert(role.arn.clone())
         {
             out.push(Admin { resource_type: ResourceType::Role, arn: role.arn.clone(), name: role.name.clone(), via: grants.via });

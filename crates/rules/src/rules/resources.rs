@@ -212,10 +212,12 @@ pub static EMPTY_GROUP: RuleDef<NoParams> = RuleDef {
     },
     check: |ctx, _| {
         let aad = ctx.aad()?;
+        // Membership is on the users' side: collect it once, not one scan of every user per group.
+        let with_members: std::collections::HashSet<&str> = aad.users.iter().flat_map(|u| u.groups.iter().map(String::as_str)).collect();
         Ok(aad
             .groups
             .iter()
-            .filter(|g| aad.group_members(&g.name).next().is_none())
+            .filter(|g| !with_members.contains(g.name.as_str()))
             .map(|group| {
                 let g = sh(&group.name);
                 let mut lines = vec!["# Delete the group (its policies first):".to_string()];

@@ -44,9 +44,28 @@ fn user_hit(user: &User, message: String, remediation: String) -> Hit {
 }
 
 /// The authorization-details user of a credential-report row, when collected.
-fn aad_user<'a>(ctx: &Ctx<'a>, row: &CredentialRow) -> Option<&'a User> {
-    let aad = ctx.inventory.authorization.as_ref()?;
-    aad.users.iter().find(|u| u.arn == row.arn).or_else(|| aad.users.iter().find(|u| u.name == row.user))
+/// The AAD users by ARN and by name, built once per rule run (a search per row made large
+/// accounts quadratic).
+struct UserIndex<'a> {
+    by_arn: std::collections::HashMap<&'a str, &'a User>,
+    by_name: std::collections::HashMap<&'a str, &'a User>,
+}
+
+impl<'a> UserIndex<'a> {
+    fn new(ctx: &Ctx<'a>) -> Self {
+        let users = ctx.inventory.authorization.as_ref().map(|a| a.users.as_slice()).unwrap_or_default();
+        let mut by_arn = std::collections::HashMap::with_capacity(users.len());
+        let mut by_name = std::collections::HashMap::with_capacity(users.len());
+        for user in users {
+            by_arn.entry(user.arn.as_str()).or_insert(user);
+            by_name.entry(user.name.as_str()).or_insert(user);
+        }
+        UserIndex { by_arn, by_name }
+    }
+
+    fn get(&self, row: &CredentialRow) -> Option<&'a User> {
+        self.by_arn.get(row.arn.as_str()).or_else(|| self.by_name.get(row.user.as_str())).copied()
+    }
 }
 
 /// "`2026-01-02` (325 days ago)".
@@ -112,13 +131,14 @@ A user whose creation time is unknown is not skipped.",
 fn unused_user(ctx: &Ctx<'_>, p: &UnusedUserParams) -> Outcome {
     let grace = Duration::days(i64::from(p.grace_days));
     let mut hits = Vec::new();
+    let users = UserIndex::new(ctx);
     for row in user_rows(ctx)? {
         // Any key, even an inactive one, means the user is set up for API access (seed 001:
         // list-access-keys returns it).
         if row.password_last_used != ReportDate::Never || row.access_keys.iter().any(KeySlot::exists) {
             continue;
         }
-        let user = aad_user(ctx, row);
+        let user = users.get(row);
         let created = row.user_creation_time.or_else(|| user.and_then(|u| u.create_date));
         if created.is_some_and(|c| ctx.now - c < grace) {
             continue;
