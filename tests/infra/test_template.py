@@ -201,8 +201,8 @@ def test_function_build_and_runtime(root):
     assert props["Timeout"] == {"Ref": "FunctionTimeout"}
     assert props["MemorySize"] == {"Ref": "FunctionMemorySize"}
     params = root["Parameters"]
-    assert params["FunctionTimeout"]["Default"] == 300
-    assert params["FunctionMemorySize"]["Default"] == 256
+    assert params["FunctionTimeout"]["Default"] == 600
+    assert params["FunctionMemorySize"]["Default"] == 1024
     assert props["LoggingConfig"]["LogFormat"] == "JSON"
     assert props["LoggingConfig"]["LogGroup"] == {"Ref": "FunctionLogGroup"}
     assert root["Resources"]["FunctionLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
