@@ -246,7 +246,9 @@ fn run_lambda() -> ExitCode {
                         api_calls = output.api_calls_total,
                         "run complete"
                     );
-                    serde_json::to_value(&output)
+                    // Lambda refuses responses over 6 MB: keep the result within 5 MB.
+                    output
+                        .to_value_within(5 * 1024 * 1024)
                         .map_err(|e| lambda_runtime::Diagnostic { error_type: "OutputError".into(), error_message: e.to_string() })
                 }
                 Err(err) => {

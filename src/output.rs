@@ -34,6 +34,41 @@ pub struct RunOutput {
 }
 
 impl RunOutput {
+    /// The run JSON within `max_bytes`, for the Lambda handler's return value (Lambda refuses
+    /// responses over 6 MB; a large account's findings are far more). When the whole run does
+    /// not fit, `findings` keeps the most severe ones that do (they are sorted most severe
+    /// first) and `findings_truncated` says how many there were: SNS and the finding state
+    /// still carry every one.
+    pub fn to_value_within(&self, max_bytes: usize) -> Result<Value, serde_json::Error> {
+        let full = serde_json::to_value(self)?;
+        if full.to_string().len() <= max_bytes {
+            return Ok(full);
+        }
+        let mut out = full;
+        let total = self.findings.len();
+        let without = {
+            let mut v = out.clone();
+            v["findings"] = Value::Array(Vec::new());
+            v["findings_truncated"] = serde_json::json!({"total": total, "returned": total});
+            v.to_string().len()
+        };
+        let mut budget = max_bytes.saturating_sub(without);
+        let mut kept = Vec::new();
+        for finding in &self.findings {
+            let value = serde_json::to_value(finding)?;
+            let size = value.to_string().len() + 1;
+            if size > budget {
+                break;
+            }
+            budget -= size;
+            kept.push(value);
+        }
+        let returned = kept.len();
+        out["findings"] = Value::Array(kept);
+        out["findings_truncated"] = serde_json::json!({"total": total, "returned": returned});
+        Ok(out)
+    }
+
     pub fn from_report(report: Report, trigger: Value, api_calls: BTreeMap<String, u64>) -> Self {
         RunOutput {
             account_id: report.account_id,

@@ -192,3 +192,38 @@ fn the_function_answers_events_through_the_runtime_api() {
     let parsed: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
     assert_eq!(parsed["level"], "INFO");
 }
+
+/// Lambda refuses responses over 6 MB: the handler's result keeps its shape within a byte
+/// budget, the most severe findings first, and says how many there were.
+#[test]
+fn the_handler_result_fits_lambdas_response_limit() {
+    use iam_assurance::audit::{load, AuditFiles};
+    use iam_assurance::output::RunOutput;
+    let sample = fixture("sample-account");
+    let files = AuditFiles {
+        authorization_details: sample.join("authorization-details.json"),
+        credential_report: sample.join("credential-report.csv"),
+        ..Default::default()
+    };
+    let inventory = load(&files).unwrap();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    let report = iam_assurance_rules::evaluate(&inventory, &iam_assurance_rules::Settings::defaults(), now);
+    let output = RunOutput::from_report(report, json!({"kind": "schedule"}), Default::default());
+    let total = output.findings.len();
+    assert!(total > 5);
+
+    // Within budget: the full run, unchanged.
+    let full = output.to_value_within(10 * 1024 * 1024).unwrap();
+    assert_eq!(full, serde_json::to_value(&output).unwrap());
+    assert!(full.get("findings_truncated").is_none());
+
+    // Over budget: fewer findings, the most severe kept, the total stated, under the limit.
+    let limit = serde_json::to_string(&output).unwrap().len() / 2;
+    let cut = output.to_value_within(limit).unwrap();
+    assert!(cut.to_string().len() <= limit, "{} > {limit}", cut.to_string().len());
+    let returned = cut["findings"].as_array().unwrap().len();
+    assert!(returned > 0 && returned < total, "{returned} of {total}");
+    assert_eq!(cut["findings_truncated"], json!({"total": total, "returned": returned}));
+    assert_eq!(cut["findings"][0]["severity"], "critical");
+    assert_eq!(cut["rules"], full["rules"]);
+}
