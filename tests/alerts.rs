@@ -40,21 +40,7 @@ impl Env {
     async fn start() -> Env {
         let moto = Moto::start();
         let config = moto.sdk_config().await;
-        let sns = aws_sdk_sns::Client::new(&config);
-        let sqs = aws_sdk_sqs::Client::new(&config);
-        let topic = sns.create_topic().name("findings").send().await.unwrap().topic_arn.unwrap();
-        let queue = sqs.create_queue().queue_name("findings-inbox").send().await.unwrap().queue_url.unwrap();
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
-        sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
+        let (topic, queue) = findings_topic_with_queue(&config).await;
         create_state_table(&config).await;
         Env { moto, config, topic, queue }
     }

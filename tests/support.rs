@@ -135,3 +135,24 @@ fn http(port: u16, method: &str, path: &str) -> Option<String> {
     let (head, body) = response.split_once("\r\n\r\n")?;
     head.starts_with("HTTP/1.").then(|| body.to_string())
 }
+
+/// A findings topic with an SQS queue subscribed to it (SNS delivery is observed through the
+/// queue): `(topic ARN, queue URL)`.
+pub async fn findings_topic_with_queue(config: &aws_config::SdkConfig) -> (String, String) {
+    let sns = aws_sdk_sns::Client::new(config);
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let topic = sns.create_topic().name("findings").send().await.unwrap().topic_arn.unwrap();
+    let queue = sqs.create_queue().queue_name("findings-inbox").send().await.unwrap().queue_url.unwrap();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
+    (topic, queue)
+}
