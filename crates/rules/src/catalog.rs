@@ -89,4 +89,20 @@ mod tests {
             rule.check_params(defaults.as_object().unwrap()).unwrap();
         }
     }
+
+    #[test]
+    fn keys_name_the_possible_fingerprints() {
+        use crate::rule::Keys;
+        assert_eq!(Keys::ONE.candidates(["ignored"]), vec![String::new()]);
+        assert!(!Keys::ACCESS_KEY_SLOTS.allows(""));
+        assert!(Keys::ACCESS_KEY_SLOTS.allows("key-2"));
+        let admin = find("admin-policy").unwrap().meta().keys;
+        assert_eq!(admin.candidates(["ops"]), vec![String::new(), "inline:ops".to_string()]);
+        assert!(admin.allows("inline:anything") && !admin.allows("key-1"));
+        // Every rule keys its findings somehow.
+        for rule in all() {
+            let keys = rule.meta().keys;
+            assert!(!keys.fixed.is_empty() || keys.named.is_some(), "{}", rule.meta().id);
+        }
+    }
 }

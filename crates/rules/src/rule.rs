@@ -107,8 +107,47 @@ pub struct Meta {
     /// Rules that count over the whole account (admins, "no users") cannot run on a
     /// targeted, one-entity inventory.
     pub needs_complete_account: bool,
+    /// How its findings on one resource are told apart (their discriminators).
+    pub keys: Keys,
     pub enabled_by_default: bool,
     pub params: &'static [ParamDoc],
+}
+
+/// The discriminators a rule's findings on one resource can carry (see [`Hit::discriminator`]).
+/// With the rule id and the resource ARN they make the fingerprint, so a run that knows which
+/// resources it looked at can name every finding that could exist on them, and read just
+/// those from the finding state.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Keys {
+    /// Exact discriminators (`""`: one finding per resource).
+    pub fixed: &'static [&'static str],
+    /// A prefix for discriminators made from a name (`inline:<policy name>`, `event:<id>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named: Option<&'static str>,
+}
+
+impl Keys {
+    /// One finding per resource.
+    pub const ONE: Keys = Keys { fixed: &[""], named: None };
+    /// One finding per access key slot of the credential report.
+    pub const ACCESS_KEY_SLOTS: Keys = Keys { fixed: &["key-1", "key-2"], named: None };
+    /// One finding per signing certificate slot of the credential report.
+    pub const CERTIFICATE_SLOTS: Keys = Keys { fixed: &["cert-1", "cert-2"], named: None };
+
+    /// Whether `discriminator` is one these keys allow.
+    pub fn allows(&self, discriminator: &str) -> bool {
+        self.fixed.contains(&discriminator) || self.named.is_some_and(|prefix| discriminator.starts_with(prefix))
+    }
+
+    /// Every discriminator possible on one resource, given the names known for it (inline
+    /// policy names); names apply only when the rule has a `named` prefix.
+    pub fn candidates<'n>(&self, names: impl IntoIterator<Item = &'n str>) -> Vec<String> {
+        let mut out: Vec<String> = self.fixed.iter().map(|d| d.to_string()).collect();
+        if let Some(prefix) = self.named {
+            out.extend(names.into_iter().map(|n| format!("{prefix}{n}")));
+        }
+        out
+    }
 }
 
 /// What a rule's check sees.

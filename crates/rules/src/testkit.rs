@@ -217,7 +217,9 @@ pub fn root_row() -> CredentialRow {
 /// Evaluate all rules with the given settings JSON (`{}` for defaults).
 pub fn run(inv: &Inventory, settings: Value) -> Report {
     let settings = Settings::from_json_text(&settings.to_string()).expect("settings JSON");
-    crate::evaluate(inv, &settings, now())
+    let report = crate::evaluate(inv, &settings, now());
+    report.findings.iter().for_each(assert_keyed);
+    report
 }
 
 /// Evaluate one rule and return its findings, asserting it was evaluated.
@@ -225,7 +227,31 @@ pub fn findings(rule_id: &str, inv: &Inventory, settings: Value) -> Vec<Finding>
     let report = run(inv, json!({ rule_id: settings }));
     let summary = report.rule(rule_id).unwrap_or_else(|| panic!("rule {rule_id} is not in the catalog"));
     assert_eq!(summary.status, RuleStatus::Evaluated, "{rule_id}: {:?}", summary.reason);
-    report.findings.into_iter().filter(|f| f.rule_id == rule_id).collect()
+    let found: Vec<Finding> = report.findings.into_iter().filter(|f| f.rule_id == rule_id).collect();
+    for f in &found {
+        assert_keyed(f);
+    }
+    found
+}
+
+/// Every finding's fingerprint is one its rule's [`Keys`](crate::rule::Keys) can name from
+/// the resource ARN and the names in the finding's details: what lets an event read just the
+/// state items it can touch.
+#[track_caller]
+pub fn assert_keyed(f: &Finding) {
+    fn strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::String(s) => out.push(s),
+            Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+            Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let rule = crate::catalog::find(&f.rule_id).unwrap_or_else(|| panic!("rule {} is not in the catalog", f.rule_id));
+    let mut names = Vec::new();
+    strings(&f.details, &mut names);
+    let keyed = rule.meta().keys.candidates(names).iter().any(|d| crate::report::fingerprint(&f.rule_id, &f.resource_arn, d) == f.fingerprint);
+    assert!(keyed, "{}: the fingerprint of the finding on {} is not one its rule's keys name", f.rule_id, f.resource_arn);
 }
 
 /// The data-driven check: evaluate `rule_id` with `settings` and compare the sorted ARNs of

@@ -95,6 +95,7 @@ pub static INDIVIDUAL_USERS: RuleDef<NoParams> = RuleDef {
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
         needs_complete_account: true,
+        keys: Keys::ONE,
         enabled_by_default: true,
         params: &[],
     },
@@ -171,6 +172,7 @@ pub static APPROVED_USERS: RuleDef<ApprovedUsersParams> = RuleDef {
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
         needs_complete_account: false,
+        keys: Keys::ONE,
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "approved",
@@ -247,6 +249,7 @@ pub static UNAPPROVED_POLICY_IN_USE: RuleDef<UnapprovedPolicyParams> = RuleDef {
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
         needs_complete_account: true,
+        keys: Keys::ONE,
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "unapproved",
@@ -432,6 +435,7 @@ pub static MIN_ADMINS: RuleDef<MinAdminsParams> = RuleDef {
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
         needs_complete_account: true,
+        keys: Keys::ONE,
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "min",
@@ -492,6 +496,7 @@ pub static MAX_ADMINS: RuleDef<MaxAdminsParams> = RuleDef {
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
         needs_complete_account: true,
+        keys: Keys::ONE,
         enabled_by_default: true,
         params: &[ParamDoc { name: "max", description: "The most principals with administrator access the account may have." }],
     },
@@ -719,6 +724,7 @@ pub static PASSWORD_POLICY: RuleDef<PasswordPolicyParams> = RuleDef {
         data: &[DataSource::PasswordPolicy],
         requires: Requires::All(&[DataSource::PasswordPolicy]),
         needs_complete_account: false,
+        keys: Keys::ONE,
         enabled_by_default: true,
         params: &[
             ParamDoc { name: "min_length", description: "Minimum password length the policy must require (0 turns this requirement off; at most 128)." },

@@ -68,6 +68,7 @@ pub static INACTIVE_ROLE: RuleDef<InactiveRoleParams> = RuleDef {
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
         needs_complete_account: false,
+        keys: Keys::ONE,
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "max_unused_days",
@@ -142,6 +143,7 @@ pub static ROLE_INLINE_POLICIES: RuleDef<NoParams> = RuleDef {
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
         needs_complete_account: false,
+        keys: Keys::ONE,
         enabled_by_default: true,
         params: &[],
     },
@@ -207,6 +209,7 @@ pub static EMPTY_GROUP: RuleDef<NoParams> = RuleDef {
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
         // Membership is read from the users' group lists: every user must be there.
         needs_complete_account: true,
+        keys: Keys::ONE,
         enabled_by_default: true,
         params: &[],
     },
@@ -305,6 +308,7 @@ pub static ADMIN_POLICY: RuleDef<NoParams> = RuleDef {
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
         needs_complete_account: false,
+        keys: Keys { fixed: &[""], named: Some("inline:") },
         enabled_by_default: true,
         params: &[],
     },
@@ -402,6 +406,7 @@ pub static SERVER_CERTIFICATE_ROTATION: RuleDef<ServerCertificateParams> = RuleD
         data: &[DataSource::ServerCertificates],
         requires: Requires::All(&[DataSource::ServerCertificates]),
         needs_complete_account: false,
+        keys: Keys::ONE,
         enabled_by_default: true,
         params: &[
             ParamDoc {
