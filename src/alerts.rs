@@ -100,6 +100,10 @@ pub struct Observation<'a> {
     /// Rules whose verdict the run can vouch for: evaluated (and, on an event, targeted).
     pub resolvable: BTreeSet<String>,
     pub scope: Scope,
+    /// The state items the run can change, by fingerprint: what the live path reads. `None`:
+    /// every item (a sweep). An event names them: the findings it reports and every finding
+    /// its resolvable rules could have on the resources it looked at.
+    pub state_keys: Option<BTreeSet<String>>,
     pub now: DateTime<Utc>,
     pub global: GlobalSettings,
 }
@@ -113,6 +117,7 @@ impl<'a> Observation<'a> {
             present: findings.iter().map(|f| f.fingerprint.clone()).collect(),
             resolvable: evaluated.into_iter().collect(),
             scope: Scope::Account,
+            state_keys: None,
             now,
             global,
         }

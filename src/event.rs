@@ -52,6 +52,10 @@ pub struct Targeted {
     pub related: Option<Entity>,
     pub need: Need,
     pub rules: Vec<&'static str>,
+    /// The inline policy the event put or deleted (`requestParameters.policyName`): a deleted
+    /// one is no longer in the inventory, yet its finding may be resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inline_policy: Option<String>,
 }
 
 /// What to do with an event.
@@ -158,7 +162,20 @@ fn cloudtrail(detail: Option<&Value>, detail_type: &str) -> Route {
 fn target(event_name: &str, params: &Value, caller: Option<&str>) -> Result<Targeted, String> {
     let param = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
     let required = |key: &str| param(key).ok_or_else(|| format!("`{event_name}` event has no requestParameters.{key}"));
-    let make = |entity, related, need, rules| Targeted { event_name: event_name.to_string(), entity, related, need, rules };
+    let inline_policy = matches!(
+        event_name,
+        "PutUserPolicy" | "DeleteUserPolicy" | "PutGroupPolicy" | "DeleteGroupPolicy" | "PutRolePolicy" | "DeleteRolePolicy"
+    )
+    .then(|| param("policyName"))
+    .flatten();
+    let make = |entity, related, need, rules| Targeted {
+        event_name: event_name.to_string(),
+        entity,
+        related,
+        need,
+        rules,
+        inline_policy: inline_policy.clone(),
+    };
     let policy = || param("policyArn").map(Entity::Policy);
     // Credential calls name the user, or act on the caller's own user when they do not.
     let user = |caller: Option<&str>| {

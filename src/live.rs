@@ -222,11 +222,25 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         "related": targeted.as_ref().and_then(|t| t.related.as_ref()),
         "skipped": skipped,
     });
+    let state_keys = match &targeted {
+        Some(t) => candidate_fingerprints(t, &inventory, &scope, &resolvable),
+        None => BTreeSet::new(),
+    };
+    let state_keys: BTreeSet<String> = state_keys.into_iter().chain(report.findings.iter().map(|f| f.fingerprint.clone())).collect();
+    drop(inventory);
     let mut output = RunOutput::from_report(report, trigger, clients.counter.snapshot());
     if config.topic_arn.is_some() {
         let published = {
-            let obs =
-                Observation { kind: RunKind::Event, findings: &output.findings, present, resolvable, scope, now, global: settings.global };
+            let obs = Observation {
+                kind: RunKind::Event,
+                findings: &output.findings,
+                present,
+                resolvable,
+                scope,
+                state_keys: Some(state_keys),
+                now,
+                global: settings.global,
+            };
             Box::pin(publish_changes(clients, config, &output, &obs)).await?
         };
         output.published = Some(published);
@@ -301,6 +315,47 @@ fn scope_of(targeted: &Targeted, inventory: &Inventory) -> Scope {
     Scope::Resources { arns, account_arn: inventory.root_arn() }
 }
 
+/// Fingerprints of every finding the event's resolvable rules could have on what it looked
+/// at: the entities it named and the account (every server certificate read, for an
+/// account-wide event), with each rule's [`Keys`](iam_assurance_rules::rule::Keys) and the
+/// inline policy names known for those entities (plus the one the event put or deleted).
+/// Together with the findings it reports, these are the only state items the event can
+/// change, so it reads just those, whatever the size of the account.
+///
+/// What this cannot name is left to the next sweep: findings on an entity or a server
+/// certificate the event deleted (its ARN, with its path, is no longer known), and findings on
+/// other resources whose details mention the entity.
+fn candidate_fingerprints(targeted: &Targeted, inventory: &Inventory, scope: &Scope, resolvable: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut arns: Vec<String> = match scope {
+        Scope::Nothing => return BTreeSet::new(),
+        Scope::Resources { arns, account_arn } => arns.iter().cloned().chain([account_arn.clone()]).collect(),
+        Scope::Account => {
+            let certificates = inventory.server_certificates.iter().flatten().map(|c| c.arn.clone());
+            [inventory.root_arn()].into_iter().chain(certificates).collect()
+        }
+    };
+    arns.sort();
+    arns.dedup();
+    let mut names: Vec<&str> = targeted.inline_policy.iter().map(String::as_str).collect();
+    if let Some(aad) = &inventory.authorization {
+        let of = |arn: &String| arns.contains(arn);
+        let users = aad.users.iter().filter(|u| of(&u.arn)).flat_map(|u| &u.inline_policies);
+        let groups = aad.groups.iter().filter(|g| of(&g.arn)).flat_map(|g| &g.inline_policies);
+        let roles = aad.roles.iter().filter(|r| of(&r.arn)).flat_map(|r| &r.inline_policies);
+        names.extend(users.chain(groups).chain(roles).map(|p| p.name.as_str()));
+    }
+    let mut keys = BTreeSet::new();
+    for rule in resolvable.iter().filter_map(|id| iam_assurance_rules::catalog::find(id)) {
+        let meta = rule.meta();
+        for discriminator in meta.keys.candidates(names.iter().copied()) {
+            for arn in &arns {
+                keys.insert(iam_assurance_rules::report::fingerprint(meta.id, arn, &discriminator));
+            }
+        }
+    }
+    keys
+}
+
 /// A targeted run reports what concerns the changed entity: findings on it, on the policy
 /// the event names, account-level findings, and findings whose details name the entity
 /// (an unapproved policy's list of attached entities). Root activity is always kept. The same
@@ -349,7 +404,11 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     };
 
     let store = StateStore::new(clients, table);
-    let loaded = Box::pin(store.load()).await.map_err(|e| RunError::State(e.to_string()))?;
+    let loaded = match &obs.state_keys {
+        None => Box::pin(store.load()).await,
+        Some(keys) => Box::pin(store.get(keys)).await,
+    }
+    .map_err(|e| RunError::State(e.to_string()))?;
     for reason in &loaded.skipped {
         tracing::warn!(%reason, "state item skipped");
     }

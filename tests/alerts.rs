@@ -309,6 +309,9 @@ async fn the_same_cloudtrail_event_twice_alerts_once() {
         "{subjects:?}"
     );
     assert_eq!(delivered.len(), open_count(&first), "{subjects:?}");
+    // The event reads its own state items by key (one BatchGetItem), not the whole table.
+    assert_eq!(first["api_calls"]["dynamodb:BatchGetItem"], 1, "{}", first["api_calls"]);
+    assert!(first["api_calls"].get("dynamodb:Scan").is_none(), "{}", first["api_calls"]);
     let again = serde_json::to_value(live::handle_event(&clients, &config, &attach, now + Duration::seconds(5)).await.unwrap()).unwrap();
     assert_eq!(open_count(&again), open_count(&first), "the second delivery sees the same findings");
     assert!(env.received().await.is_empty(), "a duplicate delivery never alerts twice");
@@ -346,6 +349,51 @@ async fn the_same_cloudtrail_event_twice_alerts_once() {
     sweep(&env, &clients, now + Duration::hours(30)).await;
     let delivered = env.received().await;
     assert!(!delivered.iter().any(|m| attr(m, "rule_id") == "root-usage"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_reads_only_the_state_it_can_change_and_resolves_a_deleted_inline_policy() {
+    let env = Env::start().await;
+    env.seed().await;
+    let clients = env.clients();
+    let config = env.live_config();
+    let now = Utc::now();
+    let swept = sweep(&env, &clients, now).await;
+    env.received().await;
+    let items_after_sweep = env.state_items().await.len();
+    assert!(items_after_sweep >= 5, "the sweep left {items_after_sweep} state items");
+
+    // An inline policy allowing *:* is put on alice: admin-policy on it (keyed by the policy's
+    // name), and user-inline-policies.
+    let document = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    env.iam().put_user_policy().user_name("alice").policy_name("break-glass").policy_document(document).send().await.unwrap();
+    let put = event("put-user-policy.json");
+    let run = serde_json::to_value(live::handle_event(&clients, &config, &put, now + Duration::minutes(1)).await.unwrap()).unwrap();
+    let delivered = env.received().await;
+    let rules: Vec<&str> = delivered.iter().map(|m| attr(m, "rule_id")).collect();
+    assert!(rules.contains(&"admin-policy") && rules.contains(&"user-inline-policies"), "{rules:?}");
+    assert!(delivered.iter().all(|m| change(m) == "new"), "{rules:?}");
+    assert_eq!(run["api_calls"]["dynamodb:BatchGetItem"], 1, "{}", run["api_calls"]);
+    assert!(run["api_calls"].get("dynamodb:Scan").is_none(), "{}", run["api_calls"]);
+    let read = run["published"]["state_items"].as_u64().unwrap() as usize;
+    assert!(read < items_after_sweep, "the event read {read} of {items_after_sweep} items");
+
+    // The policy is deleted: it is gone from IAM, yet the event names it, so its finding
+    // resolves at once.
+    env.iam().delete_user_policy().user_name("alice").policy_name("break-glass").send().await.unwrap();
+    let mut delete = put.clone();
+    delete["detail"]["eventName"] = json!("DeleteUserPolicy");
+    delete["detail"]["eventID"] = json!("9f99790b-0000-4000-8000-000000000002");
+    delete["detail"]["requestParameters"].as_object_mut().unwrap().remove("policyDocument");
+    let run = serde_json::to_value(live::handle_event(&clients, &config, &delete, now + Duration::minutes(2)).await.unwrap()).unwrap();
+    let delivered = env.received().await;
+    let resolved: Vec<&str> = delivered.iter().filter(|m| change(m) == "resolved").map(|m| attr(m, "rule_id")).collect();
+    assert!(resolved.contains(&"admin-policy") && resolved.contains(&"user-inline-policies"), "{resolved:?} {}", run["published"]);
+    assert_eq!(delivered.len(), resolved.len(), "only resolutions");
+    // The sweep's findings elsewhere were not touched.
+    let items = env.state_items().await;
+    let open = items.values().filter(|i| i.status == iam_assurance_aws::state::ItemStatus::Open).count();
+    assert_eq!(open, open_count(&swept), "the sweep's open findings stay open");
 }
 
 /// 2,000 findings (synthetic, on real SNS → SQS and DynamoDB): every one delivered, each

@@ -27,9 +27,10 @@ pub const SSM_ACTIONS: &[&str] = &["ssm:GetParametersByPath", "ssm:GetParameter"
 /// SNS actions, on the findings topic only.
 pub const SNS_ACTIONS: &[&str] = &["sns:Publish"];
 
-/// DynamoDB actions, on the finding-state table only: load it (`Scan`), conditional writes
-/// (`PutItem`), and releasing a claim whose item did not exist before (`DeleteItem`).
-pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:Scan", "dynamodb:PutItem", "dynamodb:DeleteItem"];
+/// DynamoDB actions, on the finding-state table only: load it (`Scan` for a sweep,
+/// `BatchGetItem` of the fingerprints an event can touch), conditional writes (`PutItem`), and
+/// releasing a claim whose item did not exist before (`DeleteItem`).
+pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
 
 /// Every action, for `iam-assurance permissions`.
 pub fn all() -> Vec<&'static str> {

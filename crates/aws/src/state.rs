@@ -24,9 +24,10 @@
 //! reports [`WriteOutcome::Conflict`] and changes nothing. What to write is decided elsewhere
 //! (`src/alerts.rs` in the root package); this module only stores and loads.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, SecondsFormat, Utc};
 use iam_assurance_rules::Severity;
 use serde::Serialize;
@@ -34,8 +35,14 @@ use serde::Serialize;
 use crate::{AdapterError, Clients};
 
 const SCAN: &str = "dynamodb:Scan";
+const BATCH_GET: &str = "dynamodb:BatchGetItem";
 const PUT: &str = "dynamodb:PutItem";
 const DELETE: &str = "dynamodb:DeleteItem";
+
+/// Keys per BatchGetItem request (DynamoDB's limit).
+pub const MAX_BATCH_GET_KEYS: usize = 100;
+/// How often keys DynamoDB leaves unprocessed (throttling, 16 MB responses) are asked again.
+const UNPROCESSED_RETRIES: u32 = 5;
 
 /// How many conditional writes are in flight at once.
 pub const MAX_WRITES_IN_FLIGHT: usize = 16;
@@ -163,6 +170,57 @@ impl StateStore {
             match out.last_evaluated_key().filter(|k| !k.is_empty()) {
                 Some(key) => start = Some(key.clone()),
                 None => break,
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// The items of these fingerprints (a fingerprint without an item is simply absent): what
+    /// an event reads, as it knows every fingerprint it can touch. Strongly consistent
+    /// `BatchGetItem`s of up to 100 keys, one request per 100 fingerprints in the common case;
+    /// keys DynamoDB leaves unprocessed are asked again with backoff, and still unprocessed
+    /// after that are an error (the run must not take a finding it could not read for new).
+    /// Counted as `dynamodb:BatchGetItem` per request.
+    pub async fn get(&self, fingerprints: &BTreeSet<String>) -> Result<Loaded, AdapterError> {
+        let mut loaded = Loaded::default();
+        let keys: Vec<HashMap<String, AttributeValue>> =
+            fingerprints.iter().map(|f| HashMap::from([("fingerprint".to_string(), AttributeValue::S(f.clone()))])).collect();
+        for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
+            let mut pending = chunk.to_vec();
+            let mut retries = 0u32;
+            while !pending.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| AdapterError::InvalidRequest { operation: BATCH_GET, detail: e.to_string() })?;
+                let out = self
+                    .clients
+                    .dynamodb
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| AdapterError::aws(BATCH_GET, &e))?;
+                for raw in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                    match from_item(raw) {
+                        Ok(item) => {
+                            loaded.items.insert(item.fingerprint.clone(), item);
+                        }
+                        Err(reason) => loaded.skipped.push(reason),
+                    }
+                }
+                pending = out.unprocessed_keys().and_then(|u| u.get(&self.table)).map(|k| k.keys().to_vec()).unwrap_or_default();
+                if !pending.is_empty() {
+                    retries += 1;
+                    if retries > UNPROCESSED_RETRIES {
+                        return Err(AdapterError::InvalidRequest {
+                            operation: BATCH_GET,
+                            detail: format!("{} keys were still unprocessed after {UNPROCESSED_RETRIES} retries", pending.len()),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(50 << retries.min(6))).await;
+                }
             }
         }
         Ok(loaded)

@@ -250,7 +250,8 @@ pub fn assert_keyed(f: &Finding) {
     let rule = crate::catalog::find(&f.rule_id).unwrap_or_else(|| panic!("rule {} is not in the catalog", f.rule_id));
     let mut names = Vec::new();
     strings(&f.details, &mut names);
-    let keyed = rule.meta().keys.candidates(names).iter().any(|d| crate::report::fingerprint(&f.rule_id, &f.resource_arn, d) == f.fingerprint);
+    let keyed =
+        rule.meta().keys.candidates(names).iter().any(|d| crate::report::fingerprint(&f.rule_id, &f.resource_arn, d) == f.fingerprint);
     assert!(keyed, "{}: the fingerprint of the finding on {} is not one its rule's keys name", f.rule_id, f.resource_arn);
 }
 
