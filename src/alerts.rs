@@ -25,6 +25,7 @@
 //! Findings less severe than `notify_min_severity` are tracked like the others but never
 //! published, in any of the three kinds.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
@@ -124,28 +125,29 @@ impl<'a> Observation<'a> {
     }
 }
 
-/// One message to publish.
+/// One message to publish. The finding is borrowed from the run when the run saw it (new,
+/// reminder), owned when it comes from the state (resolved).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Notice {
+pub struct Notice<'a> {
     pub change: Change,
-    pub finding: Finding,
+    pub finding: Cow<'a, Finding>,
     pub history: History,
 }
 
 /// A notice and its state: `claim` is written (conditionally) before publishing; if
 /// publishing fails, `release` puts the item back as it was (with a newer version).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Claim {
-    pub notice: Notice,
+pub struct Claim<'a> {
+    pub notice: Notice<'a>,
     pub claim: StateWrite,
     pub release: StateWrite,
 }
 
 /// What a run should do.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Plan {
+pub struct Plan<'a> {
     /// Notices, each with the write that claims it.
-    pub claims: Vec<Claim>,
+    pub claims: Vec<Claim<'a>>,
     /// State writes that publish nothing (a finding below the minimum severity, suppressed,
     /// silently resolved, or refreshed). A conflict on one of them means another run wrote
     /// the item first, which is fine.
@@ -156,7 +158,7 @@ pub struct Plan {
     pub below_min_severity: usize,
 }
 
-impl Plan {
+impl Plan<'_> {
     pub fn count(&self, change: Change) -> usize {
         self.claims.iter().filter(|c| c.notice.change == change).count()
     }
@@ -168,23 +170,24 @@ pub fn is_incident(finding: &Finding) -> bool {
 }
 
 /// Without a state table: every open finding at or above the minimum severity is new.
-pub fn stateless(findings: &[Finding], global: GlobalSettings) -> (Vec<Notice>, usize) {
+pub fn stateless(findings: &[Finding], global: GlobalSettings) -> (Vec<Notice<'_>>, usize) {
     let open: Vec<&Finding> = findings.iter().filter(|f| f.status == FindingStatus::Open).collect();
     let below = open.iter().filter(|f| !global.notifies(f.severity)).count();
     let notices = open
         .into_iter()
         .filter(|f| global.notifies(f.severity))
-        .map(|f| Notice { change: Change::New, finding: f.clone(), history: History::default() })
+        .map(|f| Notice { change: Change::New, finding: Cow::Borrowed(f), history: History::default() })
         .collect();
     (notices, below)
 }
 
 /// Compare what the run saw with the prior state.
-pub fn plan(obs: &Observation<'_>, prior: &BTreeMap<String, StateItem>) -> Plan {
+pub fn plan<'a>(obs: &Observation<'a>, prior: &BTreeMap<String, StateItem>) -> Plan<'a> {
     let mut plan = Plan::default();
     let now = obs.now;
     let mut seen: BTreeSet<&str> = BTreeSet::new();
-    for f in obs.findings {
+    let findings: &'a [Finding] = obs.findings;
+    for f in findings {
         if !seen.insert(f.fingerprint.as_str()) {
             continue; // the same finding twice: once is enough
         }
@@ -207,7 +210,7 @@ pub fn plan(obs: &Observation<'_>, prior: &BTreeMap<String, StateItem>) -> Plan 
                         item.last_notified = Some(now);
                         item.last_change = Some(Change::New.as_str().to_string());
                         let history = History { first_seen: Some(first_seen), last_notified: None };
-                        plan.claims.push(claim(Change::New, f.clone(), history, item, p));
+                        plan.claims.push(claim(Change::New, Cow::Borrowed(f), history, item, p));
                     } else {
                         plan.below_min_severity += 1;
                         if !was_open || needs_refresh(p, f, now) {
@@ -224,7 +227,7 @@ pub fn plan(obs: &Observation<'_>, prior: &BTreeMap<String, StateItem>) -> Plan 
                         item.last_notified = Some(now);
                         item.last_change = Some(Change::Reminder.as_str().to_string());
                         let history = History { first_seen: Some(p.first_seen), last_notified: p.last_notified };
-                        plan.claims.push(claim(Change::Reminder, f.clone(), history, item, Some(p)));
+                        plan.claims.push(claim(Change::Reminder, Cow::Borrowed(f), history, item, Some(p)));
                     } else {
                         if due {
                             plan.below_min_severity += 1;
@@ -266,7 +269,7 @@ pub fn plan(obs: &Observation<'_>, prior: &BTreeMap<String, StateItem>) -> Plan 
             item.last_notified = Some(now);
             item.last_change = Some(Change::Resolved.as_str().to_string());
             let history = History { first_seen: Some(p.first_seen), last_notified: p.last_notified };
-            plan.claims.push(claim(Change::Resolved, stored, history, item, Some(p)));
+            plan.claims.push(claim(Change::Resolved, Cow::Owned(stored), history, item, Some(p)));
         } else {
             if told {
                 plan.below_min_severity += 1;
@@ -327,7 +330,7 @@ fn expect(prior: Option<&StateItem>) -> Expect {
     prior.map_or(Expect::Absent, |p| Expect::Version(p.version))
 }
 
-fn claim(change: Change, finding: Finding, history: History, item: StateItem, prior: Option<&StateItem>) -> Claim {
+fn claim<'a>(change: Change, finding: Cow<'a, Finding>, history: History, item: StateItem, prior: Option<&StateItem>) -> Claim<'a> {
     let claimed_version = item.version;
     let release = match prior {
         Some(p) => {

@@ -108,6 +108,8 @@ pub async fn sweep(clients: &Clients, config: &Config, trigger: Value, now: Date
     plan.service_last_accessed = enabled(&settings, "user-service-inactivity") || enabled(&settings, "role-service-inactivity");
     let inventory = Box::pin(collect(clients, &plan, started + config.time_budget)).await;
     let report = evaluate(&inventory, &settings, now);
+    // The inventory (tens of MB on a large account) is not needed once evaluated.
+    drop(inventory);
     let mut output = RunOutput::from_report(report, trigger, clients.counter.snapshot());
     if config.topic_arn.is_some() {
         let published = {
@@ -386,8 +388,9 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     let Some(table) = config.state_table.as_deref() else {
         let (notices, below) = alerts::stateless(obs.findings, obs.global);
         let notices: Vec<&Notice> = notices.iter().collect();
-        let (messages, digest_parts) = render(&notices, obs.kind, &output.account_id, &open, &ctx);
-        let sent = send(clients, topic, &messages).await;
+        let digests = digests(&notices, obs.kind, &output.account_id, &open, &ctx);
+        let digest_parts = digests.len();
+        let sent = send(clients, topic, messages(&notices, digests, &ctx)).await;
         if let Some(error) = sent.error {
             return Err(RunError::Publish(error));
         }
@@ -415,7 +418,7 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     let plan = alerts::plan(obs, &loaded.items);
 
     // Claim before publishing: a conditional write per notice; only one invocation wins it.
-    let claims: Vec<StateWrite> = plan.claims.iter().map(|c| c.claim.clone()).collect();
+    let claims: Vec<&StateWrite> = plan.claims.iter().map(|c| &c.claim).collect();
     let mut claimed: Vec<&Claim> = Vec::new();
     let mut taken = 0usize;
     let mut failure: Option<String> = None;
@@ -434,8 +437,10 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     }
 
     let notices: Vec<&Notice> = claimed.iter().map(|c| &c.notice).collect();
-    let (messages, digest_parts) = render(&notices, obs.kind, &output.account_id, &open, &ctx);
-    let sent = send(clients, topic, &messages).await;
+    let digests = digests(&notices, obs.kind, &output.account_id, &open, &ctx);
+    let digest_parts = digests.len();
+    let total = notices.len() + digest_parts;
+    let sent = send(clients, topic, messages(&notices, digests, &ctx)).await;
     if let Some(error) = sent.error {
         // Messages before `confirmed` were published; the findings of the others go back to
         // their prior state so that the retry (or the next run) sends them.
@@ -444,14 +449,15 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
         return Err(RunError::Publish(format!(
             "{error} ({} of {} messages published; {released} of the {} unpublished findings released for the next attempt)",
             sent.confirmed,
-            messages.len(),
+            total,
             unsent.len()
         )));
     }
 
     // Record what publishes nothing. A conflict means another run wrote the item first.
     let (mut written, mut conflicts, mut failed) = (0usize, 0usize, 0usize);
-    for (write, outcome) in plan.updates.iter().zip(Box::pin(store.apply(&plan.updates)).await) {
+    let updates: Vec<&StateWrite> = plan.updates.iter().collect();
+    for (write, outcome) in plan.updates.iter().zip(Box::pin(store.apply(&updates)).await) {
         match outcome {
             WriteOutcome::Written => written += 1,
             WriteOutcome::Conflict => conflicts += 1,
@@ -481,26 +487,25 @@ fn changes(notices: &[&Notice]) -> Value {
     json!({"new": count(Change::New), "resolved": count(Change::Resolved), "reminder": count(Change::Reminder)})
 }
 
-/// The messages for the notices (in order, one each), then, for a sweep, the digest parts.
-fn render(
-    notices: &[&Notice],
-    kind: RunKind,
-    account_id: &str,
-    open: &[&Finding],
-    ctx: &MessageContext<'_>,
-) -> (Vec<sns::OutgoingMessage>, usize) {
-    let mut messages: Vec<sns::OutgoingMessage> =
-        notices.iter().map(|n| notify::finding_message(&n.finding, n.change, &n.history, ctx)).collect();
+/// For a sweep, the digest parts (none for an event).
+fn digests(notices: &[&Notice], kind: RunKind, account_id: &str, open: &[&Finding], ctx: &MessageContext<'_>) -> Vec<sns::OutgoingMessage> {
     if kind != RunKind::Sweep {
-        return (messages, 0);
+        return Vec::new();
     }
-    let of = |change: Change| -> Vec<&Finding> { notices.iter().filter(|n| n.change == change).map(|n| &n.finding).collect() };
+    let of = |change: Change| -> Vec<&Finding> { notices.iter().filter(|n| n.change == change).map(|n| n.finding.as_ref()).collect() };
     let (new, resolved) = (of(Change::New), of(Change::Resolved));
     let reminders = notices.iter().filter(|n| n.change == Change::Reminder).count();
-    let digests = notify::digests(&DigestInput { account_id, new: &new, resolved: &resolved, reminders, open }, ctx);
-    let parts = digests.len();
-    messages.extend(digests);
-    (messages, parts)
+    notify::digests(&DigestInput { account_id, new: &new, resolved: &resolved, reminders, open }, ctx)
+}
+
+/// The messages to send, in order: one per notice, rendered as it is sent (a large first
+/// sweep has tens of thousands, each in three renderings), then the digest parts.
+fn messages<'m>(
+    notices: &'m [&'m Notice<'m>],
+    digests: Vec<sns::OutgoingMessage>,
+    ctx: &'m MessageContext<'m>,
+) -> impl Iterator<Item = sns::OutgoingMessage> + Send + 'm {
+    notices.iter().map(move |n| notify::finding_message(&n.finding, n.change, &n.history, ctx)).chain(digests)
 }
 
 /// What publishing did.
@@ -516,10 +521,15 @@ struct Sent {
 
 /// Publish ten messages (one batch) at a time, in order, stopping at the first failure, so
 /// that the caller knows which messages were published.
-async fn send(clients: &Clients, topic: &str, messages: &[sns::OutgoingMessage]) -> Sent {
+async fn send(clients: &Clients, topic: &str, messages: impl Iterator<Item = sns::OutgoingMessage> + Send) -> Sent {
     let mut sent = Sent::default();
-    for chunk in messages.chunks(MAX_BATCH_ENTRIES) {
-        match Box::pin(sns::publish(clients, topic, chunk)).await {
+    let mut messages = messages;
+    loop {
+        let chunk: Vec<sns::OutgoingMessage> = messages.by_ref().take(MAX_BATCH_ENTRIES).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        match Box::pin(sns::publish(clients, topic, &chunk)).await {
             Ok(stats) => {
                 sent.messages += stats.published;
                 sent.batches += stats.batches;
@@ -536,8 +546,8 @@ async fn send(clients: &Clients, topic: &str, messages: &[sns::OutgoingMessage])
 }
 
 /// Undo claims (best effort): each item goes back to its prior content, with a newer version.
-async fn release(store: &StateStore, claims: &[&Claim]) -> usize {
-    let writes: Vec<StateWrite> = claims.iter().map(|c| c.release.clone()).collect();
+async fn release(store: &StateStore, claims: &[&Claim<'_>]) -> usize {
+    let writes: Vec<&StateWrite> = claims.iter().map(|c| &c.release).collect();
     let mut released = 0;
     for (write, outcome) in writes.iter().zip(Box::pin(store.apply(&writes)).await) {
         match outcome {

@@ -120,7 +120,19 @@ fn emit(text: &str) -> Result<()> {
 
 fn print(output: &RunOutput, format: Format) -> Result<()> {
     match format {
-        Format::Json => emit(&(serde_json::to_string_pretty(output)? + "\n")),
+        // Streamed: a large account's run JSON is tens of MB, never held as one string.
+        Format::Json => {
+            use std::io::Write;
+            let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+            let written = serde_json::to_writer_pretty(&mut out, output).map_err(std::io::Error::from).and_then(|()| {
+                out.write_all(b"\n")?;
+                out.flush()
+            });
+            match written {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("cannot write to stdout"),
+                _ => Ok(()),
+            }
+        }
         Format::Text => emit(&output.to_text()),
     }
 }
@@ -248,7 +260,7 @@ fn run_lambda() -> ExitCode {
                     );
                     // Lambda refuses responses over 6 MB: keep the result within 5 MB.
                     output
-                        .to_value_within(5 * 1024 * 1024)
+                        .truncate_within(5 * 1024 * 1024)
                         .map_err(|e| lambda_runtime::Diagnostic { error_type: "OutputError".into(), error_message: e.to_string() })
                 }
                 Err(err) => {

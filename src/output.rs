@@ -31,42 +31,64 @@ pub struct RunOutput {
     /// why, and the global `settings` used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<Value>,
+    /// Set when `findings` was cut to fit a size limit (the Lambda response).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings_truncated: Option<Truncated>,
+}
+
+/// How many findings a run had, and how many its JSON carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Truncated {
+    pub total: usize,
+    pub returned: usize,
+}
+
+/// Length of a value's compact JSON, without building it.
+fn json_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, serde_json::Error> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value)?;
+    Ok(count.0)
 }
 
 impl RunOutput {
-    /// The run JSON within `max_bytes`, for the Lambda handler's return value (Lambda refuses
-    /// responses over 6 MB; a large account's findings are far more). When the whole run does
-    /// not fit, `findings` keeps the most severe ones that do (they are sorted most severe
-    /// first) and `findings_truncated` says how many there were: SNS and the finding state
-    /// still carry every one.
-    pub fn to_value_within(&self, max_bytes: usize) -> Result<Value, serde_json::Error> {
-        let full = serde_json::to_value(self)?;
-        if full.to_string().len() <= max_bytes {
-            return Ok(full);
+    /// The run within `max_bytes` of JSON, for the Lambda handler's return value (Lambda
+    /// refuses responses over 6 MB; a large account's findings are far more). When the whole
+    /// run does not fit, `findings` keeps the most severe ones that do (they are sorted most
+    /// severe first) and `findings_truncated` says how many there were: SNS and the finding
+    /// state still carry every one. Sizes are measured by serializing into a byte counter:
+    /// nothing is copied.
+    pub fn truncate_within(mut self, max_bytes: usize) -> Result<Self, serde_json::Error> {
+        if json_len(&self)? <= max_bytes {
+            return Ok(self);
         }
-        let mut out = full;
-        let total = self.findings.len();
-        let without = {
-            let mut v = out.clone();
-            v["findings"] = Value::Array(Vec::new());
-            v["findings_truncated"] = serde_json::json!({"total": total, "returned": total});
-            v.to_string().len()
-        };
-        let mut budget = max_bytes.saturating_sub(without);
-        let mut kept = Vec::new();
-        for finding in &self.findings {
-            let value = serde_json::to_value(finding)?;
-            let size = value.to_string().len() + 1;
+        let findings = std::mem::take(&mut self.findings);
+        let total = findings.len();
+        self.findings_truncated = Some(Truncated { total, returned: total });
+        let mut budget = max_bytes.saturating_sub(json_len(&self)?);
+        let mut returned = 0;
+        for finding in &findings {
+            let size = json_len(finding)? + 1; // and a comma
             if size > budget {
                 break;
             }
             budget -= size;
-            kept.push(value);
+            returned += 1;
         }
-        let returned = kept.len();
-        out["findings"] = Value::Array(kept);
-        out["findings_truncated"] = serde_json::json!({"total": total, "returned": returned});
-        Ok(out)
+        let mut findings = findings;
+        findings.truncate(returned);
+        self.findings = findings;
+        self.findings_truncated = Some(Truncated { total, returned });
+        Ok(self)
     }
 
     pub fn from_report(report: Report, trigger: Value, api_calls: BTreeMap<String, u64>) -> Self {
@@ -81,6 +103,7 @@ impl RunOutput {
             api_calls_total: api_calls.values().sum(),
             api_calls,
             published: None,
+            findings_truncated: None,
         }
     }
 
@@ -97,6 +120,7 @@ impl RunOutput {
             api_calls: BTreeMap::new(),
             api_calls_total: 0,
             published: None,
+            findings_truncated: None,
         }
     }
 

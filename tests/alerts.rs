@@ -519,7 +519,7 @@ async fn two_sweeps_racing_notify_each_finding_once() {
         expect: Expect::Absent,
         put: Some(iam_assurance_aws::StateItem { fingerprint: "race".into(), ..item }),
     };
-    let outcomes = store.apply(&[fresh.clone(), fresh]).await;
+    let outcomes = store.apply(&[&fresh, &fresh]).await;
     let won = outcomes.iter().filter(|o| matches!(o, WriteOutcome::Written)).count();
     let lost = outcomes.iter().filter(|o| matches!(o, WriteOutcome::Conflict)).count();
     assert_eq!((won, lost), (1, 1), "{outcomes:?}");

@@ -228,10 +228,10 @@ impl StateStore {
 
     /// Apply conditional writes, at most [`MAX_WRITES_IN_FLIGHT`] at a time. The outcomes are
     /// in the order of `writes`. Counted as `dynamodb:PutItem` / `dynamodb:DeleteItem`.
-    pub async fn apply(&self, writes: &[StateWrite]) -> Vec<WriteOutcome> {
+    pub async fn apply(&self, writes: &[&StateWrite]) -> Vec<WriteOutcome> {
         let mut outcomes: Vec<Option<WriteOutcome>> = (0..writes.len()).map(|_| None).collect();
         let mut tasks = tokio::task::JoinSet::new();
-        let mut pending = writes.iter().cloned().enumerate();
+        let mut pending = writes.iter().map(|w| (*w).clone()).enumerate();
         loop {
             while tasks.len() < MAX_WRITES_IN_FLIGHT {
                 let Some((index, write)) = pending.next() else { break };
