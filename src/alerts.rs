@@ -181,12 +181,28 @@ pub fn stateless(findings: &[Finding], global: GlobalSettings) -> (Vec<Notice<'_
     (notices, below)
 }
 
-/// Compare what the run saw with the prior state.
+/// Compare what the run saw with the prior state: [`plan_findings`] over every finding, then
+/// [`plan_resolutions`].
 pub fn plan<'a>(obs: &Observation<'a>, prior: &BTreeMap<String, StateItem>) -> Plan<'a> {
+    let mut plan = plan_findings(obs, obs.findings, prior, &mut BTreeSet::new());
+    let resolutions = plan_resolutions(obs, prior);
+    plan.claims.extend(resolutions.claims);
+    plan.updates.extend(resolutions.updates);
+    plan.below_min_severity += resolutions.below_min_severity;
+    plan
+}
+
+/// The part of the plan about `findings`, a part of `obs.findings` (a large run plans and
+/// commits its findings a part at a time, so it never holds every claim at once). `seen`
+/// carries the fingerprints already planned across parts: a finding twice is planned once.
+pub fn plan_findings<'a>(
+    obs: &Observation<'a>,
+    findings: &'a [Finding],
+    prior: &BTreeMap<String, StateItem>,
+    seen: &mut BTreeSet<&'a str>,
+) -> Plan<'a> {
     let mut plan = Plan::default();
     let now = obs.now;
-    let mut seen: BTreeSet<&str> = BTreeSet::new();
-    let findings: &'a [Finding] = obs.findings;
     for f in findings {
         if !seen.insert(f.fingerprint.as_str()) {
             continue; // the same finding twice: once is enough
@@ -251,6 +267,13 @@ pub fn plan<'a>(obs: &Observation<'a>, prior: &BTreeMap<String, StateItem>) -> P
             },
         }
     }
+    plan
+}
+
+/// The part of the plan about findings of the prior state that the run no longer sees.
+pub fn plan_resolutions<'a>(obs: &Observation<'a>, prior: &BTreeMap<String, StateItem>) -> Plan<'a> {
+    let mut plan = Plan::default();
+    let now = obs.now;
     for p in prior.values() {
         if obs.present.contains(&p.fingerprint) || p.status == ItemStatus::Resolved || p.incident || !obs.resolvable.contains(&p.rule_id) {
             continue;

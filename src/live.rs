@@ -2,8 +2,10 @@
 //! changed to SNS. Shared by the Lambda handler and the `sweep` / `invoke` commands.
 //!
 //! Publishing goes through the finding state when there is a state table (`STATE_TABLE`):
-//! load the state, plan the notices ([`crate::alerts::plan`]), claim each one with a
-//! conditional write, publish what was claimed, then record the rest. A notice whose claim
+//! load the state (a sweep scans it; an event reads only the items it can change), plan the
+//! notices ([`crate::alerts`]), claim each one with a conditional write, publish what was
+//! claimed, then record the rest; a thousand findings at a time, then the resolutions, then
+//! a sweep's digest. A notice whose claim
 //! fails (another invocation claimed it first) is not published here; a message that could
 //! not be published has its claim released, so the retry or the next run sends it. Without
 //! a state table every open finding is published as new, every run.
@@ -415,58 +417,29 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     for reason in &loaded.skipped {
         tracing::warn!(%reason, "state item skipped");
     }
-    let plan = alerts::plan(obs, &loaded.items);
-
-    // Claim before publishing: a conditional write per notice; only one invocation wins it.
-    let claims: Vec<&StateWrite> = plan.claims.iter().map(|c| &c.claim).collect();
-    let mut claimed: Vec<&Claim> = Vec::new();
-    let mut taken = 0usize;
-    let mut failure: Option<String> = None;
-    for (claim, outcome) in plan.claims.iter().zip(Box::pin(store.apply(&claims)).await) {
-        match outcome {
-            WriteOutcome::Written => claimed.push(claim),
-            WriteOutcome::Conflict => taken += 1,
-            WriteOutcome::Failed(e) => {
-                failure.get_or_insert_with(|| e.to_string());
-            }
-        }
+    // The findings a part at a time (a first sweep of a large account has tens of thousands
+    // of claims, each with its item), then the resolutions, then the digest of them all.
+    let mut committed = Committed::default();
+    let mut seen = BTreeSet::new();
+    for part in obs.findings.chunks(PLAN_PART) {
+        let plan = alerts::plan_findings(obs, part, &loaded.items, &mut seen);
+        Box::pin(commit(clients, &store, topic, plan, &ctx, &mut committed)).await?;
     }
-    if let Some(error) = failure {
-        let released = release(&store, &claimed).await;
-        return Err(RunError::State(format!("{error}; nothing was published ({released} claims released)")));
-    }
+    let resolutions = alerts::plan_resolutions(obs, &loaded.items);
+    Box::pin(commit(clients, &store, topic, resolutions, &ctx, &mut committed)).await?;
 
-    let notices: Vec<&Notice> = claimed.iter().map(|c| &c.notice).collect();
+    let notices: Vec<&Notice> = committed.notices.iter().collect();
     let digests = digests(&notices, obs.kind, &output.account_id, &open, &ctx);
     let digest_parts = digests.len();
-    let total = notices.len() + digest_parts;
-    let sent = send(clients, topic, messages(&notices, digests, &ctx)).await;
+    let sent = send(clients, topic, digests.into_iter()).await;
+    committed.sent.add(&sent);
     if let Some(error) = sent.error {
-        // Messages before `confirmed` were published; the findings of the others go back to
-        // their prior state so that the retry (or the next run) sends them.
-        let unsent = &claimed[sent.confirmed.min(claimed.len())..];
-        let released = release(&store, unsent).await;
         return Err(RunError::Publish(format!(
-            "{error} ({} of {} messages published; {released} of the {} unpublished findings released for the next attempt)",
-            sent.confirmed,
-            total,
-            unsent.len()
+            "{error} (every finding message was published; {} of the {digest_parts} digest parts were)",
+            sent.confirmed
         )));
     }
-
-    // Record what publishes nothing. A conflict means another run wrote the item first.
-    let (mut written, mut conflicts, mut failed) = (0usize, 0usize, 0usize);
-    let updates: Vec<&StateWrite> = plan.updates.iter().collect();
-    for (write, outcome) in plan.updates.iter().zip(Box::pin(store.apply(&updates)).await) {
-        match outcome {
-            WriteOutcome::Written => written += 1,
-            WriteOutcome::Conflict => conflicts += 1,
-            WriteOutcome::Failed(e) => {
-                failed += 1;
-                tracing::warn!(fingerprint = %write.fingerprint, error = %e, "state update failed; the next run redoes it");
-            }
-        }
-    }
+    let (sent, updates) = (&committed.sent, &committed.updates);
     Ok(json!({
         "topic_arn": topic,
         "state": "dynamodb",
@@ -474,12 +447,98 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
         "changes": changes(&notices),
         "digest_parts": digest_parts,
         "messages": sent.messages, "batches": sent.batches, "retried": sent.retried,
-        "not_published": {"below_min_severity": plan.below_min_severity, "claimed_by_another_run": taken},
+        "not_published": {"below_min_severity": committed.below_min_severity, "claimed_by_another_run": committed.taken},
         "state_items": loaded.items.len(),
         "state_items_skipped": loaded.skipped,
-        "state_updates": {"written": written, "conflicts": conflicts, "failed": failed},
+        "state_updates": {"written": updates.written, "conflicts": updates.conflicts, "failed": updates.failed},
         "settings": settings,
     }))
+}
+
+/// Findings planned and committed together: claims written, messages sent, then the other
+/// state writes, before the next part is planned.
+const PLAN_PART: usize = 1000;
+
+/// What the committed parts of a plan did.
+#[derive(Default)]
+struct Committed<'a> {
+    /// The notices published (for the digest and the counts).
+    notices: Vec<Notice<'a>>,
+    sent: Sent,
+    taken: usize,
+    below_min_severity: usize,
+    updates: Updates,
+}
+
+#[derive(Default)]
+struct Updates {
+    written: usize,
+    conflicts: usize,
+    failed: usize,
+}
+
+/// Claim the plan's notices (a conditional write each: only one invocation wins a notice),
+/// publish what was claimed, then record what publishes nothing. A claim that could not be
+/// written fails the run before anything of this part is published; a message that could not
+/// be published has its claim released so that the retry (or the next run) sends it.
+async fn commit<'a>(
+    clients: &Clients,
+    store: &StateStore,
+    topic: &str,
+    plan: alerts::Plan<'a>,
+    ctx: &MessageContext<'_>,
+    committed: &mut Committed<'a>,
+) -> Result<(), RunError> {
+    committed.below_min_severity += plan.below_min_severity;
+    let claims: Vec<&StateWrite> = plan.claims.iter().map(|c| &c.claim).collect();
+    let mut claimed: Vec<&Claim> = Vec::new();
+    let mut failure: Option<String> = None;
+    for (claim, outcome) in plan.claims.iter().zip(Box::pin(store.apply(&claims)).await) {
+        match outcome {
+            WriteOutcome::Written => claimed.push(claim),
+            WriteOutcome::Conflict => committed.taken += 1,
+            WriteOutcome::Failed(e) => {
+                failure.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    if let Some(error) = failure {
+        let released = release(store, &claimed).await;
+        return Err(RunError::State(format!(
+            "{error}; {} messages were published before, none of this part ({released} claims released)",
+            committed.sent.messages
+        )));
+    }
+
+    let notices: Vec<&Notice> = claimed.iter().map(|c| &c.notice).collect();
+    let sent = send(clients, topic, messages(&notices, Vec::new(), ctx)).await;
+    committed.sent.add(&sent);
+    if let Some(error) = sent.error {
+        // Messages before `confirmed` were published; the findings of the others go back to
+        // their prior state so that the retry (or the next run) sends them.
+        let unsent = &claimed[sent.confirmed.min(claimed.len())..];
+        let released = release(store, unsent).await;
+        return Err(RunError::Publish(format!(
+            "{error} ({} messages published in all; {released} of the {} unpublished findings released for the next attempt)",
+            committed.sent.messages,
+            unsent.len()
+        )));
+    }
+    committed.notices.extend(claimed.iter().map(|c| c.notice.clone()));
+
+    // Record what publishes nothing. A conflict means another run wrote the item first.
+    let updates: Vec<&StateWrite> = plan.updates.iter().collect();
+    for (write, outcome) in plan.updates.iter().zip(Box::pin(store.apply(&updates)).await) {
+        match outcome {
+            WriteOutcome::Written => committed.updates.written += 1,
+            WriteOutcome::Conflict => committed.updates.conflicts += 1,
+            WriteOutcome::Failed(e) => {
+                committed.updates.failed += 1;
+                tracing::warn!(fingerprint = %write.fingerprint, error = %e, "state update failed; the next run redoes it");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn changes(notices: &[&Notice]) -> Value {
@@ -517,6 +576,14 @@ struct Sent {
     /// Messages known to be published: every message before this index.
     confirmed: usize,
     error: Option<String>,
+}
+
+impl Sent {
+    fn add(&mut self, other: &Sent) {
+        self.messages += other.messages;
+        self.batches += other.batches;
+        self.retried += other.retried;
+    }
 }
 
 /// Publish ten messages (one batch) at a time, in order, stopping at the first failure, so
