@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use iam_assurance_aws::state::{Expect, ItemStatus, StateItem, StateWrite};
-use iam_assurance_rules::report::{Finding, FindingStatus};
+use iam_assurance_rules::report::{text_hash, Finding, FindingStatus};
 use iam_assurance_rules::settings::GlobalSettings;
 use iam_assurance_rules::{catalog, ResourceType};
 use serde_json::{json, Value};
@@ -270,12 +270,19 @@ pub fn plan_findings<'a>(
     plan
 }
 
+/// Whether the run may resolve this item: an open or suppressed finding it did not see, of a
+/// rule it can vouch for, not an incident (whether its resource is in the run's scope is the
+/// other condition).
+pub fn may_resolve(obs: &Observation<'_>, p: &StateItem) -> bool {
+    !(obs.present.contains(&p.fingerprint) || p.status == ItemStatus::Resolved || p.incident || !obs.resolvable.contains(&p.rule_id))
+}
+
 /// The part of the plan about findings of the prior state that the run no longer sees.
 pub fn plan_resolutions<'a>(obs: &Observation<'a>, prior: &BTreeMap<String, StateItem>) -> Plan<'a> {
     let mut plan = Plan::default();
     let now = obs.now;
     for p in prior.values() {
-        if obs.present.contains(&p.fingerprint) || p.status == ItemStatus::Resolved || p.incident || !obs.resolvable.contains(&p.rule_id) {
+        if !may_resolve(obs, p) {
             continue;
         }
         let stored = finding_from_item(p);
@@ -319,7 +326,8 @@ fn fresh(f: &Finding, prior: Option<&StateItem>, now: DateTime<Utc>) -> StateIte
         last_notified: None,
         last_change: None,
         resolved_at: None,
-        finding: stored_json(f),
+        finding: Some(stored_json(f)),
+        message_hash: Some(text_hash(&f.message)),
         version: prior.map_or(1, |p| p.version + 1),
         expires_at: incident.then(|| now + Duration::days(INCIDENT_RETENTION_DAYS)),
     }
@@ -330,7 +338,8 @@ fn refreshed(p: &StateItem, f: &Finding, now: DateTime<Utc>) -> StateItem {
     let mut item = p.clone();
     item.severity = f.severity;
     item.resource_type = f.resource_type.as_str().to_string();
-    item.finding = stored_json(f);
+    item.finding = Some(stored_json(f));
+    item.message_hash = Some(text_hash(&f.message));
     item.last_seen = now;
     item.version = p.version + 1;
     item
@@ -340,9 +349,16 @@ fn refreshed(p: &StateItem, f: &Finding, now: DateTime<Utc>) -> StateItem {
 /// message changed, or it has not been touched for [`TOUCH_HOURS`].
 fn needs_refresh(p: Option<&StateItem>, f: &Finding, now: DateTime<Utc>) -> bool {
     let Some(p) = p else { return true };
-    let stored_message =
-        serde_json::from_str::<Value>(&p.finding).ok().and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned));
-    p.severity != f.severity || stored_message.as_deref() != Some(f.message.as_str()) || now - p.last_seen >= Duration::hours(TOUCH_HOURS)
+    let message_changed = match (&p.message_hash, &p.finding) {
+        (Some(hash), _) => *hash != text_hash(&f.message),
+        // An item written before `message_hash` existed.
+        (None, Some(stored)) => {
+            serde_json::from_str::<Value>(stored).ok().as_ref().and_then(|v| v.get("message")).and_then(Value::as_str)
+                != Some(f.message.as_str())
+        }
+        (None, None) => true,
+    };
+    p.severity != f.severity || message_changed || now - p.last_seen >= Duration::hours(TOUCH_HOURS)
 }
 
 fn write(item: StateItem, prior: Option<&StateItem>) -> StateWrite {
@@ -359,6 +375,10 @@ fn claim<'a>(change: Change, finding: Cow<'a, Finding>, history: History, item: 
         Some(p) => {
             let mut back = p.clone();
             back.version = claimed_version + 1;
+            if back.finding.is_none() {
+                // Loaded without it: put back the latest finding rather than none.
+                back.finding = item.finding.clone();
+            }
             StateWrite { fingerprint: p.fingerprint.clone(), expect: Expect::Version(claimed_version), put: Some(back) }
         }
         None => StateWrite { fingerprint: item.fingerprint.clone(), expect: Expect::Version(claimed_version), put: None },
@@ -395,7 +415,7 @@ pub fn clip(text: &str, max: usize) -> String {
 /// The finding an item describes, from its stored JSON (or, if that cannot be read, from the
 /// item's own attributes and the rule's catalog entry).
 pub fn finding_from_item(item: &StateItem) -> Finding {
-    let stored: Value = serde_json::from_str(&item.finding).unwrap_or(Value::Null);
+    let stored: Value = item.finding.as_deref().and_then(|f| serde_json::from_str(f).ok()).unwrap_or(Value::Null);
     let text = |key: &str| stored.get(key).and_then(Value::as_str).map(str::to_owned);
     let meta = catalog::find(&item.rule_id).map(|r| r.meta());
     let resource_type = resource_type(&item.resource_type).or(meta.map(|m| m.resource_type)).unwrap_or(ResourceType::Account);

@@ -409,11 +409,23 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     };
 
     let store = StateStore::new(clients, table);
+    let state_error = |e: iam_assurance_aws::AdapterError| RunError::State(e.to_string());
     let loaded = match &obs.state_keys {
-        None => Box::pin(store.load()).await,
-        Some(keys) => Box::pin(store.get(keys)).await,
-    }
-    .map_err(|e| RunError::State(e.to_string()))?;
+        // A sweep: every item, without the stored findings (most of the table's size), then
+        // whole the few it may resolve (a resolved message says what was fixed).
+        None => {
+            let mut loaded = Box::pin(store.load_light()).await.map_err(state_error)?;
+            let resolving: BTreeSet<String> =
+                loaded.items.values().filter(|p| alerts::may_resolve(obs, p)).map(|p| p.fingerprint.clone()).collect();
+            if !resolving.is_empty() {
+                let whole = Box::pin(store.get(&resolving)).await.map_err(state_error)?;
+                loaded.items.extend(whole.items);
+                loaded.skipped.extend(whole.skipped);
+            }
+            loaded
+        }
+        Some(keys) => Box::pin(store.get(keys)).await.map_err(state_error)?,
+    };
     for reason in &loaded.skipped {
         tracing::warn!(%reason, "state item skipped");
     }

@@ -298,7 +298,7 @@ fn severity_and_message_changes_refresh_the_item_without_a_message() {
     assert!(p.claims.is_empty());
     let item = p.updates[0].put.as_ref().unwrap();
     assert_eq!(item.severity, Severity::High);
-    assert!(item.finding.contains("older now"));
+    assert!(item.finding.as_deref().unwrap().contains("older now"));
     assert_eq!(item.last_notified, Some(t(0)), "the reminder clock is kept");
 }
 
@@ -328,7 +328,8 @@ fn stateless_mode_and_stored_json_limits() {
         last_notified: None,
         last_change: None,
         resolved_at: None,
-        finding: stored,
+        finding: Some(stored),
+        message_hash: None,
         version: 1,
         expires_at: None,
     };
@@ -336,10 +337,35 @@ fn stateless_mode_and_stored_json_limits() {
     assert_eq!(back.rule_id, "max-admins");
     assert!(back.message.contains("cut:"));
     // An unreadable stored finding still describes the resource.
-    let broken = StateItem { finding: "not json".into(), ..item };
+    let broken = StateItem { finding: Some("not json".into()), ..item };
     let back = finding_from_item(&broken);
     assert_eq!(back.resource_name, "x");
     assert_eq!(back.account_id, ACCOUNT);
     assert_eq!(back.resource_type, ResourceType::User);
     assert!(!back.title.is_empty());
+}
+
+#[test]
+fn a_changed_message_is_told_by_its_hash_or_by_an_older_item_s_stored_finding() {
+    let findings = vec![finding("access-key-rotation", "bob", Severity::Medium)];
+    let mut state = BTreeMap::new();
+    let first = plan(&sweep(&findings, &["access-key-rotation"], t(0), global()), &state);
+    apply(&mut state, &first);
+    let item = state.values().next().unwrap().clone();
+    assert!(item.message_hash.is_some() && item.finding.is_some());
+    let quiet = |state: &BTreeMap<String, StateItem>| plan(&sweep(&findings, &["access-key-rotation"], t(1), global()), state);
+    // Loaded light (no finding): the hash says nothing changed.
+    let light = BTreeMap::from([(item.fingerprint.clone(), StateItem { finding: None, ..item.clone() })]);
+    assert!(quiet(&light).updates.is_empty() && quiet(&light).claims.is_empty());
+    // An item from before message_hash: its stored finding says so.
+    let older = BTreeMap::from([(item.fingerprint.clone(), StateItem { message_hash: None, ..item.clone() })]);
+    assert!(quiet(&older).updates.is_empty());
+    // Neither: rewritten once, with both.
+    let bare = BTreeMap::from([(item.fingerprint.clone(), StateItem { message_hash: None, finding: None, ..item.clone() })]);
+    let rewrite = quiet(&bare);
+    let put = rewrite.updates[0].put.as_ref().unwrap();
+    assert!(put.message_hash.is_some() && put.finding.is_some());
+    // A changed message: rewritten.
+    let changed = vec![Finding { message: "older now".into(), ..findings[0].clone() }];
+    assert_eq!(plan(&sweep(&changed, &["access-key-rotation"], t(1), global()), &light).updates.len(), 1);
 }

@@ -270,6 +270,10 @@ async fn fixing_one_resource_publishes_exactly_one_resolved_and_a_digest() {
     assert_eq!(b["finding"]["resource_arn"], format!("arn:aws:iam::{ACCOUNT}:group/old-contractors"));
     assert!(b["finding"]["message"].as_str().unwrap().contains("old-contractors"), "the resolved message says what was fixed");
     assert!(b["first_seen"].is_string());
+    // The sweep scanned the table without the stored findings and read whole only the one it
+    // resolved, whose item keeps its finding.
+    assert_eq!(run["api_calls"]["dynamodb:BatchGetItem"], 1, "{}", run["api_calls"]);
+    assert_eq!(run["api_calls"]["dynamodb:PutItem"], 1, "{}", run["api_calls"]);
 
     let digests: Vec<&Value> = delivered.iter().filter(|m| change(m) == "digest").collect();
     assert_eq!(digests.len(), 1);
@@ -282,6 +286,11 @@ async fn fixing_one_resource_publishes_exactly_one_resolved_and_a_digest() {
     let item = items.values().find(|i| i.rule_id == "empty-group").unwrap();
     assert_eq!(item.status, iam_assurance_aws::ItemStatus::Resolved);
     assert!(item.expires_at.is_some(), "a resolved item expires (TTL)");
+    assert!(item.finding.as_deref().is_some_and(|f| f.contains("old-contractors")), "{:?}", item.finding);
+    assert!(items.values().all(|i| i.finding.is_some() && i.message_hash.is_some()), "no item lost its finding");
+    let light = iam_assurance_aws::state::StateStore::new(&clients, TABLE).load_light().await.unwrap();
+    assert_eq!(light.items.len(), items.len());
+    assert!(light.items.values().all(|i| i.finding.is_none() && i.message_hash.is_some()), "a light load leaves the findings out");
 
     // And nothing more on the next sweep.
     sweep(&env, &clients, now + Duration::hours(2)).await;

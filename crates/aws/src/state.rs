@@ -16,6 +16,7 @@
 //! | `last_change` | S | what that message said: `new`, `reminder` or `resolved` |
 //! | `resolved_at` | S | when it was found resolved |
 //! | `finding` | S | the latest finding, as JSON (a resolved message says what was fixed) |
+//! | `message_hash` | S | a hash of the finding's message: tells a changed message without reading `finding` |
 //! | `version` | N | incremented by every write; writes are conditional on it |
 //! | `expires_at` | N | epoch seconds; DynamoDB deletes the item after it (TTL) |
 //!
@@ -38,6 +39,25 @@ const SCAN: &str = "dynamodb:Scan";
 const BATCH_GET: &str = "dynamodb:BatchGetItem";
 const PUT: &str = "dynamodb:PutItem";
 const DELETE: &str = "dynamodb:DeleteItem";
+
+/// Every attribute but `finding`: what [`StateStore::load_light`] reads.
+const LIGHT_ATTRIBUTES: &[&str] = &[
+    "fingerprint",
+    "rule_id",
+    "resource_arn",
+    "resource_type",
+    "severity",
+    "status",
+    "incident",
+    "first_seen",
+    "last_seen",
+    "last_notified",
+    "last_change",
+    "resolved_at",
+    "message_hash",
+    "version",
+    "expires_at",
+];
 
 /// Keys per BatchGetItem request (DynamoDB's limit).
 pub const MAX_BATCH_GET_KEYS: usize = 100;
@@ -86,8 +106,11 @@ pub struct StateItem {
     /// `new`, `reminder` or `resolved`: what the last published message said.
     pub last_change: Option<String>,
     pub resolved_at: Option<DateTime<Utc>>,
-    /// The latest finding as JSON.
-    pub finding: String,
+    /// The latest finding as JSON; `None` when the item was loaded without it
+    /// ([`StateStore::load_light`]).
+    pub finding: Option<String>,
+    /// A hash of the finding's message (`text_hash`), to tell a changed message cheaply.
+    pub message_hash: Option<String>,
     pub version: u64,
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -146,8 +169,26 @@ impl StateStore {
     /// Every item of the table: a paginated, strongly consistent `Scan` (the table holds one
     /// account's findings). Counted as `dynamodb:Scan` once per page.
     pub async fn load(&self) -> Result<Loaded, AdapterError> {
+        self.scan(false).await
+    }
+
+    /// Every item without its `finding` JSON (most of an item's size): what a sweep needs to
+    /// tell new, reminder and resolved. Items it resolves are then read whole with [`get`].
+    ///
+    /// [`get`]: StateStore::get
+    pub async fn load_light(&self) -> Result<Loaded, AdapterError> {
+        self.scan(true).await
+    }
+
+    async fn scan(&self, light: bool) -> Result<Loaded, AdapterError> {
         let mut loaded = Loaded::default();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let (projection, names) = if light {
+            let names: HashMap<String, String> = LIGHT_ATTRIBUTES.iter().map(|a| (format!("#{a}"), a.to_string())).collect();
+            (Some(LIGHT_ATTRIBUTES.iter().map(|a| format!("#{a}")).collect::<Vec<_>>().join(", ")), Some(names))
+        } else {
+            (None, None)
+        };
         loop {
             let out = self
                 .clients
@@ -155,6 +196,8 @@ impl StateStore {
                 .scan()
                 .table_name(&self.table)
                 .consistent_read(true)
+                .set_projection_expression(projection.clone())
+                .set_expression_attribute_names(names.clone())
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -320,11 +363,16 @@ pub fn to_item(item: &StateItem) -> HashMap<String, AttributeValue> {
         ("status".to_string(), AttributeValue::S(item.status.as_str().to_string())),
         ("first_seen".to_string(), time(item.first_seen)),
         ("last_seen".to_string(), time(item.last_seen)),
-        ("finding".to_string(), AttributeValue::S(item.finding.clone())),
         ("version".to_string(), number(item.version)),
     ]);
     if item.incident {
         map.insert("incident".to_string(), AttributeValue::Bool(true));
+    }
+    if let Some(finding) = &item.finding {
+        map.insert("finding".to_string(), AttributeValue::S(finding.clone()));
+    }
+    if let Some(hash) = &item.message_hash {
+        map.insert("message_hash".to_string(), AttributeValue::S(hash.clone()));
     }
     if let Some(t) = item.last_notified {
         map.insert("last_notified".to_string(), time(t));
@@ -387,7 +435,8 @@ pub fn from_item(raw: &HashMap<String, AttributeValue>) -> Result<StateItem, Str
         last_notified: at("last_notified")?,
         last_change: text("last_change"),
         resolved_at: at("resolved_at")?,
-        finding: text("finding").unwrap_or_else(|| "{}".to_string()),
+        finding: text("finding"),
+        message_hash: text("message_hash"),
         version,
         expires_at,
         fingerprint,

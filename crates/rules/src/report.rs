@@ -62,6 +62,11 @@ pub fn fingerprint(rule_id: &str, resource_arn: &str, discriminator: &str) -> St
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
+/// A short hash of a text (a finding's message), to tell whether it changed without keeping it.
+pub fn text_hash(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleStatus {
