@@ -202,7 +202,7 @@ def test_function_build_and_runtime(root):
     assert props["MemorySize"] == {"Ref": "FunctionMemorySize"}
     params = root["Parameters"]
     assert params["FunctionTimeout"]["Default"] == 600
-    assert params["FunctionMemorySize"]["Default"] == 1024
+    assert params["FunctionMemorySize"]["Default"] == 512
     assert props["LoggingConfig"]["LogFormat"] == "JSON"
     assert props["LoggingConfig"]["LogGroup"] == {"Ref": "FunctionLogGroup"}
     assert root["Resources"]["FunctionLogGroup"]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
