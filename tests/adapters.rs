@@ -753,3 +753,99 @@ async fn publish_reports_entries_rejected_as_sender_fault_without_retrying() {
     }
     assert_eq!(*sizes.lock().unwrap(), vec![3], "no retry of a sender fault");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding state by key
+
+/// State clients whose DynamoDB answers from `rules` (IAM, SNS and SSM are never called).
+fn dynamodb_with(rules: &[&Rule]) -> Clients {
+    let dynamodb = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules.iter().copied(), |c| c
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()));
+    let base = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_sdk_iam::config::Region::from_static("us-east-1"))
+        .build();
+    let unused = Clients::from_config(&base);
+    Clients::from_sdk_clients(unused.iam, unused.ssm, unused.sns, dynamodb)
+}
+
+fn state_item(fingerprint: &str) -> iam_assurance_aws::StateItem {
+    let t = chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    iam_assurance_aws::StateItem {
+        fingerprint: fingerprint.to_string(),
+        rule_id: "user-mfa".into(),
+        resource_arn: "arn:aws:iam::123456789012:user/alice".into(),
+        resource_type: "AWS::IAM::User".into(),
+        severity: iam_assurance_rules::Severity::High,
+        status: iam_assurance_aws::ItemStatus::Open,
+        incident: false,
+        first_seen: t,
+        last_seen: t,
+        last_notified: Some(t),
+        last_change: Some("new".into()),
+        resolved_at: None,
+        finding: Some("{}".into()),
+        message_hash: Some("00".into()),
+        version: 1,
+        expires_at: None,
+    }
+}
+
+/// DynamoDB as it behaves under load: a request of more than 30 keys gets its last 10 back
+/// as unprocessed; fingerprints starting with `absent` have no item.
+fn batch_get_with_unprocessed() -> Rule {
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+    use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+    mock!(aws_sdk_dynamodb::Client::batch_get_item).then_compute_output(|input| {
+        let (table, request) = input.request_items().unwrap().iter().next().unwrap();
+        let keys = request.keys().to_vec();
+        assert!(keys.len() <= 100, "{} keys in one request", keys.len());
+        assert_eq!(request.consistent_read(), Some(true));
+        let split = if keys.len() > 30 { keys.len() - 10 } else { keys.len() };
+        let fingerprint = |k: &std::collections::HashMap<String, AttributeValue>| k["fingerprint"].as_s().unwrap().clone();
+        let items: Vec<_> = keys[..split]
+            .iter()
+            .map(fingerprint)
+            .filter(|f| !f.starts_with("absent"))
+            .map(|f| iam_assurance_aws::state::to_item(&state_item(&f)))
+            .collect();
+        let mut out = BatchGetItemOutput::builder().responses(table.clone(), items);
+        if split < keys.len() {
+            let rest = KeysAndAttributes::builder().set_keys(Some(keys[split..].to_vec())).consistent_read(true).build().unwrap();
+            out = out.unprocessed_keys(table.clone(), rest);
+        }
+        out.build()
+    })
+}
+
+#[tokio::test]
+async fn state_by_key_reads_100_keys_a_request_and_retries_what_dynamodb_left_unprocessed() {
+    let rule = batch_get_with_unprocessed();
+    let clients = dynamodb_with(&[&rule]);
+    let store = iam_assurance_aws::state::StateStore::new(&clients, "state");
+    let mut wanted: std::collections::BTreeSet<String> = (0..145).map(|i| format!("fp-{i:03}")).collect();
+    wanted.extend((0..5).map(|i| format!("absent-{i}")));
+    let loaded = store.get(&wanted).await.unwrap();
+    assert_eq!(loaded.items.len(), 145, "every existing item, none of the absent ones");
+    assert!(loaded.items.keys().all(|f| f.starts_with("fp-")));
+    assert!(loaded.skipped.is_empty());
+    // 150 keys: 100 + 50, each request leaving 10 unprocessed, each asked again once.
+    assert_eq!(rule.num_calls(), 4);
+    assert_eq!(calls(&clients, "dynamodb:BatchGetItem"), 4);
+}
+
+#[tokio::test]
+async fn state_by_key_fails_when_keys_stay_unprocessed() {
+    use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemOutput;
+    use aws_sdk_dynamodb::types::KeysAndAttributes;
+    let rule = mock!(aws_sdk_dynamodb::Client::batch_get_item).then_compute_output(|input| {
+        let (table, request) = input.request_items().unwrap().iter().next().unwrap();
+        let rest = KeysAndAttributes::builder().set_keys(Some(request.keys().to_vec())).build().unwrap();
+        BatchGetItemOutput::builder().unprocessed_keys(table.clone(), rest).build()
+    });
+    let clients = dynamodb_with(&[&rule]);
+    let store = iam_assurance_aws::state::StateStore::new(&clients, "state");
+    let err = store.get(&["fp-1".to_string()].into()).await.unwrap_err();
+    assert!(err.to_string().contains("still unprocessed"), "{err}");
+    assert_eq!(rule.num_calls(), 6, "the request and 5 retries");
+}
