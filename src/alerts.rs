@@ -101,6 +101,9 @@ pub struct Observation<'a> {
     /// Rules whose verdict the run can vouch for: evaluated (and, on an event, targeted).
     pub resolvable: BTreeSet<String>,
     pub scope: Scope,
+    /// ARNs of entities the run found deleted (an event deleting them): every finding on them
+    /// resolves, whatever its rule, as the resource no longer exists.
+    pub gone: BTreeSet<String>,
     /// The state items the run can change, by fingerprint: what the live path reads. `None`:
     /// every item (a sweep). An event names them: the findings it reports and every finding
     /// its resolvable rules could have on the resources it looked at.
@@ -118,6 +121,7 @@ impl<'a> Observation<'a> {
             present: findings.iter().map(|f| f.fingerprint.clone()).collect(),
             resolvable: evaluated.into_iter().collect(),
             scope: Scope::Account,
+            gone: BTreeSet::new(),
             state_keys: None,
             now,
             global,
@@ -271,10 +275,11 @@ pub fn plan_findings<'a>(
 }
 
 /// Whether the run may resolve this item: an open or suppressed finding it did not see, of a
-/// rule it can vouch for, not an incident (whether its resource is in the run's scope is the
-/// other condition).
+/// rule it can vouch for or on an entity it found deleted, not an incident (whether its
+/// resource is in the run's scope is the other condition).
 pub fn may_resolve(obs: &Observation<'_>, p: &StateItem) -> bool {
-    !(obs.present.contains(&p.fingerprint) || p.status == ItemStatus::Resolved || p.incident || !obs.resolvable.contains(&p.rule_id))
+    !(obs.present.contains(&p.fingerprint) || p.status == ItemStatus::Resolved || p.incident)
+        && (obs.resolvable.contains(&p.rule_id) || obs.gone.contains(&p.resource_arn))
 }
 
 /// The part of the plan about findings of the prior state that the run no longer sees.

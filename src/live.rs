@@ -192,10 +192,14 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
     // Everything the evaluation produced, before the report keeps what concerns the entity:
     // nothing it saw is called resolved.
     let present: BTreeSet<String> = report.findings.iter().map(|f| f.fingerprint.clone()).collect();
-    let scope = match &targeted {
+    let gone: Option<String> = targeted.as_ref().and_then(|t| deleted_entity_arn(t, &inventory));
+    let mut scope = match &targeted {
         Some(t) => scope_of(t, &inventory),
         None => Scope::Nothing,
     };
+    if let (Some(arn), Scope::Resources { arns, .. }) = (&gone, &mut scope) {
+        arns.push(arn.clone());
+    }
     if targeted.is_some() {
         keep_relevant(&mut report.findings, &scope);
         for summary in &mut report.rules {
@@ -230,7 +234,11 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         Some(t) => candidate_fingerprints(t, &inventory, &scope, &resolvable),
         None => BTreeSet::new(),
     };
-    let state_keys: BTreeSet<String> = state_keys.into_iter().chain(report.findings.iter().map(|f| f.fingerprint.clone())).collect();
+    let state_keys: BTreeSet<String> = state_keys
+        .into_iter()
+        .chain(gone.iter().flat_map(|arn| every_fingerprint_on(arn)))
+        .chain(report.findings.iter().map(|f| f.fingerprint.clone()))
+        .collect();
     drop(inventory);
     let mut output = RunOutput::from_report(report, trigger, clients.counter.snapshot());
     if config.topic_arn.is_some() {
@@ -241,6 +249,7 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
                 present,
                 resolvable,
                 scope,
+                gone: gone.into_iter().collect(),
                 state_keys: Some(state_keys),
                 now,
                 global: settings.global,
@@ -326,9 +335,10 @@ fn scope_of(targeted: &Targeted, inventory: &Inventory) -> Scope {
 /// Together with the findings it reports, these are the only state items the event can
 /// change, so it reads just those, whatever the size of the account.
 ///
-/// What this cannot name is left to the next sweep: findings on an entity or a server
-/// certificate the event deleted (its ARN, with its path, is no longer known), and findings on
-/// other resources whose details mention the entity.
+/// What this cannot name is left to the next sweep: findings on a server certificate the
+/// event deleted (its ARN, with its path, is no longer known), and findings on other
+/// resources whose details mention the entity. A deleted user, group or role is handled by
+/// [`deleted_entity_arn`].
 fn candidate_fingerprints(targeted: &Targeted, inventory: &Inventory, scope: &Scope, resolvable: &BTreeSet<String>) -> BTreeSet<String> {
     let mut arns: Vec<String> = match scope {
         Scope::Nothing => return BTreeSet::new(),
@@ -358,6 +368,39 @@ fn candidate_fingerprints(targeted: &Targeted, inventory: &Inventory, scope: &Sc
         }
     }
     keys
+}
+
+/// The ARN of the user, group or role a `Delete*` event deleted, when the run's complete read
+/// of the account confirms it is gone: its findings then resolve at once rather than at the
+/// next sweep. The event names the entity, not its ARN, which holds the entity's path: the
+/// ARN is the one of the default path `/`. Findings on an entity with another path match
+/// nothing here and resolve at the next sweep.
+fn deleted_entity_arn(targeted: &Targeted, inventory: &Inventory) -> Option<String> {
+    let aad = inventory.authorization.as_ref().filter(|a| a.complete)?;
+    let (kind, exists) = match (&targeted.entity, targeted.event_name.as_str()) {
+        (Entity::User(name), "DeleteUser") => ("user", aad.users.iter().any(|u| &u.name == name)),
+        (Entity::Group(name), "DeleteGroup") => ("group", aad.groups.iter().any(|g| &g.name == name)),
+        (Entity::Role(name), "DeleteRole") => ("role", aad.roles.iter().any(|r| &r.name == name)),
+        _ => return None,
+    };
+    let name = match &targeted.entity {
+        Entity::User(n) | Entity::Group(n) | Entity::Role(n) => n,
+        _ => return None,
+    };
+    (!exists && !inventory.account_id.is_empty())
+        .then(|| format!("arn:{}:iam::{}:{kind}/{name}", inventory.partition_or_default(), inventory.account_id))
+}
+
+/// Every fingerprint any rule could have on one resource (without named keys: the inline
+/// policies of a deleted entity are not known).
+fn every_fingerprint_on(arn: &str) -> Vec<String> {
+    iam_assurance_rules::catalog::all()
+        .iter()
+        .flat_map(|rule| {
+            let meta = rule.meta();
+            meta.keys.candidates([]).into_iter().map(move |d| iam_assurance_rules::report::fingerprint(meta.id, arn, &d))
+        })
+        .collect()
 }
 
 /// A targeted run reports what concerns the changed entity: findings on it, on the policy

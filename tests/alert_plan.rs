@@ -226,6 +226,7 @@ fn an_event_resolves_only_within_its_scope() {
         present: BTreeSet::new(),
         resolvable: ["user-attached-policies".to_string(), "unapproved-policy-in-use".to_string()].into(),
         scope: scope.clone(),
+        gone: BTreeSet::new(),
         state_keys: None,
         now: t(1),
         global: global(),

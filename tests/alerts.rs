@@ -405,6 +405,48 @@ async fn an_event_reads_only_the_state_it_can_change_and_resolves_a_deleted_inli
     assert_eq!(open, open_count(&swept), "the sweep's open findings stay open");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_user_resolves_its_findings_at_once() {
+    let env = Env::start().await;
+    env.seed().await;
+    let iam = env.iam();
+    iam.create_user().user_name("leaver").send().await.unwrap();
+    iam.attach_user_policy().user_name("leaver").policy_arn(RDS).send().await.unwrap();
+    let clients = env.clients();
+    let config = env.live_config();
+    let now = Utc::now();
+    sweep(&env, &clients, now).await;
+    let delivered = env.received().await;
+    let leaver_arn = format!("arn:aws:iam::{ACCOUNT}:user/leaver");
+    let on_leaver = |m: &&Value| body(m)["finding"]["resource_arn"] == leaver_arn.as_str();
+    let raised: Vec<&str> = delivered.iter().filter(on_leaver).map(|m| attr(m, "rule_id")).collect();
+    assert!(raised.contains(&"user-attached-policies"), "{raised:?}");
+
+    // As IAM requires, the policy is detached (that event is not delivered here), then the
+    // user is deleted: DeleteUser resolves every finding on the user.
+    iam.detach_user_policy().user_name("leaver").policy_arn(RDS).send().await.unwrap();
+    iam.delete_user().user_name("leaver").send().await.unwrap();
+    let mut delete = event("delete-user.json");
+    delete["detail"]["requestParameters"]["userName"] = json!("leaver");
+    let run = serde_json::to_value(live::handle_event(&clients, &config, &delete, now + Duration::minutes(1)).await.unwrap()).unwrap();
+    let delivered = env.received().await;
+    let resolved: Vec<&str> = delivered.iter().filter(on_leaver).filter(|m| change(m) == "resolved").map(|m| attr(m, "rule_id")).collect();
+    let mut expected = raised.clone();
+    expected.sort();
+    let mut got = resolved.clone();
+    got.sort();
+    assert_eq!(got, expected, "{}", run["published"]);
+    assert_eq!(run["api_calls"]["dynamodb:BatchGetItem"], 1, "{}", run["api_calls"]);
+    let items = env.state_items().await;
+    assert!(items.values().filter(|i| i.resource_arn == leaver_arn).all(|i| i.status == iam_assurance_aws::ItemStatus::Resolved));
+    // Nothing else was resolved.
+    assert!(
+        delivered.iter().filter(|m| change(m) == "resolved").all(|m| on_leaver(&m)),
+        "{:?}",
+        delivered.iter().map(|m| &m["Subject"]).collect::<Vec<_>>()
+    );
+}
+
 /// 2,000 findings (synthetic, on real SNS → SQS and DynamoDB): every one delivered, each
 /// message and digest part within SNS's limits, and a second run sends none of them again.
 #[tokio::test(flavor = "multi_thread")]
