@@ -12,7 +12,8 @@ rules-core benchmark first). What it does, for each account size:
 2. sweeps it with the release binary (`iam-assurance sweep --publish --format json`, settings
    from SSM, findings published to the topic), counting calls twice: the binary's own counter
    (`api_calls` in its run JSON) and moto's request recorder;
-3. replays CloudTrail events (`events/create-access-key.json`, `events/attach-user-policy.json`)
+3. replays CloudTrail events (`events/create-access-key.json`, `events/attach-user-policy.json`,
+   `events/attach-user-policy-read-only.json`)
    through `iam-assurance invoke`;
 4. audits the same account with the peer, measured the same way;
 5. prints a table and writes it, with every raw number, as JSON.
@@ -54,7 +55,10 @@ REGION = "us-east-1"
 PREFIX = "/iam-assurance"
 ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 READ_ONLY_ACCESS = "arn:aws:iam::aws:policy/ReadOnlyAccess"
-EVENTS = ["create-access-key.json", "attach-user-policy.json"]
+# CreateAccessKey reads one user live; AttachUserPolicy of AdministratorAccess recounts
+# administrators from the whole account; of ReadOnlyAccess it cannot change them and reads
+# only the policy and the user.
+EVENTS = ["create-access-key.json", "attach-user-policy.json", "attach-user-policy-read-only.json"]
 
 # Targets of issue #6 (shown, not asserted).
 TARGET_SWEEP_VS_MIN = 1.2

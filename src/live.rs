@@ -151,12 +151,22 @@ pub async fn handle_event(clients: &Clients, config: &Config, event: &Value, now
 }
 
 async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: String, now: DateTime<Utc>) -> Result<RunOutput, RunError> {
-    let Route::CloudTrail { event_id, event_name, event_time, root, targeted, skipped } = route else {
+    let Route::CloudTrail { event_id, event_name, event_time, root, mut targeted, skipped } = route else {
         return Ok(RunOutput::ignored(account, json!({"kind": "ignored"}), now));
     };
     let started = Instant::now();
     clients.counter.reset();
     let settings = Box::pin(load_settings(clients, config)).await?;
+    // An attachment that cannot change who is an administrator is evaluated from targeted
+    // reads, not from the whole account's authorization details.
+    let narrowed = match &targeted {
+        Some(t) => Box::pin(narrow_attachment(clients, &settings, t)).await,
+        None => None,
+    };
+    if let (Some(n), Some(t)) = (&narrowed, targeted.as_mut()) {
+        t.rules = n.rules.clone();
+        t.need = Need::Nothing;
+    }
     let mut plan = Plan::default();
     if let Some(t) = &targeted {
         match t.need {
@@ -174,6 +184,10 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
     }
     let mut inventory =
         if targeted.is_some() { Box::pin(collect(clients, &plan, started + config.time_budget)).await } else { Inventory::default() };
+    let narrowed_reason = narrowed.map(|n| {
+        inventory.authorization = Some(AuthorizationDetails { users: n.user.into_iter().collect(), complete: false, ..Default::default() });
+        n.reason
+    });
     if inventory.account_id.is_empty() {
         inventory.account_id = account;
     }
@@ -229,6 +243,7 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         "entity": targeted.as_ref().map(|t| &t.entity),
         "related": targeted.as_ref().and_then(|t| t.related.as_ref()),
         "skipped": skipped,
+        "narrowed": narrowed_reason,
     });
     let state_keys = match &targeted {
         Some(t) => candidate_fingerprints(t, &inventory, &scope, &resolvable),
@@ -261,6 +276,91 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         output.api_calls_total = output.api_calls.values().sum();
     }
     Ok(output)
+}
+
+/// Attach and detach events of a managed policy.
+const ATTACHMENT_EVENTS: &[&str] =
+    &["AttachUserPolicy", "DetachUserPolicy", "AttachGroupPolicy", "DetachGroupPolicy", "AttachRolePolicy", "DetachRolePolicy"];
+
+/// What an attachment event evaluates when it cannot change who is an administrator.
+struct Narrowed {
+    /// The rules that remain: `user-attached-policies` for a user, none for a group or role.
+    rules: Vec<&'static str>,
+    /// The user with its directly attached policies (`None`: no such user any more).
+    user: Option<User>,
+    /// Why, for the run JSON.
+    reason: String,
+}
+
+/// An attach or detach of a managed policy recounts administrators account-wide (min-admins,
+/// max-admins) and the use of unapproved policies, which needs the whole account's
+/// authorization details: `ceil(entities / 1000)` pages. Neither can change when the policy
+/// neither grants nor denies every action on every resource (the two things that decide
+/// administrator access, see `principals`) and is not on the unapproved list. Then
+/// the event reads the policy's document (GetPolicy, GetPolicyVersion) and, for a user, the
+/// user's attached policies (GetUser, ListAttachedUserPolicies): four calls whatever the
+/// account's size. `None`: the full read is needed (an administrator policy, an unapproved
+/// policy, or a document that cannot be read or parsed, which is logged).
+async fn narrow_attachment(clients: &Clients, settings: &Settings, t: &Targeted) -> Option<Narrowed> {
+    if !ATTACHMENT_EVENTS.contains(&t.event_name.as_str()) {
+        return None;
+    }
+    let Some(Entity::Policy(arn)) = &t.related else { return None };
+    if !arn.starts_with("arn:") || iam_assurance_rules::principals::is_known_admin_policy(arn) {
+        return None;
+    }
+    if on_unapproved_list(settings, arn) {
+        return None;
+    }
+    let document = match iam_assurance_aws::attachments::policy_document(clients, arn).await {
+        Ok(Some(document)) => document,
+        Ok(None) => return None,
+        Err(reason) => {
+            tracing::warn!(%reason, policy = %arn, "cannot read the attached policy; reading the whole account instead");
+            return None;
+        }
+    };
+    let document = match iam_assurance_rules::policy::PolicyDocument::parse_str(&document) {
+        Ok(document) => document,
+        Err(reason) => {
+            tracing::warn!(%reason, policy = %arn, "cannot parse the attached policy; reading the whole account instead");
+            return None;
+        }
+    };
+    if document.grants_full_admin() || document.denies_everything() {
+        return None;
+    }
+    let reason = format!(
+        "{arn} neither grants nor denies every action on every resource and is not on the unapproved list: \
+administrator counts and unapproved policy use cannot change, so only the attachment itself was evaluated"
+    );
+    match &t.entity {
+        Entity::User(name) => match iam_assurance_aws::attachments::user_with_attached_policies(clients, name).await {
+            Ok(user) => Some(Narrowed { rules: vec!["user-attached-policies"], user, reason }),
+            Err(reason) => {
+                tracing::warn!(%reason, user = %name, "cannot read the user's attached policies; reading the whole account instead");
+                None
+            }
+        },
+        _ => Some(Narrowed { rules: Vec::new(), user: None, reason }),
+    }
+}
+
+/// Whether `unapproved-policy-in-use` is enabled and lists the policy (by name or ARN, as the
+/// rule matches): then attaching or detaching it changes that rule's finding. Unreadable
+/// settings count as listed.
+fn on_unapproved_list(settings: &Settings, arn: &str) -> bool {
+    let id = "unapproved-policy-in-use";
+    if !enabled(settings, id) {
+        return false;
+    }
+    let Ok(rule) = settings.rule(id) else { return true };
+    let Ok(params) = serde_json::from_value::<iam_assurance_rules::rules::account::UnapprovedPolicyParams>(Value::Object(rule.params))
+    else {
+        return true;
+    };
+    let name = arn.rsplit('/').next().unwrap_or(arn);
+    params.unapproved.match_name_or_arn(name, arn).is_some()
 }
 
 /// On the credential path the inventory holds the user's live credential row; give the

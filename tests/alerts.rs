@@ -318,6 +318,9 @@ async fn the_same_cloudtrail_event_twice_alerts_once() {
         "{subjects:?}"
     );
     assert_eq!(delivered.len(), open_count(&first), "{subjects:?}");
+    // An administrator policy: the event recounts administrators from the whole account.
+    assert!(first["api_calls"]["iam:GetAccountAuthorizationDetails"].as_u64() >= Some(1), "{}", first["api_calls"]);
+    assert!(first["trigger"]["narrowed"].is_null());
     // The event reads its own state items by key (one BatchGetItem), not the whole table.
     assert_eq!(first["api_calls"]["dynamodb:BatchGetItem"], 1, "{}", first["api_calls"]);
     assert!(first["api_calls"].get("dynamodb:Scan").is_none(), "{}", first["api_calls"]);
@@ -445,6 +448,70 @@ async fn deleting_a_user_resolves_its_findings_at_once() {
         "{:?}",
         delivered.iter().map(|m| &m["Subject"]).collect::<Vec<_>>()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attaching_a_policy_that_cannot_make_an_admin_reads_only_the_policy_and_the_user() {
+    let env = Env::start().await;
+    env.seed().await;
+    let clients = env.clients();
+    let config = env.live_config();
+    let now = Utc::now();
+    sweep(&env, &clients, now).await;
+    env.received().await;
+    let read_only = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+    let mut attach = event("attach-user-policy.json");
+    attach["detail"]["requestParameters"]["policyArn"] = json!(read_only);
+
+    env.iam().attach_user_policy().user_name("alice").policy_arn(read_only).send().await.unwrap();
+    let run = serde_json::to_value(live::handle_event(&clients, &config, &attach, now + Duration::minutes(1)).await.unwrap()).unwrap();
+    let calls = &run["api_calls"];
+    for call in ["iam:GetPolicy", "iam:GetPolicyVersion", "iam:GetUser", "iam:ListAttachedUserPolicies", "ssm:GetParametersByPath"] {
+        assert_eq!(calls[call], 1, "{call}: {calls}");
+    }
+    assert!(calls.get("iam:GetAccountAuthorizationDetails").is_none(), "{calls}");
+    assert!(run["trigger"]["narrowed"].as_str().unwrap().contains(read_only), "{}", run["trigger"]);
+    let rules: Vec<&str> = run["rules"].as_array().unwrap().iter().map(|r| r["rule_id"].as_str().unwrap()).collect();
+    assert_eq!(rules, vec!["user-attached-policies"]);
+    let delivered = env.received().await;
+    assert_eq!(delivered.len(), 1, "{:?}", delivered.iter().map(|m| &m["Subject"]).collect::<Vec<_>>());
+    assert_eq!((change(&delivered[0]), attr(&delivered[0], "rule_id")), ("new", "user-attached-policies"));
+    assert!(body(&delivered[0])["finding"]["message"].as_str().unwrap().contains("ReadOnlyAccess"));
+
+    // Detached: resolved the same way.
+    env.iam().detach_user_policy().user_name("alice").policy_arn(read_only).send().await.unwrap();
+    let mut detach = attach.clone();
+    detach["detail"]["eventName"] = json!("DetachUserPolicy");
+    detach["detail"]["eventID"] = json!("0d3c4e5f-0000-4000-8000-000000000009");
+    let run = serde_json::to_value(live::handle_event(&clients, &config, &detach, now + Duration::minutes(2)).await.unwrap()).unwrap();
+    assert!(run["api_calls"].get("iam:GetAccountAuthorizationDetails").is_none(), "{}", run["api_calls"]);
+    let delivered = env.received().await;
+    assert_eq!(delivered.len(), 1);
+    assert_eq!((change(&delivered[0]), attr(&delivered[0], "rule_id")), ("resolved", "user-attached-policies"));
+
+    // A customer policy that denies everything changes who is an administrator: the whole
+    // account is read.
+    let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+    let created = env.iam().create_policy().policy_name("lockdown").policy_document(deny).send().await.unwrap();
+    let lockdown = created.policy().unwrap().arn().unwrap().to_string();
+    env.iam().attach_user_policy().user_name("alice").policy_arn(&lockdown).send().await.unwrap();
+    let mut attach_deny = attach.clone();
+    attach_deny["detail"]["requestParameters"]["policyArn"] = json!(lockdown);
+    attach_deny["detail"]["eventID"] = json!("0d3c4e5f-0000-4000-8000-00000000000a");
+    let run = serde_json::to_value(live::handle_event(&clients, &config, &attach_deny, now + Duration::minutes(3)).await.unwrap()).unwrap();
+    assert!(run["api_calls"]["iam:GetAccountAuthorizationDetails"].as_u64() >= Some(1), "{}", run["api_calls"]);
+    assert!(run["rules"].as_array().unwrap().iter().any(|r| r["rule_id"] == "min-admins"), "administrators recounted");
+
+    // So does a policy on the unapproved list (matched by name as the rule matches); a
+    // policy not on it stays narrow.
+    env.put_parameter("/iam-assurance/rules/unapproved-policy-in-use", json!({"unapproved": ["IAMFullAccess"]})).await;
+    let run = serde_json::to_value(live::handle_event(&clients, &config, &attach, now + Duration::minutes(4)).await.unwrap()).unwrap();
+    assert!(run["api_calls"].get("iam:GetAccountAuthorizationDetails").is_none(), "{}", run["api_calls"]);
+    env.put_parameter("/iam-assurance/rules/unapproved-policy-in-use", json!({"unapproved": ["ReadOnly*"]})).await;
+    let run = serde_json::to_value(live::handle_event(&clients, &config, &attach, now + Duration::minutes(5)).await.unwrap()).unwrap();
+    assert!(run["api_calls"]["iam:GetAccountAuthorizationDetails"].as_u64() >= Some(1), "{}", run["api_calls"]);
+    assert!(run["trigger"]["narrowed"].is_null());
+    assert!(run["rules"].as_array().unwrap().iter().any(|r| r["rule_id"] == "unapproved-policy-in-use"));
 }
 
 /// 2,000 findings (synthetic, on real SNS → SQS and DynamoDB): every one delivered, each

@@ -45,6 +45,7 @@ fn credential_events_read_the_user_live() {
 fn attachment_events_reevaluate_policies_and_admin_counts() {
     let cases = [
         ("attach-user-policy.json", Entity::User("alice".into()), "user-attached-policies"),
+        ("attach-user-policy-read-only.json", Entity::User("alice".into()), "user-attached-policies"),
         ("attach-role-policy.json", Entity::Role("ci-deployer".into()), "unapproved-policy-in-use"),
         ("attach-group-policy.json", Entity::Group("developers".into()), "unapproved-policy-in-use"),
         ("put-user-policy.json", Entity::User("alice".into()), "user-inline-policies"),
@@ -125,6 +126,7 @@ fn every_sample_event_is_tested() {
         "create-access-key.json",
         "create-login-profile.json",
         "attach-user-policy.json",
+        "attach-user-policy-read-only.json",
         "attach-role-policy.json",
         "attach-group-policy.json",
         "put-user-policy.json",

@@ -22,6 +22,7 @@
 //! jobs), and never wait past the deadline they are given.
 #![forbid(unsafe_code)]
 
+pub mod attachments;
 pub mod collect;
 mod convert;
 pub mod counter;

@@ -19,6 +19,9 @@ pub const IAM_ACTIONS: &[&str] = &[
     "iam:GetAccessKeyLastUsed",
     "iam:ListMFADevices",
     "iam:ListSigningCertificates",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:ListAttachedUserPolicies",
 ];
 
 /// SSM actions, on the settings prefix only.
