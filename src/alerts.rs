@@ -101,6 +101,10 @@ pub struct Observation<'a> {
     /// Rules whose verdict the run can vouch for: evaluated (and, on an event, targeted).
     pub resolvable: BTreeSet<String>,
     pub scope: Scope,
+    /// Rules disabled in this run's settings (a sweep's): their open findings are closed
+    /// silently, as nothing was fixed, and expire like resolved ones. Re-enabled, the rule's
+    /// findings are new again.
+    pub disabled: BTreeSet<String>,
     /// ARNs of entities the run found deleted (an event deleting them): every finding on them
     /// resolves, whatever its rule, as the resource no longer exists.
     pub gone: BTreeSet<String>,
@@ -121,6 +125,7 @@ impl<'a> Observation<'a> {
             present: findings.iter().map(|f| f.fingerprint.clone()).collect(),
             resolvable: evaluated.into_iter().collect(),
             scope: Scope::Account,
+            disabled: BTreeSet::new(),
             gone: BTreeSet::new(),
             state_keys: None,
             now,
@@ -275,11 +280,11 @@ pub fn plan_findings<'a>(
 }
 
 /// Whether the run may resolve this item: an open or suppressed finding it did not see, of a
-/// rule it can vouch for or on an entity it found deleted, not an incident (whether its
+/// rule it can vouch for (or that is disabled) or on an entity it found deleted, not an incident (whether its
 /// resource is in the run's scope is the other condition).
 pub fn may_resolve(obs: &Observation<'_>, p: &StateItem) -> bool {
     !(obs.present.contains(&p.fingerprint) || p.status == ItemStatus::Resolved || p.incident)
-        && (obs.resolvable.contains(&p.rule_id) || obs.gone.contains(&p.resource_arn))
+        && (obs.resolvable.contains(&p.rule_id) || obs.gone.contains(&p.resource_arn) || obs.disabled.contains(&p.rule_id))
 }
 
 /// The part of the plan about findings of the prior state that the run no longer sees.
@@ -299,7 +304,8 @@ pub fn plan_resolutions<'a>(obs: &Observation<'a>, prior: &BTreeMap<String, Stat
         item.resolved_at = Some(now);
         item.expires_at = Some(now + Duration::days(RESOLVED_RETENTION_DAYS));
         item.version = p.version + 1;
-        let told = p.status == ItemStatus::Open && p.last_notified.is_some();
+        // A disabled rule's findings close silently: nothing was fixed.
+        let told = p.status == ItemStatus::Open && p.last_notified.is_some() && !obs.disabled.contains(&p.rule_id);
         if told && obs.global.notifies(p.severity) {
             item.last_notified = Some(now);
             item.last_change = Some(Change::Resolved.as_str().to_string());

@@ -115,7 +115,8 @@ pub async fn sweep(clients: &Clients, config: &Config, trigger: Value, now: Date
     let mut output = RunOutput::from_report(report, trigger, clients.counter.snapshot());
     if config.topic_arn.is_some() {
         let published = {
-            let obs = Observation::sweep(&output.findings, evaluated(&output.rules), now, settings.global);
+            let mut obs = Observation::sweep(&output.findings, evaluated(&output.rules), now, settings.global);
+            obs.disabled = output.rules.iter().filter(|r| r.status == RuleStatus::Disabled).map(|r| r.rule_id.clone()).collect();
             Box::pin(publish_changes(clients, config, &output, &obs)).await?
         };
         output.published = Some(published);
@@ -264,6 +265,7 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
                 present,
                 resolvable,
                 scope,
+                disabled: BTreeSet::new(),
                 gone: gone.into_iter().collect(),
                 state_keys: Some(state_keys),
                 now,

@@ -226,6 +226,7 @@ fn an_event_resolves_only_within_its_scope() {
         present: BTreeSet::new(),
         resolvable: ["user-attached-policies".to_string(), "unapproved-policy-in-use".to_string()].into(),
         scope: scope.clone(),
+        disabled: BTreeSet::new(),
         gone: BTreeSet::new(),
         state_keys: None,
         now: t(1),
@@ -369,4 +370,26 @@ fn a_changed_message_is_told_by_its_hash_or_by_an_older_item_s_stored_finding() 
     // A changed message: rewritten.
     let changed = vec![Finding { message: "older now".into(), ..findings[0].clone() }];
     assert_eq!(plan(&sweep(&changed, &["access-key-rotation"], t(1), global()), &light).updates.len(), 1);
+}
+
+#[test]
+fn a_disabled_rule_s_findings_close_silently_and_expire() {
+    let findings = vec![finding("user-mfa", "bob", Severity::High), finding("access-key-rotation", "bob", Severity::Medium)];
+    let mut state = BTreeMap::new();
+    let first = plan(&sweep(&findings, &["user-mfa", "access-key-rotation"], t(0), global()), &state);
+    apply(&mut state, &first);
+    // user-mfa is disabled: its finding is neither seen nor resolvable, yet it closes, quietly.
+    let remaining = vec![findings[1].clone()];
+    let mut obs = sweep(&remaining, &["access-key-rotation"], t(1), global());
+    obs.disabled = ["user-mfa".to_string()].into();
+    let p = plan(&obs, &state);
+    assert!(p.claims.is_empty(), "{:?}", changes(&p));
+    assert_eq!(p.updates.len(), 1);
+    let item = p.updates[0].put.as_ref().unwrap();
+    assert_eq!((item.rule_id.as_str(), item.status), ("user-mfa", ItemStatus::Resolved));
+    assert!(item.expires_at.is_some());
+    apply(&mut state, &p);
+    // Enabled again and still failing: new again.
+    let back = plan(&sweep(&findings, &["user-mfa", "access-key-rotation"], t(2), global()), &state);
+    assert_eq!(changes(&back), vec![(Change::New, findings[0].fingerprint.clone())]);
 }
