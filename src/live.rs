@@ -252,7 +252,8 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
     };
     let state_keys: BTreeSet<String> = state_keys
         .into_iter()
-        .chain(gone.iter().flat_map(|arn| every_fingerprint_on(arn)))
+        // Any rule's findings on a deleted entity (its inline policies' names are not known).
+        .chain(possible_fingerprints(iam_assurance_rules::catalog::all().iter().copied(), gone.as_slice(), &[]))
         .chain(report.findings.iter().map(|f| f.fingerprint.clone()))
         .collect();
     drop(inventory);
@@ -460,11 +461,21 @@ fn candidate_fingerprints(targeted: &Targeted, inventory: &Inventory, scope: &Sc
         let roles = aad.roles.iter().filter(|r| of(&r.arn)).flat_map(|r| &r.inline_policies);
         names.extend(users.chain(groups).chain(roles).map(|p| p.name.as_str()));
     }
+    possible_fingerprints(resolvable.iter().filter_map(|id| iam_assurance_rules::catalog::find(id)), &arns, &names)
+}
+
+/// Every fingerprint these rules could have on these resources, with each rule's
+/// [`Keys`](iam_assurance_rules::rule::Keys) and the given names (inline policy names).
+fn possible_fingerprints<'r>(
+    rules: impl IntoIterator<Item = &'r dyn iam_assurance_rules::Rule>,
+    arns: &[String],
+    names: &[&str],
+) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
-    for rule in resolvable.iter().filter_map(|id| iam_assurance_rules::catalog::find(id)) {
+    for rule in rules {
         let meta = rule.meta();
         for discriminator in meta.keys.candidates(names.iter().copied()) {
-            for arn in &arns {
+            for arn in arns {
                 keys.insert(iam_assurance_rules::report::fingerprint(meta.id, arn, &discriminator));
             }
         }
@@ -479,30 +490,14 @@ fn candidate_fingerprints(targeted: &Targeted, inventory: &Inventory, scope: &Sc
 /// nothing here and resolve at the next sweep.
 fn deleted_entity_arn(targeted: &Targeted, inventory: &Inventory) -> Option<String> {
     let aad = inventory.authorization.as_ref().filter(|a| a.complete)?;
-    let (kind, exists) = match (&targeted.entity, targeted.event_name.as_str()) {
-        (Entity::User(name), "DeleteUser") => ("user", aad.users.iter().any(|u| &u.name == name)),
-        (Entity::Group(name), "DeleteGroup") => ("group", aad.groups.iter().any(|g| &g.name == name)),
-        (Entity::Role(name), "DeleteRole") => ("role", aad.roles.iter().any(|r| &r.name == name)),
-        _ => return None,
-    };
-    let name = match &targeted.entity {
-        Entity::User(n) | Entity::Group(n) | Entity::Role(n) => n,
+    let (kind, name, exists) = match (&targeted.entity, targeted.event_name.as_str()) {
+        (Entity::User(name), "DeleteUser") => ("user", name, aad.users.iter().any(|u| &u.name == name)),
+        (Entity::Group(name), "DeleteGroup") => ("group", name, aad.groups.iter().any(|g| &g.name == name)),
+        (Entity::Role(name), "DeleteRole") => ("role", name, aad.roles.iter().any(|r| &r.name == name)),
         _ => return None,
     };
     (!exists && !inventory.account_id.is_empty())
         .then(|| format!("arn:{}:iam::{}:{kind}/{name}", inventory.partition_or_default(), inventory.account_id))
-}
-
-/// Every fingerprint any rule could have on one resource (without named keys: the inline
-/// policies of a deleted entity are not known).
-fn every_fingerprint_on(arn: &str) -> Vec<String> {
-    iam_assurance_rules::catalog::all()
-        .iter()
-        .flat_map(|rule| {
-            let meta = rule.meta();
-            meta.keys.candidates([]).into_iter().map(move |d| iam_assurance_rules::report::fingerprint(meta.id, arn, &d))
-        })
-        .collect()
 }
 
 /// A targeted run reports what concerns the changed entity: findings on it, on the policy

@@ -45,12 +45,16 @@ fn clients_with(iam: &[&Rule], sns: &[&Rule], ssm: &[&Rule], sdk_retries: bool) 
         .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled()));
     let ssm = mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm.iter().copied(), |c| c
         .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled()));
+    Clients::from_sdk_clients(iam, ssm, sns, unscripted().dynamodb)
+}
+
+/// Clients with no endpoint behind them, for the services a test never calls.
+fn unscripted() -> Clients {
     let base = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_sdk_iam::config::Region::from_static("us-east-1"))
         .build();
-    let unused = Clients::from_config(&base);
-    Clients::from_sdk_clients(iam, ssm, sns, unused.dynamodb)
+    Clients::from_config(&base)
 }
 
 fn iam_only(rules: &[&Rule]) -> Clients {
@@ -761,11 +765,7 @@ async fn publish_reports_entries_rejected_as_sender_fault_without_retrying() {
 fn dynamodb_with(rules: &[&Rule]) -> Clients {
     let dynamodb = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules.iter().copied(), |c| c
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()));
-    let base = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_sdk_iam::config::Region::from_static("us-east-1"))
-        .build();
-    let unused = Clients::from_config(&base);
+    let unused = unscripted();
     Clients::from_sdk_clients(unused.iam, unused.ssm, unused.sns, dynamodb)
 }
 

@@ -86,24 +86,7 @@ impl Env {
     /// (medium).
     async fn seed(&self) {
         let iam = self.iam();
-        iam.create_group().group_name("admins").send().await.unwrap();
-        iam.attach_group_policy().group_name("admins").policy_arn(ADMIN).send().await.unwrap();
-        for user in ["alice", "bob", "carol", "deploy-bot"] {
-            iam.create_user().user_name(user).send().await.unwrap();
-        }
-        iam.add_user_to_group().group_name("admins").user_name("alice").send().await.unwrap();
-        iam.create_login_profile().user_name("alice").password("Sample-Passw0rd!a").send().await.unwrap();
-        let mfa = iam.create_virtual_mfa_device().virtual_mfa_device_name("alice").send().await.unwrap();
-        let serial = mfa.virtual_mfa_device.unwrap().serial_number;
-        iam.enable_mfa_device()
-            .user_name("alice")
-            .serial_number(serial)
-            .authentication_code1("123456")
-            .authentication_code2("654321")
-            .send()
-            .await
-            .unwrap();
-        iam.create_login_profile().user_name("bob").password("Sample-Passw0rd!b").send().await.unwrap();
+        crate::support::seed_people(&iam).await;
         iam.create_access_key().user_name("deploy-bot").send().await.unwrap();
         iam.attach_user_policy().user_name("deploy-bot").policy_arn(RDS).send().await.unwrap();
         iam.create_group().group_name("old-contractors").send().await.unwrap();

@@ -156,3 +156,27 @@ pub async fn findings_topic_with_queue(config: &aws_config::SdkConfig) -> (Strin
     sns.subscribe().topic_arn(&topic).protocol("sqs").endpoint(queue_arn).send().await.unwrap();
     (topic, queue)
 }
+
+/// The people of the emulator scenarios: users alice, bob, carol and deploy-bot; alice an
+/// administrator through the `admins` group (AdministratorAccess), with a console password
+/// and an MFA device; bob with a console password and no MFA.
+pub async fn seed_people(iam: &aws_sdk_iam::Client) {
+    iam.create_group().group_name("admins").send().await.unwrap();
+    iam.attach_group_policy().group_name("admins").policy_arn("arn:aws:iam::aws:policy/AdministratorAccess").send().await.unwrap();
+    for user in ["alice", "bob", "carol", "deploy-bot"] {
+        iam.create_user().user_name(user).send().await.unwrap();
+    }
+    iam.add_user_to_group().group_name("admins").user_name("alice").send().await.unwrap();
+    iam.create_login_profile().user_name("alice").password("Sample-Passw0rd!a").send().await.unwrap();
+    let mfa = iam.create_virtual_mfa_device().virtual_mfa_device_name("alice").send().await.unwrap();
+    let serial = mfa.virtual_mfa_device.unwrap().serial_number;
+    iam.enable_mfa_device()
+        .user_name("alice")
+        .serial_number(serial)
+        .authentication_code1("123456")
+        .authentication_code2("654321")
+        .send()
+        .await
+        .unwrap();
+    iam.create_login_profile().user_name("bob").password("Sample-Passw0rd!b").send().await.unwrap();
+}

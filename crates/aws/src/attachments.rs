@@ -6,23 +6,20 @@ use iam_assurance_rules::inventory::{AttachedPolicy, User};
 
 use crate::convert::datetime;
 use crate::error::AwsFailure;
-use crate::live::next_marker;
+use crate::live::{gone_or, next_marker, Step};
 use crate::Clients;
 
 /// The default version's document of a managed policy, as IAM returns it (URL-encoded JSON):
 /// GetPolicy, then GetPolicyVersion. `Ok(None)`: the policy does not exist. `Err` names the
 /// operation and the AWS error.
-pub async fn policy_document(clients: &Clients, arn: &str) -> Result<Option<String>, String> {
+pub async fn policy_document(clients: &Clients, arn: &str) -> Step<String> {
     let version = match clients.iam.get_policy().policy_arn(arn).send().await {
         Ok(out) => out
             .policy()
             .and_then(|p| p.default_version_id())
             .map(str::to_owned)
             .ok_or_else(|| format!("GetPolicy returned no default version for {arn}"))?,
-        Err(err) => {
-            let failure = AwsFailure::from_sdk(&err);
-            return if failure.is("NoSuchEntity") { Ok(None) } else { Err(failure.reason("GetPolicy")) };
-        }
+        Err(err) => return gone_or(AwsFailure::from_sdk(&err), "GetPolicy"),
     };
     match clients.iam.get_policy_version().policy_arn(arn).version_id(&version).send().await {
         Ok(out) => out
@@ -30,36 +27,23 @@ pub async fn policy_document(clients: &Clients, arn: &str) -> Result<Option<Stri
             .and_then(|v| v.document())
             .map(|d| Some(d.to_owned()))
             .ok_or_else(|| format!("GetPolicyVersion returned no document for {arn} version {version}")),
-        Err(err) => {
-            let failure = AwsFailure::from_sdk(&err);
-            if failure.is("NoSuchEntity") {
-                Ok(None)
-            } else {
-                Err(failure.reason("GetPolicyVersion"))
-            }
-        }
+        Err(err) => gone_or(AwsFailure::from_sdk(&err), "GetPolicyVersion"),
     }
 }
 
 /// One user with its directly attached managed policies and nothing else (no groups, no
 /// inline policies): GetUser, then ListAttachedUserPolicies. `Ok(None)`: no such user.
-pub async fn user_with_attached_policies(clients: &Clients, name: &str) -> Result<Option<User>, String> {
+pub async fn user_with_attached_policies(clients: &Clients, name: &str) -> Step<User> {
     let user = match clients.iam.get_user().user_name(name).send().await {
         Ok(out) => out.user().cloned().ok_or_else(|| format!("GetUser returned no User for {name}"))?,
-        Err(err) => {
-            let failure = AwsFailure::from_sdk(&err);
-            return if failure.is("NoSuchEntity") { Ok(None) } else { Err(failure.reason("GetUser")) };
-        }
+        Err(err) => return gone_or(AwsFailure::from_sdk(&err), "GetUser"),
     };
     let mut attached = Vec::new();
     let mut marker: Option<String> = None;
     loop {
         let out = match clients.iam.list_attached_user_policies().user_name(name).max_items(1000).set_marker(marker.take()).send().await {
             Ok(out) => out,
-            Err(err) => {
-                let failure = AwsFailure::from_sdk(&err);
-                return if failure.is("NoSuchEntity") { Ok(None) } else { Err(failure.reason("ListAttachedUserPolicies")) };
-            }
+            Err(err) => return gone_or(AwsFailure::from_sdk(&err), "ListAttachedUserPolicies"),
         };
         for p in out.attached_policies() {
             if let (Some(name), Some(arn)) = (p.policy_name(), p.policy_arn()) {

@@ -34,10 +34,11 @@ fn at(time: Option<DateTime<Utc>>) -> ReportDate {
     time.map_or(ReportDate::Never, ReportDate::At)
 }
 
-/// `Ok(None)` when IAM says the user does not exist (deleted since the event).
-type Step<T> = Result<Option<T>, String>;
+/// `Ok(None)` when IAM says the entity does not exist (deleted since the event).
+pub(crate) type Step<T> = Result<Option<T>, String>;
 
-fn gone_or<T>(failure: AwsFailure, operation: &str) -> Step<T> {
+/// `Ok(None)` for IAM's `NoSuchEntity`, else the failure's reason naming the operation.
+pub(crate) fn gone_or<T>(failure: AwsFailure, operation: &str) -> Step<T> {
     if failure.is("NoSuchEntity") {
         Ok(None)
     } else {

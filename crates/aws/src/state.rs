@@ -28,7 +28,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use chrono::{DateTime, SecondsFormat, Utc};
 use iam_assurance_rules::Severity;
 use serde::Serialize;
@@ -316,11 +318,7 @@ impl StateStore {
                     .set_expression_attribute_values(values)
                     .send()
                     .await;
-                match result {
-                    Ok(_) => WriteOutcome::Written,
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => WriteOutcome::Conflict,
-                    Err(e) => WriteOutcome::Failed(AdapterError::aws(PUT, &e)),
-                }
+                outcome(result, PUT, |e| e.is_conditional_check_failed_exception())
             }
             None => {
                 let result = self
@@ -334,13 +332,21 @@ impl StateStore {
                     .set_expression_attribute_values(values)
                     .send()
                     .await;
-                match result {
-                    Ok(_) => WriteOutcome::Written,
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => WriteOutcome::Conflict,
-                    Err(e) => WriteOutcome::Failed(AdapterError::aws(DELETE, &e)),
-                }
+                outcome(result, DELETE, |e| e.is_conditional_check_failed_exception())
             }
         }
+    }
+}
+
+/// A conditional write's outcome: a failed condition is a [`WriteOutcome::Conflict`].
+fn outcome<O, E>(result: Result<O, SdkError<E, HttpResponse>>, operation: &'static str, condition_failed: fn(&E) -> bool) -> WriteOutcome
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(_) => WriteOutcome::Written,
+        Err(e) if e.as_service_error().is_some_and(condition_failed) => WriteOutcome::Conflict,
+        Err(e) => WriteOutcome::Failed(AdapterError::aws(operation, &e)),
     }
 }
 
