@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod policy;
 pub mod principals;
 pub mod report;
+pub mod roster;
 pub mod rule;
 pub mod rules;
 pub mod settings;

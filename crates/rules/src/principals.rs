@@ -16,18 +16,20 @@
 //!   assume them;
 //! - an unparseable document grants nothing here (the inventory reports it as a warning),
 //!   except the AWS managed `AdministratorAccess`, which is admin by definition even when its
-//!   document was not collected.
+//!   document was not collected, as `AWSDenyAll` denies everything by definition;
+//! - administrators are listed users first, then roles, each by ARN, and each one's paths in
+//!   a fixed order (its own attached policies by ARN, its own inline policies by name, then
+//!   its groups by name), so the list does not depend on the order IAM lists things in.
 
-use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::inventory::{AttachedPolicy, AuthorizationDetails, Group, InlinePolicy, ManagedPolicy};
+use crate::inventory::AuthorizationDetails;
 use crate::rule::ResourceType;
 
 /// One path by which a principal gets administrator access.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AdminSource {
     /// A managed policy attached to the principal itself.
@@ -77,125 +79,14 @@ impl Admin {
     }
 }
 
-/// What policies grant one principal, collected from every path.
-#[derive(Default)]
-struct Grants {
-    via: Vec<AdminSource>,
-    deny_all: bool,
-}
+pub use crate::roster::{is_known_admin_policy, is_known_deny_policy};
 
-impl Grants {
-    fn push(&mut self, source: AdminSource) {
-        if !self.via.contains(&source) {
-            self.via.push(source);
-        }
-    }
-
-    fn add(&mut self, index: &Index<'_>, group: Option<&str>, attached: &[AttachedPolicy], inline: &[InlinePolicy]) {
-        let attached_source = |arn: &str| match group {
-            None => AdminSource::Attached { policy_arn: arn.to_string() },
-            Some(g) => AdminSource::GroupAttached { group: g.to_string(), policy_arn: arn.to_string() },
-        };
-        for policy in attached {
-            if let Some(Some(Ok(doc))) = index.policies.get(policy.arn.as_str()).map(|p| p.document.as_ref()) {
-                if doc.grants_full_admin() {
-                    self.push(attached_source(&policy.arn));
-                }
-                self.deny_all |= doc.denies_everything();
-            } else if is_known_admin_policy(&policy.arn) {
-                // The document was not collected (e.g. a targeted run), but this AWS managed
-                // policy is administrator access by definition.
-                self.push(attached_source(&policy.arn));
-            }
-        }
-        for policy in inline {
-            if let Ok(doc) = &policy.document {
-                if doc.grants_full_admin() {
-                    self.push(match group {
-                        None => AdminSource::Inline { policy_name: policy.name.clone() },
-                        Some(g) => AdminSource::GroupInline { group: g.to_string(), policy_name: policy.name.clone() },
-                    });
-                }
-                self.deny_all |= doc.denies_everything();
-            }
-        }
-    }
-}
-
-/// Policies and groups by ARN / name, built once per [`admins`] call: attachments are looked
-/// up per principal, and a linear search per lookup made large accounts quadratic.
-struct Index<'a> {
-    policies: HashMap<&'a str, &'a ManagedPolicy>,
-    groups: HashMap<&'a str, &'a Group>,
-}
-
-impl<'a> Index<'a> {
-    fn new(aad: &'a AuthorizationDetails) -> Self {
-        let mut policies = HashMap::with_capacity(aad.policies.len());
-        for policy in &aad.policies {
-            policies.entry(policy.arn.as_str()).or_insert(policy);
-        }
-        let mut groups = HashMap::with_capacity(aad.groups.len());
-        for group in &aad.groups {
-            groups.entry(group.name.as_str()).or_insert(group);
-        }
-        Index { policies, groups }
-    }
-}
-
-/// AWS managed policies that are `Allow * on *` (so a missing document cannot hide them).
-pub fn is_known_admin_policy(arn: &str) -> bool {
-    crate::inventory::is_aws_managed_arn(arn) && arn.ends_with(":policy/AdministratorAccess")
-}
-
-/// A permissions boundary caps a principal below admin when its document is known and does
-/// not itself allow `*` on `*`.
-fn boundary_caps(index: &Index<'_>, boundary: Option<&String>) -> bool {
-    let Some(arn) = boundary else { return false };
-    if is_known_admin_policy(arn) {
-        return false;
-    }
-    match index.policies.get(arn.as_str()).and_then(|p| p.document.as_ref()) {
-        Some(Ok(doc)) => !doc.grants_full_admin(),
-        // Unknown boundary document: do not assume it caps anything.
-        _ => false,
-    }
-}
-
-/// Every principal with administrator access, users before roles, each once.
+/// Every principal with administrator access, users before roles (each by ARN), each once.
+///
+/// Derived through the [`Roster`](crate::roster::Roster) of the account, so that a sweep and
+/// an event that updated a kept roster count administrators with one function.
 pub fn admins(aad: &AuthorizationDetails) -> Vec<Admin> {
-    let index = Index::new(aad);
-    let mut out = Vec::new();
-    let mut seen = BTreeSet::new();
-    for user in &aad.users {
-        let mut grants = Grants::default();
-        grants.add(&index, None, &user.attached_policies, &user.inline_policies);
-        // A group listed twice, or two paths to one policy, are recorded once (`push`).
-        for group_name in &user.groups {
-            if let Some(group) = index.groups.get(group_name.as_str()) {
-                grants.add(&index, Some(group_name), &group.attached_policies, &group.inline_policies);
-            }
-        }
-        if !grants.via.is_empty()
-            && !grants.deny_all
-            && !boundary_caps(&index, user.permissions_boundary.as_ref())
-            && seen.insert(user.arn.clone())
-        {
-            out.push(Admin { resource_type: ResourceType::User, arn: user.arn.clone(), name: user.name.clone(), via: grants.via });
-        }
-    }
-    for role in aad.roles.iter().filter(|r| !r.is_service_linked()) {
-        let mut grants = Grants::default();
-        grants.add(&index, None, &role.attached_policies, &role.inline_policies);
-        if !grants.via.is_empty()
-            && !grants.deny_all
-            && !boundary_caps(&index, role.permissions_boundary.as_ref())
-            && seen.insert(role.arn.clone())
-        {
-            out.push(Admin { resource_type: ResourceType::Role, arn: role.arn.clone(), name: role.name.clone(), via: grants.via });
-        }
-    }
-    out
+    crate::roster::Roster::from_aad(aad, None).admins()
 }
 
 #[cfg(test)]
@@ -407,6 +298,7 @@ mod tests {
         aad(&mut inv).users.extend([capped, wide, unknown, aws_admin_boundary]);
         aad(&mut inv).roles.push(capped_role);
         aad(&mut inv).policies.extend([admin, s3_only, admin_boundary]);
-        assert_eq!(names(&inv), vec!["wide", "unknown", "aws-admin-boundary"]);
+        // Users by ARN.
+        assert_eq!(names(&inv), vec!["aws-admin-boundary", "unknown", "wide"]);
     }
 }
