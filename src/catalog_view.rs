@@ -43,7 +43,7 @@ pub fn catalog_json() -> Value {
                 "standards": meta.standards,
                 "data": meta.data,
                 "enabled_by_default": meta.enabled_by_default,
-                "needs_complete_account": meta.needs_complete_account,
+                "needs_complete_account": meta.needs_complete_account != iam_assurance_rules::rule::Whole::No,
                 "params": params,
                 "defaults": flat,
             })

@@ -72,6 +72,14 @@ pub struct Inventory {
     pub virtual_mfa_devices: Option<Vec<VirtualMfaDevice>>,
     /// Root activity from CloudTrail events (CT): only present on the event path.
     pub root_activity: Option<Vec<RootActivity>>,
+    /// Every principal with administrator access, when a targeted run knows them without the
+    /// whole account (the event path derives them from the administrator roster, see
+    /// [`crate::roster`]). `None`: derived from `authorization`, which must then be complete.
+    pub admins: Option<Vec<crate::principals::Admin>>,
+    /// Every entity each of these managed policies is attached to, when a targeted run read
+    /// them for those policies alone (ListEntitiesForPolicy). `None`: found in
+    /// `authorization`, which must then be complete.
+    pub policy_entities: Option<Vec<PolicyEntities>>,
     /// Why a data source is missing, for the `not_evaluated` reason.
     pub gaps: BTreeMap<DataSource, String>,
     /// Problems met while building the inventory that did not stop it (e.g. a policy document
@@ -153,6 +161,17 @@ impl AuthorizationDetails {
     pub fn group_members<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a User> + 'a {
         self.users.iter().filter(move |u| u.groups.iter().any(|g| g == group))
     }
+}
+
+/// The users, groups and roles one managed policy is attached to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyEntities {
+    pub arn: String,
+    pub name: String,
+    pub users: Vec<String>,
+    pub groups: Vec<String>,
+    /// Role names, each with whether it is service-linked.
+    pub roles: Vec<(String, bool)>,
 }
 
 /// A managed policy attached to a user, group or role.

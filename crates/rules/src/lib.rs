@@ -144,14 +144,10 @@ fn check_requirements(inventory: &Inventory, meta: &Meta) -> Result<(), NotEvalu
             }
         }
     }
-    if meta.needs_complete_account {
-        if let Some(aad) = &inventory.authorization {
-            if !aad.complete {
-                return Err(NotEvaluated(
-                    "needs every user, group and role of the account; this run collected only the entities an event named".into(),
-                ));
-            }
-        }
+    if !meta.needs_complete_account.met_by(inventory) {
+        return Err(NotEvaluated(
+            "needs every user, group and role of the account; this run collected only the entities an event named".into(),
+        ));
     }
     Ok(())
 }

@@ -105,12 +105,42 @@ pub struct Meta {
     #[serde(skip)]
     pub requires: Requires,
     /// Rules that count over the whole account (admins, "no users") cannot run on a
-    /// targeted, one-entity inventory.
-    pub needs_complete_account: bool,
+    /// targeted, one-entity inventory, unless it carries the account-wide facts they read.
+    pub needs_complete_account: Whole,
     /// How its findings on one resource are told apart (their discriminators).
     pub keys: Keys,
     pub enabled_by_default: bool,
     pub params: &'static [ParamDoc],
+}
+
+/// Whether a rule needs every user, group and role of the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Whole {
+    /// No: it reads what it is given.
+    No,
+    /// Yes: on a targeted inventory (`AuthorizationDetails::complete` false) it reports
+    /// `not_evaluated`.
+    Account,
+    /// The whole account, or the account's administrators known without it
+    /// ([`Inventory::admins`](crate::Inventory::admins), from the administrator roster).
+    AccountOrAdmins,
+    /// The whole account, or every attachment of the policies in question
+    /// ([`Inventory::policy_entities`](crate::Inventory::policy_entities)).
+    AccountOrPolicyEntities,
+}
+
+impl Whole {
+    /// Whether the inventory gives the rule what it needs.
+    pub fn met_by(self, inventory: &Inventory) -> bool {
+        let complete = inventory.authorization.as_ref().is_none_or(|a| a.complete);
+        match self {
+            Whole::No => true,
+            Whole::Account => complete,
+            Whole::AccountOrAdmins => complete || inventory.admins.is_some(),
+            Whole::AccountOrPolicyEntities => complete || inventory.policy_entities.is_some(),
+        }
+    }
 }
 
 /// The discriminators a rule's findings on one resource can carry (see [`Hit::discriminator`]).
@@ -161,6 +191,16 @@ impl<'a> Ctx<'a> {
     /// present; a rule that reads a source it did not declare gets a `not_evaluated`.
     pub fn aad(&self) -> Result<&'a AuthorizationDetails, NotEvaluated> {
         self.inventory.authorization.as_ref().ok_or_else(|| NotEvaluated(self.inventory.missing_reason(DataSource::AuthorizationDetails)))
+    }
+
+    /// The account's administrators: the ones a targeted run was given
+    /// ([`Inventory::admins`](crate::Inventory::admins)), or derived from the complete
+    /// authorization details.
+    pub fn admins(&self) -> Result<std::borrow::Cow<'a, [crate::principals::Admin]>, NotEvaluated> {
+        match &self.inventory.admins {
+            Some(admins) => Ok(std::borrow::Cow::Borrowed(admins.as_slice())),
+            None => Ok(std::borrow::Cow::Owned(crate::principals::admins(self.aad()?))),
+        }
     }
 
     pub fn credential_report(&self) -> Result<&'a CredentialReport, NotEvaluated> {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::json;
 
 use crate::inventory::{name_from_arn, DataSource, PasswordPolicy, User};
-use crate::principals::{self, Admin, AdminSource};
+use crate::principals::{Admin, AdminSource};
 use crate::rule::*;
 
 use super::sh;
@@ -94,7 +94,7 @@ pub static INDIVIDUAL_USERS: RuleDef<NoParams> = RuleDef {
         standards: &["Conformity IAM-023 (Check for Individual IAM Users)", "seed 002: Check for Individual IAM Users"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: true,
+        needs_complete_account: Whole::Account,
         keys: Keys::ONE,
         enabled_by_default: true,
         params: &[],
@@ -171,7 +171,7 @@ pub static APPROVED_USERS: RuleDef<ApprovedUsersParams> = RuleDef {
         standards: &["Conformity IAM-058 (Check that only safelisted IAM Users exist)", "seed 000: Check that only safelisted IAM Users exist"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: false,
+        needs_complete_account: Whole::No,
         keys: Keys::ONE,
         enabled_by_default: true,
         params: &[ParamDoc {
@@ -248,7 +248,7 @@ pub static UNAPPROVED_POLICY_IN_USE: RuleDef<UnapprovedPolicyParams> = RuleDef {
         standards: &["Conformity IAM-068 (Unapproved IAM Policy in Use)", "seed 003: Unapproved IAM Policy in Use"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: true,
+        needs_complete_account: Whole::AccountOrPolicyEntities,
         keys: Keys::ONE,
         enabled_by_default: true,
         params: &[ParamDoc {
@@ -262,7 +262,6 @@ pub static UNAPPROVED_POLICY_IN_USE: RuleDef<UnapprovedPolicyParams> = RuleDef {
                 "no unapproved policies configured: set \"unapproved\" (a list of policy ARNs, names or globs) in the rule's settings".into(),
             ));
         }
-        let aad = ctx.aad()?;
         // Policy ARN → (the pattern it matched, where it is attached), in ARN order.
         let mut found: BTreeMap<String, (String, Attachments)> = BTreeMap::new();
         let mut record = |arn: &str, name: &str, push: &dyn Fn(&mut Attachments)| {
@@ -274,26 +273,45 @@ pub static UNAPPROVED_POLICY_IN_USE: RuleDef<UnapprovedPolicyParams> = RuleDef {
                 push(attachments);
             }
         };
-        for user in &aad.users {
-            for p in &user.attached_policies {
-                record(&p.arn, &p.name, &|a| a.users.push(user.name.clone()));
+        match &ctx.inventory.policy_entities {
+            // A targeted run read the attachments of the policies it is about.
+            Some(policies) => {
+                for p in policies.iter().filter(|p| !(p.users.is_empty() && p.groups.is_empty() && p.roles.is_empty())) {
+                    record(&p.arn, &p.name, &|a| {
+                        a.users.extend(p.users.iter().cloned());
+                        a.groups.extend(p.groups.iter().cloned());
+                        a.roles.extend(p.roles.iter().cloned());
+                    });
+                }
             }
-        }
-        for group in &aad.groups {
-            for p in &group.attached_policies {
-                record(&p.arn, &p.name, &|a| a.groups.push(group.name.clone()));
-            }
-        }
-        for role in &aad.roles {
-            for p in &role.attached_policies {
-                record(&p.arn, &p.name, &|a| a.roles.push((role.name.clone(), role.is_service_linked())));
+            None => {
+                let aad = ctx.aad()?;
+                for user in &aad.users {
+                    for p in &user.attached_policies {
+                        record(&p.arn, &p.name, &|a| a.users.push(user.name.clone()));
+                    }
+                }
+                for group in &aad.groups {
+                    for p in &group.attached_policies {
+                        record(&p.arn, &p.name, &|a| a.groups.push(group.name.clone()));
+                    }
+                }
+                for role in &aad.roles {
+                    for p in &role.attached_policies {
+                        record(&p.arn, &p.name, &|a| a.roles.push((role.name.clone(), role.is_service_linked())));
+                    }
+                }
             }
         }
         Ok(found
             .into_iter()
             .map(|(arn, (pattern, mut at))| {
-                at.users.dedup();
-                at.groups.dedup();
+                // By name, whatever order they were listed in.
+                for list in [&mut at.users, &mut at.groups] {
+                    list.sort();
+                    list.dedup();
+                }
+                at.roles.sort();
                 at.roles.dedup();
                 let mut entities = Vec::new();
                 entities.extend(at.users.iter().map(|u| format!("user {u}")));
@@ -434,7 +452,7 @@ pub static MIN_ADMINS: RuleDef<MinAdminsParams> = RuleDef {
         standards: &["seed 004: AWS Account Should Have A Minimum Number of Admins"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: true,
+        needs_complete_account: Whole::AccountOrAdmins,
         keys: Keys::ONE,
         enabled_by_default: true,
         params: &[ParamDoc {
@@ -443,8 +461,7 @@ pub static MIN_ADMINS: RuleDef<MinAdminsParams> = RuleDef {
         }],
     },
     check: |ctx, params| {
-        let aad = ctx.aad()?;
-        let admins = principals::admins(aad);
+        let admins = ctx.admins()?;
         if admins.len() as u64 >= u64::from(params.min) {
             return Ok(vec![]);
         }
@@ -495,14 +512,13 @@ pub static MAX_ADMINS: RuleDef<MaxAdminsParams> = RuleDef {
         standards: &["seed 004: AWS Account Should Not Have Too Many Admins"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: true,
+        needs_complete_account: Whole::AccountOrAdmins,
         keys: Keys::ONE,
         enabled_by_default: true,
         params: &[ParamDoc { name: "max", description: "The most principals with administrator access the account may have." }],
     },
     check: |ctx, params| {
-        let aad = ctx.aad()?;
-        let admins = principals::admins(aad);
+        let admins = ctx.admins()?;
         if admins.len() as u64 <= u64::from(params.max) {
             return Ok(vec![]);
         }
@@ -510,7 +526,7 @@ pub static MAX_ADMINS: RuleDef<MaxAdminsParams> = RuleDef {
             "# Keep at most {} administrators; for each principal below that does not need full access, give it scoped permissions and then:",
             params.max
         )];
-        for admin in &admins {
+        for admin in admins.iter() {
             lines.extend(revoke_admin_commands(admin));
         }
         Ok(vec![Hit::new(
@@ -723,7 +739,7 @@ pub static PASSWORD_POLICY: RuleDef<PasswordPolicyParams> = RuleDef {
         ],
         data: &[DataSource::PasswordPolicy],
         requires: Requires::All(&[DataSource::PasswordPolicy]),
-        needs_complete_account: false,
+        needs_complete_account: Whole::No,
         keys: Keys::ONE,
         enabled_by_default: true,
         params: &[
@@ -783,7 +799,7 @@ pub static PASSWORD_POLICY: RuleDef<PasswordPolicyParams> = RuleDef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{Inventory, PasswordPolicy};
+    use crate::inventory::{Inventory, PasswordPolicy, PolicyEntities};
     use crate::report::FindingStatus;
     use crate::testkit::*;
     use crate::RuleStatus;
@@ -990,6 +1006,31 @@ mod tests {
         not_evaluated("unapproved-policy-in-use", &incomplete(attached_inventory()), json!({"unapproved": ["*"]}), "needs every user");
     }
 
+    #[test]
+    fn unapproved_policy_from_a_targeted_read_of_its_attachments() {
+        // An event read who the policy is attached to (ListEntitiesForPolicy, in its own
+        // order) instead of the whole account: the same finding as from the whole account.
+        let whole = findings("unapproved-policy-in-use", &attached_inventory(), json!({"unapproved": [RDS_FULL]}));
+        let mut targeted = incomplete(inventory());
+        targeted.policy_entities = Some(vec![PolicyEntities {
+            arn: RDS_FULL.into(),
+            name: "AmazonRDSFullAccess".into(),
+            users: vec!["db-user".into()],
+            groups: vec!["project5".into()],
+            roles: vec![("rds-dev".into(), false)],
+        }]);
+        let fs = findings("unapproved-policy-in-use", &targeted, json!({"unapproved": [RDS_FULL]}));
+        assert_eq!(fs.len(), 1);
+        assert_eq!((&fs[0].fingerprint, &fs[0].message, &fs[0].remediation), (&whole[0].fingerprint, &whole[0].message, &whole[0].remediation));
+        // Entities are listed by name, whatever order they came in.
+        targeted.policy_entities.as_mut().unwrap()[0].users = vec!["zed".into(), "amy".into()];
+        let f = &findings("unapproved-policy-in-use", &targeted, json!({"unapproved": [RDS_FULL]}))[0];
+        assert!(f.message.contains("user amy, user zed, group project5"), "{}", f.message);
+        // Detached from everything: no finding.
+        targeted.policy_entities = Some(vec![PolicyEntities { arn: RDS_FULL.into(), name: "AmazonRDSFullAccess".into(), ..Default::default() }]);
+        check("unapproved-policy-in-use", &targeted, json!({"unapproved": [RDS_FULL]}), &[]);
+    }
+
     // --- min-admins / max-admins ------------------------------------------------------------
 
     /// Users whose only "admin" is an impostor: Deny, NotAction, Condition.
@@ -1052,6 +1093,22 @@ mod tests {
         assert!(f.remediation.contains("aws iam create-group --group-name administrators"), "{}", f.remediation);
         check("min-admins", &inv, json!({"min": 0}), &[]);
         not_evaluated("min-admins", &incomplete(admins_inventory(1)), json!({}), "needs every user");
+    }
+
+    #[test]
+    fn admin_counts_from_administrators_a_targeted_run_was_given() {
+        // An event knows the administrators from the roster, not from the whole account.
+        let whole = admins_inventory(1);
+        let mut targeted = incomplete(inventory());
+        targeted.admins = Some(crate::principals::admins(whole.authorization.as_ref().unwrap()));
+        for (rule, settings) in [("min-admins", json!({})), ("max-admins", json!({"max": 0}))] {
+            let (a, b) = (findings(rule, &whole, settings.clone()), findings(rule, &targeted, settings));
+            assert_eq!(a.len(), 1, "{rule}");
+            assert_eq!((&b[0].fingerprint, &b[0].message, &b[0].details), (&a[0].fingerprint, &a[0].message, &a[0].details), "{rule}");
+        }
+        // Other whole-account rules still refuse the targeted inventory.
+        not_evaluated("empty-group", &targeted, json!({}), "needs every user");
+        not_evaluated("unapproved-policy-in-use", &targeted, json!({"unapproved": ["*"]}), "needs every user");
     }
 
     #[test]
