@@ -83,7 +83,8 @@ pub enum Route {
     Ignored { reason: String },
 }
 
-const ADMIN_RULES: &[&str] = &["min-admins", "max-admins"];
+/// The rules that count administrators.
+pub const ADMIN_RULES: &[&str] = &["min-admins", "max-admins"];
 
 fn rules(groups: &[&[&'static str]]) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();

@@ -12,3 +12,4 @@ pub mod event;
 pub mod live;
 pub mod notify;
 pub mod output;
+pub mod roster;

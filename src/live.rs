@@ -21,11 +21,13 @@ use iam_assurance_aws::state::{StateStore, StateWrite, WriteOutcome};
 use iam_assurance_aws::{sns, ssm, Clients};
 use iam_assurance_rules::inventory::{AuthorizationDetails, Inventory, User};
 use iam_assurance_rules::report::{Finding, FindingStatus, RuleStatus, RuleSummary};
+use iam_assurance_rules::principals::{is_known_admin_policy, is_known_deny_policy};
+use iam_assurance_rules::roster::Roster;
 use iam_assurance_rules::{evaluate, evaluate_only, Settings};
 use serde_json::{json, Value};
 
 use crate::alerts::{self, Claim, Notice, Observation, RunKind, Scope};
-use crate::event::{route, Entity, Need, Route, Targeted};
+use crate::event::{route, Entity, Need, Route, Targeted, ADMIN_RULES};
 use crate::notify::{self, Change, DigestInput, MessageContext};
 use crate::output::RunOutput;
 
@@ -105,25 +107,59 @@ pub async fn sweep(clients: &Clients, config: &Config, trigger: Value, now: Date
     let started = Instant::now();
     clients.counter.reset();
     let settings = Box::pin(load_settings(clients, config)).await?;
+    // The administrator roster is rebuilt from what this sweep reads, on the version stored
+    // before it reads.
+    let store = roster_store(clients, config);
+    let roster_version = match &store {
+        Some(store) => match crate::roster::version(store).await {
+            Ok(version) => Some(version),
+            Err(reason) => {
+                tracing::warn!(%reason, "cannot read the administrator roster's version; not rewriting it");
+                None
+            }
+        },
+        None => None,
+    };
     let mut plan = Plan::full_sweep();
     plan.virtual_mfa_devices = enabled(&settings, "root-mfa") && param_bool(&settings, "root-mfa", "require_hardware");
     plan.service_last_accessed = enabled(&settings, "user-service-inactivity") || enabled(&settings, "role-service-inactivity");
-    let inventory = Box::pin(collect(clients, &plan, started + config.time_budget)).await;
+    let mut inventory = Box::pin(collect(clients, &plan, started + config.time_budget)).await;
+    let roster = inventory.authorization.as_ref().filter(|a| a.complete).map(|a| Roster::from_aad(a, None));
+    inventory.admins = roster.as_ref().map(Roster::admins);
     let report = evaluate(&inventory, &settings, now);
     // The inventory (tens of MB on a large account) is not needed once evaluated.
     drop(inventory);
     let mut output = RunOutput::from_report(report, trigger, clients.counter.snapshot());
+    let kept = match (&store, roster_version, &roster) {
+        (Some(store), Some(expect), Some(roster)) => Some(crate::roster::keep(store, roster, expect, "sweep", now).await?),
+        _ => None,
+    };
     if config.topic_arn.is_some() {
-        let published = {
+        let mut published = {
             let mut obs = Observation::sweep(&output.findings, evaluated(&output.rules), now, settings.global);
             obs.disabled = output.rules.iter().filter(|r| r.status == RuleStatus::Disabled).map(|r| r.rule_id.clone()).collect();
             Box::pin(publish_changes(clients, config, &output, &obs)).await?
         };
+        add_roster(&mut published, kept);
         output.published = Some(published);
         output.api_calls = clients.counter.snapshot();
         output.api_calls_total = output.api_calls.values().sum();
     }
     Ok(output)
+}
+
+/// The state table holding the administrator roster, when the run publishes through one (as
+/// deployed). Without it, or without a topic, no roster is read or written.
+fn roster_store(clients: &Clients, config: &Config) -> Option<StateStore> {
+    config.topic_arn.as_ref()?;
+    config.state_table.as_deref().map(|table| StateStore::new(clients, table))
+}
+
+/// `published.roster`: what the run did with the administrator roster.
+fn add_roster(published: &mut Value, kept: Option<&'static str>) {
+    if let (Some(object), Some(kept)) = (published.as_object_mut(), kept) {
+        object.insert("roster".into(), json!(kept));
+    }
 }
 
 /// Ids of the rules a run evaluated.
@@ -158,16 +194,48 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
     let started = Instant::now();
     clients.counter.reset();
     let settings = Box::pin(load_settings(clients, config)).await?;
-    // An attachment that cannot change who is an administrator is evaluated from targeted
-    // reads, not from the whole account's authorization details.
-    let narrowed = match &targeted {
-        Some(t) => Box::pin(narrow_attachment(clients, &settings, t)).await,
-        None => None,
+    let store = roster_store(clients, config);
+    // An attachment is evaluated from targeted reads, not from the whole account's
+    // authorization details: of the attachment alone when it cannot change who is an
+    // administrator, through the administrator roster when it can.
+    let path = match &targeted {
+        Some(t) => Box::pin(attachment_path(clients, &settings, t)).await,
+        None => AttachmentPath::Whole,
     };
-    if let (Some(n), Some(t)) = (&narrowed, targeted.as_mut()) {
-        t.rules = n.rules.clone();
-        t.need = Need::Nothing;
+    let mut narrowed: Option<Narrowed> = None;
+    let mut through_roster: Option<crate::roster::Attachment> = None;
+    match (path, &targeted, &store) {
+        (AttachmentPath::Narrow(n), _, _) => narrowed = Some(*n),
+        (AttachmentPath::Admin(verdict), Some(t), Some(store)) => match Box::pin(crate::roster::attachment(clients, store, t, verdict)).await {
+            Ok(a) => through_roster = Some(a),
+            Err(reason) => tracing::info!(%reason, "reading the whole account instead of using the administrator roster"),
+        },
+        _ => {}
     }
+    if let Some(t) = targeted.as_mut() {
+        if let Some(n) = &narrowed {
+            t.rules = n.rules.clone();
+            t.need = Need::Nothing;
+        }
+        if let Some(a) = &through_roster {
+            t.rules = a.rules.clone();
+            t.need = Need::Nothing;
+        }
+    }
+    // An event that reads the whole account and can change who is an administrator rebuilds
+    // the roster from what it reads; the stored one classifies the AWS managed policies whose
+    // documents the event does not read.
+    let can_change_admins = targeted.as_ref().is_some_and(|t| t.need == Need::Authorization && t.rules.iter().any(|r| ADMIN_RULES.contains(r)));
+    let prior_roster = match (&store, can_change_admins) {
+        (Some(store), true) => match crate::roster::read(store).await {
+            Ok(kept) => Some(kept),
+            Err(reason) => {
+                tracing::warn!(%reason, "cannot read the administrator roster; not rewriting it");
+                None
+            }
+        },
+        _ => None,
+    };
     let mut plan = Plan::default();
     if let Some(t) = &targeted {
         match t.need {
@@ -185,10 +253,25 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
     }
     let mut inventory =
         if targeted.is_some() { Box::pin(collect(clients, &plan, started + config.time_budget)).await } else { Inventory::default() };
-    let narrowed_reason = narrowed.map(|n| {
+    let mut narrowed_reason = narrowed.map(|n| {
         inventory.authorization = Some(AuthorizationDetails { users: n.user.into_iter().collect(), complete: false, ..Default::default() });
         n.reason
     });
+    // The roster to store after the evaluation, with the version it must find.
+    let mut roster_write: Option<(Roster, Option<u64>)> = None;
+    if let Some(a) = through_roster {
+        inventory.authorization = Some(a.authorization);
+        inventory.admins = Some(a.roster.admins());
+        inventory.policy_entities = a.policy_entities.map(|p| vec![p]);
+        narrowed_reason = Some(a.reason);
+        if a.changed {
+            roster_write = Some((a.roster, Some(a.version)));
+        }
+    } else if let (Some(kept), Some(aad)) = (prior_roster, inventory.authorization.as_ref().filter(|a| a.complete)) {
+        let roster = Roster::from_aad(aad, kept.roster.as_ref());
+        inventory.admins = Some(roster.admins());
+        roster_write = Some((roster, kept.version));
+    }
     if inventory.account_id.is_empty() {
         inventory.account_id = account;
     }
@@ -258,8 +341,14 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         .collect();
     drop(inventory);
     let mut output = RunOutput::from_report(report, trigger, clients.counter.snapshot());
+    let kept = match (&store, roster_write) {
+        (Some(store), Some((roster, expect))) => {
+            Some(crate::roster::keep(store, &roster, expect, &format!("event {event_id} ({event_name})"), now).await?)
+        }
+        _ => None,
+    };
     if config.topic_arn.is_some() {
-        let published = {
+        let mut published = {
             let obs = Observation {
                 kind: RunKind::Event,
                 findings: &output.findings,
@@ -274,6 +363,7 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
             };
             Box::pin(publish_changes(clients, config, &output, &obs)).await?
         };
+        add_roster(&mut published, kept);
         output.published = Some(published);
         output.api_calls = clients.counter.snapshot();
         output.api_calls_total = output.api_calls.values().sum();
@@ -295,43 +385,60 @@ struct Narrowed {
     reason: String,
 }
 
-/// An attach or detach of a managed policy recounts administrators account-wide (min-admins,
-/// max-admins) and the use of unapproved policies, which needs the whole account's
-/// authorization details: `ceil(entities / 1000)` pages. Neither can change when the policy
-/// neither grants nor denies every action on every resource (the two things that decide
-/// administrator access, see `principals`) and is not on the unapproved list. Then
-/// the event reads the policy's document (GetPolicy, GetPolicyVersion) and, for a user, the
-/// user's attached policies (GetUser, ListAttachedUserPolicies): four calls whatever the
-/// account's size. `None`: the full read is needed (an administrator policy, an unapproved
-/// policy, or a document that cannot be read or parsed, which is logged).
-async fn narrow_attachment(clients: &Clients, settings: &Settings, t: &Targeted) -> Option<Narrowed> {
+/// How an attach or detach of a managed policy is evaluated.
+enum AttachmentPath {
+    /// It cannot change who is an administrator nor the use of an unapproved policy.
+    Narrow(Box<Narrowed>),
+    /// It can: through the administrator roster, when one is kept.
+    Admin(crate::roster::Verdict),
+    /// The whole account's authorization details (not an attachment, or its policy could not
+    /// be read).
+    Whole,
+}
+
+/// An attach or detach of a managed policy used to recount administrators (min-admins,
+/// max-admins) and the use of unapproved policies from the whole account's authorization
+/// details: `ceil(entities / 1000)` pages. Neither can change when the policy neither grants
+/// nor denies every action on every resource (the two things that decide administrator
+/// access, see `principals`) and is not on the unapproved list: then the event reads the
+/// policy's document (GetPolicy, GetPolicyVersion) and, for a user, the user's attached
+/// policies (GetUser, ListAttachedUserPolicies): four calls whatever the account's size
+/// ([`AttachmentPath::Narrow`]). Otherwise the verdict goes to the roster path
+/// ([`crate::roster::attachment`]); the AWS managed `AdministratorAccess` and `AWSDenyAll` are
+/// judged by their ARN, without a read. A document that cannot be read or parsed is logged
+/// and the whole account is read.
+async fn attachment_path(clients: &Clients, settings: &Settings, t: &Targeted) -> AttachmentPath {
     if !ATTACHMENT_EVENTS.contains(&t.event_name.as_str()) {
-        return None;
+        return AttachmentPath::Whole;
     }
-    let Some(Entity::Policy(arn)) = &t.related else { return None };
-    if !arn.starts_with("arn:") || iam_assurance_rules::principals::is_known_admin_policy(arn) {
-        return None;
+    let Some(Entity::Policy(arn)) = &t.related else { return AttachmentPath::Whole };
+    if !arn.starts_with("arn:") {
+        return AttachmentPath::Whole;
     }
-    if on_unapproved_list(settings, arn) {
-        return None;
-    }
-    let document = match iam_assurance_aws::attachments::policy_document(clients, arn).await {
-        Ok(Some(document)) => document,
-        Ok(None) => return None,
-        Err(reason) => {
-            tracing::warn!(%reason, policy = %arn, "cannot read the attached policy; reading the whole account instead");
-            return None;
+    let unapproved = on_unapproved_list(settings, arn);
+    let (grants, denies) = if is_known_admin_policy(arn) {
+        (true, false)
+    } else if is_known_deny_policy(arn) {
+        (false, true)
+    } else {
+        let document = match iam_assurance_aws::attachments::policy_document(clients, arn).await {
+            Ok(Some(document)) => document,
+            Ok(None) => return AttachmentPath::Whole,
+            Err(reason) => {
+                tracing::warn!(%reason, policy = %arn, "cannot read the attached policy; reading the whole account instead");
+                return AttachmentPath::Whole;
+            }
+        };
+        match iam_assurance_rules::policy::PolicyDocument::parse_str(&document) {
+            Ok(document) => (document.grants_full_admin(), document.denies_everything()),
+            Err(reason) => {
+                tracing::warn!(%reason, policy = %arn, "cannot parse the attached policy; reading the whole account instead");
+                return AttachmentPath::Whole;
+            }
         }
     };
-    let document = match iam_assurance_rules::policy::PolicyDocument::parse_str(&document) {
-        Ok(document) => document,
-        Err(reason) => {
-            tracing::warn!(%reason, policy = %arn, "cannot parse the attached policy; reading the whole account instead");
-            return None;
-        }
-    };
-    if document.grants_full_admin() || document.denies_everything() {
-        return None;
+    if grants || denies || unapproved {
+        return AttachmentPath::Admin(crate::roster::Verdict { grants, denies, unapproved });
     }
     let reason = format!(
         "{arn} neither grants nor denies every action on every resource and is not on the unapproved list: \
@@ -339,13 +446,13 @@ administrator counts and unapproved policy use cannot change, so only the attach
     );
     match &t.entity {
         Entity::User(name) => match iam_assurance_aws::attachments::user_with_attached_policies(clients, name).await {
-            Ok(user) => Some(Narrowed { rules: vec!["user-attached-policies"], user, reason }),
+            Ok(user) => AttachmentPath::Narrow(Box::new(Narrowed { rules: vec!["user-attached-policies"], user, reason })),
             Err(reason) => {
                 tracing::warn!(%reason, user = %name, "cannot read the user's attached policies; reading the whole account instead");
-                None
+                AttachmentPath::Whole
             }
         },
-        _ => Some(Narrowed { rules: Vec::new(), user: None, reason }),
+        _ => AttachmentPath::Narrow(Box::new(Narrowed { rules: Vec::new(), user: None, reason })),
     }
 }
 

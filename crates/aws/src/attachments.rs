@@ -1,8 +1,9 @@
 //! The event path's reads for one managed-policy attachment, instead of the whole account's
 //! authorization details: the policy's default document (can it change who is an
-//! administrator?) and one user's directly attached policies.
+//! administrator?), the user's, role's or group's attached policies (and a group's members),
+//! and every entity the policy is attached to.
 
-use iam_assurance_rules::inventory::{AttachedPolicy, User};
+use iam_assurance_rules::inventory::{name_from_arn, AttachedPolicy, Group, PolicyEntities, Role, User};
 
 use crate::convert::datetime;
 use crate::error::AwsFailure;
@@ -31,30 +32,42 @@ pub async fn policy_document(clients: &Clients, arn: &str) -> Step<String> {
     }
 }
 
-/// One user with its directly attached managed policies and nothing else (no groups, no
-/// inline policies): GetUser, then ListAttachedUserPolicies. `Ok(None)`: no such user.
+/// Every page of a `ListAttached{User,Group,Role}Policies` call, as [`AttachedPolicy`]s;
+/// `NoSuchEntity` is `Ok(None)`.
+macro_rules! attached_policies {
+    ($clients:expr, $call:ident, $setter:ident, $name:expr, $operation:literal) => {{
+        let mut attached = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = match $clients.iam.$call().$setter($name).max_items(1000).set_marker(marker.take()).send().await {
+                Ok(out) => out,
+                Err(err) => break gone_or(AwsFailure::from_sdk(&err), $operation),
+            };
+            for p in out.attached_policies() {
+                if let (Some(name), Some(arn)) = (p.policy_name(), p.policy_arn()) {
+                    attached.push(AttachedPolicy { name: name.to_owned(), arn: arn.to_owned() });
+                }
+            }
+            match next_marker(out.is_truncated(), out.marker(), $operation) {
+                Ok(Some(next)) => marker = Some(next),
+                Ok(None) => break Ok(Some(attached)),
+                Err(reason) => break Err(reason),
+            }
+        }
+    }};
+}
+
+/// One user with its directly attached managed policies and its permissions boundary, nothing
+/// else (no groups, no inline policies): GetUser, then ListAttachedUserPolicies. `Ok(None)`:
+/// no such user.
 pub async fn user_with_attached_policies(clients: &Clients, name: &str) -> Step<User> {
     let user = match clients.iam.get_user().user_name(name).send().await {
         Ok(out) => out.user().cloned().ok_or_else(|| format!("GetUser returned no User for {name}"))?,
         Err(err) => return gone_or(AwsFailure::from_sdk(&err), "GetUser"),
     };
-    let mut attached = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let out = match clients.iam.list_attached_user_policies().user_name(name).max_items(1000).set_marker(marker.take()).send().await {
-            Ok(out) => out,
-            Err(err) => return gone_or(AwsFailure::from_sdk(&err), "ListAttachedUserPolicies"),
-        };
-        for p in out.attached_policies() {
-            if let (Some(name), Some(arn)) = (p.policy_name(), p.policy_arn()) {
-                attached.push(AttachedPolicy { name: name.to_owned(), arn: arn.to_owned() });
-            }
-        }
-        match next_marker(out.is_truncated(), out.marker(), "ListAttachedUserPolicies")? {
-            Some(next) => marker = Some(next),
-            None => break,
-        }
-    }
+    let Some(attached) = attached_policies!(clients, list_attached_user_policies, user_name, name, "ListAttachedUserPolicies")? else {
+        return Ok(None);
+    };
     Ok(Some(User {
         name: user.user_name().to_owned(),
         arn: user.arn().to_owned(),
@@ -64,6 +77,91 @@ pub async fn user_with_attached_policies(clients: &Clients, name: &str) -> Step<
         groups: Vec::new(),
         attached_policies: attached,
         inline_policies: Vec::new(),
-        permissions_boundary: None,
+        permissions_boundary: user.permissions_boundary().and_then(|b| b.permissions_boundary_arn()).map(str::to_owned),
     }))
+}
+
+/// One role with its directly attached managed policies and its permissions boundary (no
+/// inline policies, no trust policy): GetRole, then ListAttachedRolePolicies. `Ok(None)`: no
+/// such role.
+pub async fn role_with_attached_policies(clients: &Clients, name: &str) -> Step<Role> {
+    let role = match clients.iam.get_role().role_name(name).send().await {
+        Ok(out) => out.role().cloned().ok_or_else(|| format!("GetRole returned no Role for {name}"))?,
+        Err(err) => return gone_or(AwsFailure::from_sdk(&err), "GetRole"),
+    };
+    let Some(attached) = attached_policies!(clients, list_attached_role_policies, role_name, name, "ListAttachedRolePolicies")? else {
+        return Ok(None);
+    };
+    Ok(Some(Role {
+        name: role.role_name().to_owned(),
+        arn: role.arn().to_owned(),
+        id: role.role_id().to_owned(),
+        path: role.path().to_owned(),
+        create_date: datetime(role.create_date()),
+        attached_policies: attached,
+        inline_policies: Vec::new(),
+        permissions_boundary: role.permissions_boundary().and_then(|b| b.permissions_boundary_arn()).map(str::to_owned),
+        last_used: None,
+        trust_policy: None,
+    }))
+}
+
+/// One group with its directly attached managed policies (no inline policies) and the ARN and
+/// name of every user in it: GetGroup (every page), then ListAttachedGroupPolicies.
+/// `Ok(None)`: no such group.
+pub async fn group_with_members(clients: &Clients, name: &str) -> Step<(Group, Vec<(String, String)>)> {
+    let mut group: Option<Group> = None;
+    let mut members = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let out = match clients.iam.get_group().group_name(name).max_items(1000).set_marker(marker.take()).send().await {
+            Ok(out) => out,
+            Err(err) => return gone_or(AwsFailure::from_sdk(&err), "GetGroup"),
+        };
+        if group.is_none() {
+            let g = out.group().ok_or_else(|| format!("GetGroup returned no Group for {name}"))?;
+            group = Some(Group {
+                name: g.group_name().to_owned(),
+                arn: g.arn().to_owned(),
+                id: g.group_id().to_owned(),
+                path: g.path().to_owned(),
+                create_date: datetime(g.create_date()),
+                attached_policies: Vec::new(),
+                inline_policies: Vec::new(),
+            });
+        }
+        members.extend(out.users().iter().map(|u| (u.arn().to_owned(), u.user_name().to_owned())));
+        match next_marker(out.is_truncated(), out.marker(), "GetGroup")? {
+            Some(next) => marker = Some(next),
+            None => break,
+        }
+    }
+    let Some(mut group) = group else { return Ok(None) };
+    let Some(attached) = attached_policies!(clients, list_attached_group_policies, group_name, name, "ListAttachedGroupPolicies")? else {
+        return Ok(None);
+    };
+    group.attached_policies = attached;
+    Ok(Some((group, members)))
+}
+
+/// The users, groups and roles a managed policy is attached to: ListEntitiesForPolicy, every
+/// page. Roles are named; whether each is service-linked is not in the answer and is left
+/// `false` for the caller to fill in. `Ok(None)`: no such policy.
+pub async fn policy_entities(clients: &Clients, arn: &str) -> Step<PolicyEntities> {
+    let mut entities = PolicyEntities { arn: arn.to_owned(), name: name_from_arn(arn).to_owned(), ..PolicyEntities::default() };
+    let mut marker: Option<String> = None;
+    loop {
+        let out = match clients.iam.list_entities_for_policy().policy_arn(arn).max_items(1000).set_marker(marker.take()).send().await {
+            Ok(out) => out,
+            Err(err) => return gone_or(AwsFailure::from_sdk(&err), "ListEntitiesForPolicy"),
+        };
+        entities.users.extend(out.policy_users().iter().filter_map(|u| u.user_name()).map(str::to_owned));
+        entities.groups.extend(out.policy_groups().iter().filter_map(|g| g.group_name()).map(str::to_owned));
+        entities.roles.extend(out.policy_roles().iter().filter_map(|r| r.role_name()).map(|r| (r.to_owned(), false)));
+        match next_marker(out.is_truncated(), out.marker(), "ListEntitiesForPolicy")? {
+            Some(next) => marker = Some(next),
+            None => break,
+        }
+    }
+    Ok(Some(entities))
 }

@@ -22,6 +22,11 @@ pub const IAM_ACTIONS: &[&str] = &[
     "iam:GetPolicy",
     "iam:GetPolicyVersion",
     "iam:ListAttachedUserPolicies",
+    "iam:GetRole",
+    "iam:ListAttachedRolePolicies",
+    "iam:GetGroup",
+    "iam:ListAttachedGroupPolicies",
+    "iam:ListEntitiesForPolicy",
 ];
 
 /// SSM actions, on the settings prefix only.
@@ -31,9 +36,10 @@ pub const SSM_ACTIONS: &[&str] = &["ssm:GetParametersByPath", "ssm:GetParameter"
 pub const SNS_ACTIONS: &[&str] = &["sns:Publish"];
 
 /// DynamoDB actions, on the finding-state table only: load it (`Scan` for a sweep,
-/// `BatchGetItem` of the fingerprints an event can touch), conditional writes (`PutItem`), and
-/// releasing a claim whose item did not exist before (`DeleteItem`).
-pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
+/// `BatchGetItem` of the fingerprints an event can touch), read the administrator roster
+/// (`GetItem`), conditional writes (`PutItem`), and releasing a claim whose item did not exist
+/// before, or dropping a roster that may be stale (`DeleteItem`).
+pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
 
 /// Every action, for `iam-assurance permissions`.
 pub fn all() -> Vec<&'static str> {

@@ -20,6 +20,10 @@
 //! | `version` | N | incremented by every write; writes are conditional on it |
 //! | `expires_at` | N | epoch seconds; DynamoDB deletes the item after it (TTL) |
 //!
+//! One more item is not a finding: the administrator roster (`fingerprint` =
+//! [`ROSTER_KEY`]; `roster` (S): the roster as JSON, `version` (N), `updated_at` (S),
+//! `updated_by` (S): the sweep or the event that wrote it). Loading findings skips it.
+//!
 //! Every write is a conditional `PutItem` (or `DeleteItem`): on `attribute_not_exists` for an
 //! item the run did not see, on the `version` it read otherwise. A write that loses a race
 //! reports [`WriteOutcome::Conflict`] and changes nothing. What to write is decided elsewhere
@@ -38,6 +42,14 @@ use serde::Serialize;
 use crate::{AdapterError, Clients};
 
 const SCAN: &str = "dynamodb:Scan";
+const GET: &str = "dynamodb:GetItem";
+
+/// The key of the administrator roster's item (see `iam_assurance_rules::roster`).
+pub const ROSTER_KEY: &str = "roster#administrators";
+
+/// The largest roster stored: DynamoDB items are at most 400 KB. A larger roster is not kept
+/// (events then read the whole account).
+pub const MAX_ROSTER_BYTES: usize = 380_000;
 const BATCH_GET: &str = "dynamodb:BatchGetItem";
 const PUT: &str = "dynamodb:PutItem";
 const DELETE: &str = "dynamodb:DeleteItem";
@@ -204,7 +216,7 @@ impl StateStore {
                 .send()
                 .await
                 .map_err(|e| AdapterError::aws(SCAN, &e))?;
-            for raw in out.items() {
+            for raw in out.items().iter().filter(|raw| !is_roster(raw)) {
                 match from_item(raw) {
                     Ok(item) => {
                         loaded.items.insert(item.fingerprint.clone(), item);
@@ -336,6 +348,91 @@ impl StateStore {
             }
         }
     }
+}
+
+/// The administrator roster as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRoster {
+    pub version: u64,
+    /// The roster's JSON (`None` when read without it, [`StateStore::roster_version`]).
+    pub json: Option<String>,
+}
+
+impl StateStore {
+    /// The administrator roster: a strongly consistent GetItem. `Ok(None)`: none is stored.
+    pub async fn roster(&self) -> Result<Option<StoredRoster>, AdapterError> {
+        self.get_roster(false).await
+    }
+
+    /// The roster's version only (a sweep about to replace it).
+    pub async fn roster_version(&self) -> Result<Option<u64>, AdapterError> {
+        Ok(self.get_roster(true).await?.map(|r| r.version))
+    }
+
+    async fn get_roster(&self, version_only: bool) -> Result<Option<StoredRoster>, AdapterError> {
+        let out = self
+            .clients
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("fingerprint", AttributeValue::S(ROSTER_KEY.to_string()))
+            .consistent_read(true)
+            .set_projection_expression(version_only.then(|| "#version".to_string()))
+            .set_expression_attribute_names(version_only.then(|| HashMap::from([("#version".to_string(), "version".to_string())])))
+            .send()
+            .await
+            .map_err(|e| AdapterError::aws(GET, &e))?;
+        let Some(item) = out.item() else { return Ok(None) };
+        let version = item.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).ok_or_else(|| {
+            AdapterError::InvalidRequest { operation: GET, detail: format!("the item {ROSTER_KEY} has no numeric `version`") }
+        })?;
+        let json = item.get("roster").and_then(|v| v.as_s().ok()).cloned();
+        if !version_only && json.is_none() {
+            return Err(AdapterError::InvalidRequest { operation: GET, detail: format!("the item {ROSTER_KEY} has no `roster` string") });
+        }
+        Ok(Some(StoredRoster { version, json }))
+    }
+
+    /// Store the roster if the stored one is still at `expect` (absent, or that version); the
+    /// new version is one more. `by` says which run wrote it.
+    pub async fn put_roster(&self, json: &str, expect: Option<u64>, by: &str, now: DateTime<Utc>) -> WriteOutcome {
+        let (condition, values) = match expect {
+            None => ("attribute_not_exists(fingerprint)", None),
+            Some(v) => ("#version = :expected", Some(HashMap::from([(":expected".to_string(), number(v))]))),
+        };
+        let names = values.as_ref().map(|_| HashMap::from([("#version".to_string(), "version".to_string())]));
+        let item = HashMap::from([
+            ("fingerprint".to_string(), AttributeValue::S(ROSTER_KEY.to_string())),
+            ("roster".to_string(), AttributeValue::S(json.to_string())),
+            ("version".to_string(), number(expect.map_or(1, |v| v + 1))),
+            ("updated_at".to_string(), time(now)),
+            ("updated_by".to_string(), AttributeValue::S(by.to_string())),
+        ]);
+        let result = self
+            .clients
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await;
+        outcome(result, PUT, |e| e.is_conditional_check_failed_exception())
+    }
+
+    /// Drop the roster, whatever its version: events read the whole account until a sweep
+    /// writes a new one.
+    pub async fn delete_roster(&self) -> WriteOutcome {
+        let result =
+            self.clients.dynamodb.delete_item().table_name(&self.table).key("fingerprint", AttributeValue::S(ROSTER_KEY.to_string())).send().await;
+        outcome(result, DELETE, |e| e.is_conditional_check_failed_exception())
+    }
+}
+
+fn is_roster(raw: &HashMap<String, AttributeValue>) -> bool {
+    raw.get("fingerprint").and_then(|v| v.as_s().ok()).is_some_and(|f| f == ROSTER_KEY)
 }
 
 /// A conditional write's outcome: a failed condition is a [`WriteOutcome::Conflict`].

@@ -1,0 +1,169 @@
+//! The administrator roster on the live path (see `iam_assurance_rules::roster`): kept in the
+//! finding-state table as one item, written by every run that read the whole account (a
+//! sweep, or an event that had to), and updated by the events that can change who is an
+//! administrator, so that those events need not read the whole account.
+//!
+//! Consistency: a run reads the roster's version before it reads IAM and writes its roster on
+//! that version only. If another run wrote the roster in between, this run's view may be older
+//! than what is stored, so it drops the roster instead: events then read the whole account
+//! until the next sweep writes a new one. A stored roster that cannot be used (another format,
+//! not JSON) is replaced the same way.
+
+use chrono::{DateTime, Utc};
+use iam_assurance_aws::state::{StateStore, WriteOutcome, MAX_ROSTER_BYTES};
+use iam_assurance_aws::{attachments, Clients};
+use iam_assurance_rules::inventory::{AuthorizationDetails, PolicyEntities};
+use iam_assurance_rules::roster::{Fresh, Roster, FORMAT};
+
+use crate::event::{Entity, Targeted};
+use crate::live::RunError;
+
+/// What the state table holds.
+#[derive(Debug, Clone, Default)]
+pub struct Kept {
+    /// The stored item's version; `None`: there is none.
+    pub version: Option<u64>,
+    /// The roster, when the item holds one this version can use.
+    pub roster: Option<Roster>,
+}
+
+/// Read the stored roster (one GetItem). A roster of another format or that does not parse is
+/// reported as absent (and logged), with its version, so that the run can replace it.
+pub async fn read(store: &StateStore) -> Result<Kept, String> {
+    let Some(stored) = store.roster().await.map_err(|e| e.to_string())? else { return Ok(Kept::default()) };
+    let roster = match serde_json::from_str::<Roster>(stored.json.as_deref().unwrap_or_default()) {
+        Ok(roster) if roster.format == FORMAT => Some(roster),
+        Ok(roster) => {
+            tracing::warn!(format = roster.format, expected = FORMAT, "stored administrator roster has another format; not used");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "stored administrator roster does not parse; not used");
+            None
+        }
+    };
+    Ok(Kept { version: Some(stored.version), roster })
+}
+
+/// The version a run about to rebuild the roster from the whole account must find (one
+/// GetItem of the version only). `Ok(None)`: there is none yet.
+pub async fn version(store: &StateStore) -> Result<Option<u64>, String> {
+    store.roster_version().await.map_err(|e| e.to_string())
+}
+
+/// Store a roster on the version the run read (`expect`; `None`: none existed). Returns what
+/// happened, for the run JSON: `written`, `dropped` (another run wrote it since, or it is too
+/// large to keep). A write that fails, and whose fallback delete fails too, is an error: a
+/// stale roster would make later events count administrators wrong.
+pub async fn keep(store: &StateStore, roster: &Roster, expect: Option<u64>, by: &str, now: DateTime<Utc>) -> Result<&'static str, RunError> {
+    let json = serde_json::to_string(roster).map_err(|e| RunError::State(format!("cannot serialize the administrator roster: {e}")))?;
+    let why = if json.len() > MAX_ROSTER_BYTES {
+        format!("the administrator roster is {} bytes, more than the {MAX_ROSTER_BYTES} an item can hold", json.len())
+    } else {
+        match store.put_roster(&json, expect, by, now).await {
+            WriteOutcome::Written => return Ok("written"),
+            WriteOutcome::Conflict => "another run wrote the administrator roster since this run read it".to_string(),
+            WriteOutcome::Failed(e) => format!("cannot write the administrator roster: {e}"),
+        }
+    };
+    tracing::warn!(reason = %why, "dropping the administrator roster: events read the whole account until the next sweep");
+    match store.delete_roster().await {
+        WriteOutcome::Written | WriteOutcome::Conflict => Ok("dropped"),
+        WriteOutcome::Failed(e) => Err(RunError::State(format!("{why}, and it cannot be dropped either: {e}"))),
+    }
+}
+
+/// A managed policy's verdict, from its document or its ARN.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict {
+    pub grants: bool,
+    pub denies: bool,
+    /// On the unapproved list of `unapproved-policy-in-use` (enabled).
+    pub unapproved: bool,
+}
+
+/// What an attachment event evaluates through the roster.
+pub struct Attachment {
+    /// The roster with the event's entity read now.
+    pub roster: Roster,
+    /// The stored version it was read at.
+    pub version: u64,
+    /// Whether the entity's read changed it (then it is written back).
+    pub changed: bool,
+    /// The entity read now (a user, role or group with its attached policies).
+    pub authorization: AuthorizationDetails,
+    /// Every entity the policy is attached to, when it is on the unapproved list.
+    pub policy_entities: Option<PolicyEntities>,
+    /// The rules it evaluates.
+    pub rules: Vec<&'static str>,
+    /// Why, for the run JSON.
+    pub reason: String,
+}
+
+/// An attach or detach of a policy that grants or denies everything, or is unapproved: read
+/// the one user, role or group now (GetUser/GetRole + its attached policies, or GetGroup with
+/// its members + its attached policies), replace what the roster knew of it, and count the
+/// administrators from the roster; for an unapproved policy, read who it is attached to
+/// (ListEntitiesForPolicy). `Err`: why the whole account must be read instead (no roster, the
+/// entity or policy is gone, a read failed, a boundary the roster does not know).
+pub async fn attachment(clients: &Clients, store: &StateStore, t: &Targeted, verdict: Verdict) -> Result<Attachment, String> {
+    let Some(Entity::Policy(policy)) = &t.related else { return Err("the event names no policy ARN".into()) };
+    let kept = read(store).await.map_err(|e| format!("cannot read the administrator roster: {e}"))?;
+    let (Some(mut roster), Some(version)) = (kept.roster, kept.version) else {
+        return Err("no administrator roster is kept yet (a sweep writes it)".into());
+    };
+    let before = roster.clone();
+    roster.classify(policy, verdict.grants, verdict.denies);
+    let gone = |what: &str| format!("{what} no longer exists");
+    let mut authorization = AuthorizationDetails::default();
+    let mut rules = vec!["min-admins", "max-admins"];
+    let subject = match &t.entity {
+        Entity::User(name) => {
+            let user = attachments::user_with_attached_policies(clients, name).await?.ok_or_else(|| gone(&format!("user {name}")))?;
+            let attached: Vec<String> = user.attached_policies.iter().map(|p| p.arn.clone()).collect();
+            let fresh = Fresh { arn: &user.arn, name: &user.name, attached: &attached, boundary: user.permissions_boundary.as_deref() };
+            roster.set_user(fresh).map_err(|e| e.to_string())?;
+            authorization.users.push(user);
+            rules.insert(0, "user-attached-policies");
+            format!("user {name}'s attached policies")
+        }
+        Entity::Role(name) => {
+            let role = attachments::role_with_attached_policies(clients, name).await?.ok_or_else(|| gone(&format!("role {name}")))?;
+            let attached: Vec<String> = role.attached_policies.iter().map(|p| p.arn.clone()).collect();
+            let fresh = Fresh { arn: &role.arn, name: &role.name, attached: &attached, boundary: role.permissions_boundary.as_deref() };
+            roster.set_role(fresh, role.is_service_linked()).map_err(|e| e.to_string())?;
+            authorization.roles.push(role);
+            format!("role {name}'s attached policies")
+        }
+        Entity::Group(name) => {
+            let (group, members) = attachments::group_with_members(clients, name).await?.ok_or_else(|| gone(&format!("group {name}")))?;
+            let attached: Vec<String> = group.attached_policies.iter().map(|p| p.arn.clone()).collect();
+            roster.set_group(&group.name, &attached, &members);
+            authorization.groups.push(group);
+            format!("group {name}'s attached policies and members")
+        }
+        other => return Err(format!("an attachment to {other:?} is not handled through the roster")),
+    };
+    let policy_entities = if verdict.unapproved {
+        let mut entities = attachments::policy_entities(clients, policy).await?.ok_or_else(|| gone(&format!("policy {policy}")))?;
+        for (role, service_linked) in &mut entities.roles {
+            *service_linked = roster.service_linked_roles.contains(role);
+        }
+        rules.push("unapproved-policy-in-use");
+        Some(entities)
+    } else {
+        None
+    };
+    let changed = roster != before;
+    let reason = format!(
+        "{policy} {}: administrators counted from the roster kept in the state table (version {version}) with {subject} read now{}",
+        match (verdict.grants, verdict.denies) {
+            (true, true) => "grants and denies every action on every resource",
+            (true, false) => "grants every action on every resource",
+            (false, true) => "denies every action on every resource",
+            (false, false) => "is on the unapproved list",
+        },
+        if verdict.unapproved { ", and the policy's attachments read with ListEntitiesForPolicy" } else { "" }
+    );
+    Ok(Attachment { roster, version, changed, authorization, policy_entities, rules, reason })
+}
