@@ -20,8 +20,8 @@ use iam_assurance_aws::sns::MAX_BATCH_ENTRIES;
 use iam_assurance_aws::state::{StateStore, StateWrite, WriteOutcome};
 use iam_assurance_aws::{sns, ssm, Clients};
 use iam_assurance_rules::inventory::{AuthorizationDetails, Inventory, User};
-use iam_assurance_rules::report::{Finding, FindingStatus, RuleStatus, RuleSummary};
 use iam_assurance_rules::principals::{is_known_admin_policy, is_known_deny_policy};
+use iam_assurance_rules::report::{Finding, FindingStatus, RuleStatus, RuleSummary};
 use iam_assurance_rules::roster::Roster;
 use iam_assurance_rules::{evaluate, evaluate_only, Settings};
 use serde_json::{json, Value};
@@ -107,14 +107,14 @@ pub async fn sweep(clients: &Clients, config: &Config, trigger: Value, now: Date
     let started = Instant::now();
     clients.counter.reset();
     let settings = Box::pin(load_settings(clients, config)).await?;
-    // The administrator roster is rebuilt from what this sweep reads, on the version stored
-    // before it reads.
+    // The administrator roster is rebuilt from what this sweep reads, and stored if it
+    // changed, on the version stored before the sweep read IAM.
     let store = roster_store(clients, config);
-    let roster_version = match &store {
-        Some(store) => match crate::roster::version(store).await {
-            Ok(version) => Some(version),
+    let prior_roster = match &store {
+        Some(store) => match crate::roster::read(store).await {
+            Ok(kept) => Some(kept),
             Err(reason) => {
-                tracing::warn!(%reason, "cannot read the administrator roster's version; not rewriting it");
+                tracing::warn!(%reason, "cannot read the administrator roster; not rewriting it");
                 None
             }
         },
@@ -130,8 +130,8 @@ pub async fn sweep(clients: &Clients, config: &Config, trigger: Value, now: Date
     // The inventory (tens of MB on a large account) is not needed once evaluated.
     drop(inventory);
     let mut output = RunOutput::from_report(report, trigger, clients.counter.snapshot());
-    let kept = match (&store, roster_version, &roster) {
-        (Some(store), Some(expect), Some(roster)) => Some(crate::roster::keep(store, roster, expect, "sweep", now).await?),
+    let kept = match (&store, prior_roster, roster) {
+        (Some(store), Some(prior), Some(roster)) => Some(crate::roster::keep_if_changed(store, roster, prior, "sweep", now).await?),
         _ => None,
     };
     if config.topic_arn.is_some() {
@@ -206,10 +206,12 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
     let mut through_roster: Option<crate::roster::Attachment> = None;
     match (path, &targeted, &store) {
         (AttachmentPath::Narrow(n), _, _) => narrowed = Some(*n),
-        (AttachmentPath::Admin(verdict), Some(t), Some(store)) => match Box::pin(crate::roster::attachment(clients, store, t, verdict)).await {
-            Ok(a) => through_roster = Some(a),
-            Err(reason) => tracing::info!(%reason, "reading the whole account instead of using the administrator roster"),
-        },
+        (AttachmentPath::Admin(verdict), Some(t), Some(store)) => {
+            match Box::pin(crate::roster::attachment(clients, store, t, verdict)).await {
+                Ok(a) => through_roster = Some(a),
+                Err(reason) => tracing::info!(%reason, "reading the whole account instead of using the administrator roster"),
+            }
+        }
         _ => {}
     }
     if let Some(t) = targeted.as_mut() {
@@ -225,7 +227,8 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
     // An event that reads the whole account and can change who is an administrator rebuilds
     // the roster from what it reads; the stored one classifies the AWS managed policies whose
     // documents the event does not read.
-    let can_change_admins = targeted.as_ref().is_some_and(|t| t.need == Need::Authorization && t.rules.iter().any(|r| ADMIN_RULES.contains(r)));
+    let can_change_admins =
+        targeted.as_ref().is_some_and(|t| t.need == Need::Authorization && t.rules.iter().any(|r| ADMIN_RULES.contains(r)));
     let prior_roster = match (&store, can_change_admins) {
         (Some(store), true) => match crate::roster::read(store).await {
             Ok(kept) => Some(kept),
@@ -270,7 +273,9 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
     } else if let (Some(kept), Some(aad)) = (prior_roster, inventory.authorization.as_ref().filter(|a| a.complete)) {
         let roster = Roster::from_aad(aad, kept.roster.as_ref());
         inventory.admins = Some(roster.admins());
-        roster_write = Some((roster, kept.version));
+        if kept.roster.as_ref() != Some(&roster) {
+            roster_write = Some((roster, kept.version));
+        }
     }
     if inventory.account_id.is_empty() {
         inventory.account_id = account;

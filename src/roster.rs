@@ -31,7 +31,7 @@ pub struct Kept {
 /// reported as absent (and logged), with its version, so that the run can replace it.
 pub async fn read(store: &StateStore) -> Result<Kept, String> {
     let Some(stored) = store.roster().await.map_err(|e| e.to_string())? else { return Ok(Kept::default()) };
-    let roster = match serde_json::from_str::<Roster>(stored.json.as_deref().unwrap_or_default()) {
+    let roster = match serde_json::from_str::<Roster>(&stored.json) {
         Ok(roster) if roster.format == FORMAT => Some(roster),
         Ok(roster) => {
             tracing::warn!(format = roster.format, expected = FORMAT, "stored administrator roster has another format; not used");
@@ -45,17 +45,32 @@ pub async fn read(store: &StateStore) -> Result<Kept, String> {
     Ok(Kept { version: Some(stored.version), roster })
 }
 
-/// The version a run about to rebuild the roster from the whole account must find (one
-/// GetItem of the version only). `Ok(None)`: there is none yet.
-pub async fn version(store: &StateStore) -> Result<Option<u64>, String> {
-    store.roster_version().await.map_err(|e| e.to_string())
+/// Store a roster rebuilt from the whole account unless the stored one (read before the run
+/// read IAM) is the same: `unchanged`, or as [`keep`].
+pub async fn keep_if_changed(
+    store: &StateStore,
+    roster: Roster,
+    prior: Kept,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<&'static str, RunError> {
+    if prior.roster.as_ref() == Some(&roster) {
+        return Ok("unchanged");
+    }
+    keep(store, &roster, prior.version, by, now).await
 }
 
 /// Store a roster on the version the run read (`expect`; `None`: none existed). Returns what
 /// happened, for the run JSON: `written`, `dropped` (another run wrote it since, or it is too
 /// large to keep). A write that fails, and whose fallback delete fails too, is an error: a
 /// stale roster would make later events count administrators wrong.
-pub async fn keep(store: &StateStore, roster: &Roster, expect: Option<u64>, by: &str, now: DateTime<Utc>) -> Result<&'static str, RunError> {
+pub async fn keep(
+    store: &StateStore,
+    roster: &Roster,
+    expect: Option<u64>,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<&'static str, RunError> {
     let json = serde_json::to_string(roster).map_err(|e| RunError::State(format!("cannot serialize the administrator roster: {e}")))?;
     let why = if json.len() > MAX_ROSTER_BYTES {
         format!("the administrator roster is {} bytes, more than the {MAX_ROSTER_BYTES} an item can hold", json.len())

@@ -211,7 +211,8 @@ async fn two_sweeps_in_a_row_the_second_publishes_nothing() {
     assert_eq!(first["published"]["digest_parts"], 1);
     let calls = first["api_calls"].as_object().unwrap();
     assert_eq!(calls["dynamodb:Scan"], 1);
-    assert_eq!(calls["dynamodb:PutItem"].as_u64(), Some(open as u64), "one claim per new finding");
+    assert_eq!(calls["dynamodb:PutItem"].as_u64(), Some(open as u64 + 1), "one claim per new finding, and the roster");
+    assert_eq!(first["published"]["roster"], "written");
     for call in calls.keys() {
         assert!(iam_assurance_aws::permissions::is_granted(call), "{call} is not in permissions.rs");
     }
@@ -227,6 +228,7 @@ async fn two_sweeps_in_a_row_the_second_publishes_nothing() {
     assert_eq!(second["published"]["messages"], 0);
     assert!(second["api_calls"].get("sns:PublishBatch").is_none(), "{}", second["api_calls"]);
     assert!(second["api_calls"].get("dynamodb:PutItem").is_none(), "nothing changed, nothing written: {}", second["api_calls"]);
+    assert_eq!(second["published"]["roster"], "unchanged");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -472,8 +474,8 @@ async fn attaching_a_policy_that_cannot_make_an_admin_reads_only_the_policy_and_
     assert_eq!(delivered.len(), 1);
     assert_eq!((change(&delivered[0]), attr(&delivered[0], "rule_id")), ("resolved", "user-attached-policies"));
 
-    // A customer policy that denies everything changes who is an administrator: the whole
-    // account is read.
+    // A customer policy that denies everything changes who is an administrator: the
+    // administrators are recounted through the roster the sweep kept.
     let deny = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
     let created = env.iam().create_policy().policy_name("lockdown").policy_document(deny).send().await.unwrap();
     let lockdown = created.policy().unwrap().arn().unwrap().to_string();
@@ -482,19 +484,27 @@ async fn attaching_a_policy_that_cannot_make_an_admin_reads_only_the_policy_and_
     attach_deny["detail"]["requestParameters"]["policyArn"] = json!(lockdown);
     attach_deny["detail"]["eventID"] = json!("0d3c4e5f-0000-4000-8000-00000000000a");
     let run = serde_json::to_value(live::handle_event(&clients, &config, &attach_deny, now + Duration::minutes(3)).await.unwrap()).unwrap();
-    assert!(run["api_calls"]["iam:GetAccountAuthorizationDetails"].as_u64() >= Some(1), "{}", run["api_calls"]);
+    assert!(run["api_calls"].get("iam:GetAccountAuthorizationDetails").is_none(), "{}", run["api_calls"]);
+    assert_eq!(run["api_calls"]["dynamodb:GetItem"], 1, "{}", run["api_calls"]);
+    assert!(run["trigger"]["narrowed"].as_str().unwrap().contains("roster"), "{}", run["trigger"]);
     assert!(run["rules"].as_array().unwrap().iter().any(|r| r["rule_id"] == "min-admins"), "administrators recounted");
+    // alice was the only administrator: now there is none.
+    let min = run["findings"].as_array().unwrap().iter().find(|f| f["rule_id"] == "min-admins").expect("min-admins finding");
+    assert!(min["message"].as_str().unwrap().contains("has no principal with administrator access"), "{}", min["message"]);
 
-    // So does a policy on the unapproved list (matched by name as the rule matches); a
-    // policy not on it stays narrow.
+    // So does a policy on the unapproved list (matched by name as the rule matches), which
+    // also reads the policy's attachments; a policy not on it stays narrow.
     env.put_parameter("/iam-assurance/rules/unapproved-policy-in-use", json!({"unapproved": ["IAMFullAccess"]})).await;
     let run = serde_json::to_value(live::handle_event(&clients, &config, &attach, now + Duration::minutes(4)).await.unwrap()).unwrap();
     assert!(run["api_calls"].get("iam:GetAccountAuthorizationDetails").is_none(), "{}", run["api_calls"]);
+    assert!(run["api_calls"].get("dynamodb:GetItem").is_none(), "{}", run["api_calls"]);
     env.put_parameter("/iam-assurance/rules/unapproved-policy-in-use", json!({"unapproved": ["ReadOnly*"]})).await;
     let run = serde_json::to_value(live::handle_event(&clients, &config, &attach, now + Duration::minutes(5)).await.unwrap()).unwrap();
-    assert!(run["api_calls"]["iam:GetAccountAuthorizationDetails"].as_u64() >= Some(1), "{}", run["api_calls"]);
-    assert!(run["trigger"]["narrowed"].is_null());
-    assert!(run["rules"].as_array().unwrap().iter().any(|r| r["rule_id"] == "unapproved-policy-in-use"));
+    assert!(run["api_calls"].get("iam:GetAccountAuthorizationDetails").is_none(), "{}", run["api_calls"]);
+    assert_eq!(run["api_calls"]["iam:ListEntitiesForPolicy"], 1, "{}", run["api_calls"]);
+    assert!(run["trigger"]["narrowed"].as_str().unwrap().contains("unapproved list"), "{}", run["trigger"]);
+    let unapproved = run["rules"].as_array().unwrap().iter().find(|r| r["rule_id"] == "unapproved-policy-in-use").unwrap();
+    assert_eq!(unapproved["status"], "evaluated", "{unapproved}");
 }
 
 /// 2,000 findings (synthetic, on real SNS → SQS and DynamoDB): every one delivered, each
@@ -810,4 +820,242 @@ fn cli_keeps_state_in_the_table_from_the_environment() {
     assert_eq!((a["published"]["changes"]["new"].as_u64(), b["published"]["changes"]["new"].as_u64()), (Some(1), Some(0)));
     let delivered = rt.block_on(env.received());
     assert_eq!(per_finding(&delivered).len() as u64, first["published"]["changes"]["new"].as_u64().unwrap() + 1);
+}
+
+/// An IAM write event like the sample `attach-user-policy.json`, for another call.
+fn iam_event(name: &str, id: u32, params: Value) -> Value {
+    let mut e = event("attach-user-policy.json");
+    e["detail"]["eventName"] = json!(name);
+    e["detail"]["eventID"] = json!(format!("5e1f0000-0000-4000-8000-{id:012}"));
+    e["detail"]["requestParameters"] = params;
+    e
+}
+
+async fn invoke(clients: &Clients, config: &Config, event: &Value, at: DateTime<Utc>) -> Value {
+    serde_json::to_value(live::handle_event(clients, config, event, at).await.expect("event")).unwrap()
+}
+
+/// A sweep after an event that went through the roster: it must find what the event found.
+/// It publishes nothing, finds the roster the event left as it would build it, and reports
+/// exactly the event's findings (message and details) for every rule the event evaluated.
+/// (It may still refresh other findings silently: `admin-policy` says how many entities a
+/// policy is attached to, which attach events do not re-evaluate.)
+async fn agreeing_sweep(env: &Env, clients: &Clients, at: DateTime<Utc>, event_run: &Value) {
+    let after = event_run["trigger"]["event_name"].as_str().unwrap_or("?").to_string();
+    let run = sweep(env, clients, at).await;
+    let delivered = env.received().await;
+    assert!(delivered.is_empty(), "after {after}: the sweep published {:?}", delivered.iter().map(|m| &m["Subject"]).collect::<Vec<_>>());
+    assert_eq!(run["published"]["roster"], "unchanged", "after {after}");
+    let rules: BTreeSet<&str> = event_run["rules"].as_array().unwrap().iter().map(|r| r["rule_id"].as_str().unwrap()).collect();
+    let of = |run: &Value, arns: Option<&BTreeSet<String>>| -> BTreeMap<String, (Value, Value)> {
+        run["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| rules.contains(f["rule_id"].as_str().unwrap()))
+            .filter(|f| arns.is_none_or(|a| a.contains(f["resource_arn"].as_str().unwrap())))
+            .map(|f| (f["fingerprint"].as_str().unwrap().to_string(), (f["message"].clone(), f["details"].clone())))
+            .collect()
+    };
+    let event_findings = of(event_run, None);
+    // The sweep's findings of those rules on what the event looked at: its entity, its
+    // policy and the account.
+    let entity = &event_run["trigger"]["entity"];
+    let in_scope = BTreeSet::from([
+        format!("arn:aws:iam::{ACCOUNT}:{}/{}", entity["type"].as_str().unwrap(), entity["name"].as_str().unwrap()),
+        event_run["trigger"]["related"]["name"].as_str().unwrap().to_string(),
+        format!("arn:aws:iam::{ACCOUNT}:root"),
+    ]);
+    assert_eq!(of(&run, Some(&in_scope)), event_findings, "after {after}");
+}
+
+/// The events that can change who is an administrator, on a user, a group and a role, with
+/// AWS managed and customer policies that grant or deny everything and an unapproved one: each
+/// is evaluated without the account's authorization details, through the roster the sweep
+/// kept, and the next sweep (which reads everything) agrees with it exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_changes_go_through_the_roster_and_the_next_sweep_agrees() {
+    let env = Env::start().await;
+    env.seed().await;
+    env.put_parameter("/iam-assurance/rules/unapproved-policy-in-use", json!({"unapproved": ["AdministratorAccess"]})).await;
+    env.put_parameter("/iam-assurance/rules/max-admins", json!({"max": 3})).await;
+    let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
+    // Created before the sweep (their own events are not the point here): a customer policy
+    // that allows everything, a group of two and a role, none holding it yet.
+    let allow_all = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    let everything = iam.create_policy().policy_name("everything").policy_document(allow_all).send().await.unwrap();
+    let everything = everything.policy().unwrap().arn().unwrap().to_string();
+    iam.create_group().group_name("ops").send().await.unwrap();
+    for user in ["carol", "deploy-bot"] {
+        iam.add_user_to_group().group_name("ops").user_name(user).send().await.unwrap();
+    }
+    let trust = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{ACCOUNT}:root")},"Action":"sts:AssumeRole"}]});
+    iam.create_role().role_name("deployer").assume_role_policy_document(trust.to_string()).send().await.unwrap();
+    let t0 = Utc::now();
+    let first = sweep(&env, &clients, t0).await;
+    assert_eq!(first["published"]["roster"], "written", "{}", first["published"]);
+    assert_eq!(first["api_calls"]["dynamodb:GetItem"], 1, "{}", first["api_calls"]);
+    env.received().await;
+    let roster = StateStore::new(&clients, TABLE).roster().await.unwrap().expect("the sweep kept a roster");
+    assert!(roster.json.contains("arn:aws:iam::123456789012:user/alice"), "{}", roster.json);
+
+    // 1. AdministratorAccess (on the unapproved list) attached to bob: a second administrator.
+    iam.attach_user_policy().user_name("bob").policy_arn(ADMIN).send().await.unwrap();
+    let run = invoke(
+        &clients,
+        &config,
+        &iam_event("AttachUserPolicy", 1, json!({"userName": "bob", "policyArn": ADMIN})),
+        t0 + Duration::minutes(1),
+    )
+    .await;
+    let calls = run["api_calls"].as_object().unwrap();
+    let expected =
+        ["ssm:GetParametersByPath", "dynamodb:GetItem", "iam:GetUser", "iam:ListAttachedUserPolicies", "iam:ListEntitiesForPolicy"];
+    for call in expected {
+        assert_eq!(calls[call], 1, "{call}: {calls:?}");
+    }
+    assert!(calls.get("iam:GetAccountAuthorizationDetails").is_none() && calls.get("iam:GetPolicy").is_none(), "{calls:?}");
+    let reads: u64 =
+        calls.iter().filter(|(k, _)| !k.starts_with("sns:") && *k != "dynamodb:PutItem").map(|(_, v)| v.as_u64().unwrap()).sum();
+    assert_eq!(reads, 6, "5 reads and the state's BatchGetItem: {calls:?}");
+    for call in calls.keys() {
+        assert!(iam_assurance_aws::permissions::is_granted(call), "{call} is not in permissions.rs");
+    }
+    assert_eq!(run["published"]["roster"], "written");
+    let delivered = env.received().await;
+    let got: BTreeSet<(String, String)> =
+        per_finding(&delivered).iter().map(|m| (change(m).to_string(), attr(m, "rule_id").to_string())).collect();
+    let want: BTreeSet<(String, String)> =
+        [("resolved", "min-admins"), ("new", "user-attached-policies")].iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    assert_eq!(got, want);
+    let unapproved = run["findings"].as_array().unwrap().iter().find(|f| f["rule_id"] == "unapproved-policy-in-use").unwrap();
+    assert_eq!(unapproved["details"]["users"], json!(["bob"]), "{unapproved}");
+    assert_eq!(unapproved["details"]["groups"], json!(["admins"]), "{unapproved}");
+    agreeing_sweep(&env, &clients, t0 + Duration::minutes(2), &run).await;
+
+    // 2. The customer policy that allows everything, attached to the group of two: four
+    // administrators, one more than the maximum.
+    iam.attach_group_policy().group_name("ops").policy_arn(&everything).send().await.unwrap();
+    let run = invoke(
+        &clients,
+        &config,
+        &iam_event("AttachGroupPolicy", 2, json!({"groupName": "ops", "policyArn": everything})),
+        t0 + Duration::minutes(3),
+    )
+    .await;
+    let calls = run["api_calls"].as_object().unwrap();
+    for call in ["iam:GetPolicy", "iam:GetPolicyVersion", "dynamodb:GetItem", "iam:GetGroup", "iam:ListAttachedGroupPolicies"] {
+        assert_eq!(calls[call], 1, "{call}: {calls:?}");
+    }
+    assert!(calls.get("iam:GetAccountAuthorizationDetails").is_none() && calls.get("iam:ListEntitiesForPolicy").is_none(), "{calls:?}");
+    let delivered = env.received().await;
+    let messages = per_finding(&delivered);
+    assert_eq!(messages.len(), 1, "{:?}", messages.iter().map(|m| &m["Subject"]).collect::<Vec<_>>());
+    assert_eq!((change(messages[0]), attr(messages[0], "rule_id")), ("new", "max-admins"));
+    let message = body(messages[0])["finding"]["message"].as_str().unwrap().to_string();
+    for who in ["user alice", "user bob", "user carol", "user deploy-bot"] {
+        assert!(message.contains(who), "{who} missing: {message}");
+    }
+    agreeing_sweep(&env, &clients, t0 + Duration::minutes(4), &run).await;
+
+    // 3. The same policy on the role: five.
+    iam.attach_role_policy().role_name("deployer").policy_arn(&everything).send().await.unwrap();
+    let run = invoke(
+        &clients,
+        &config,
+        &iam_event("AttachRolePolicy", 3, json!({"roleName": "deployer", "policyArn": everything})),
+        t0 + Duration::minutes(5),
+    )
+    .await;
+    let calls = run["api_calls"].as_object().unwrap();
+    for call in ["iam:GetRole", "iam:ListAttachedRolePolicies", "dynamodb:GetItem"] {
+        assert_eq!(calls[call], 1, "{call}: {calls:?}");
+    }
+    assert!(calls.get("iam:GetAccountAuthorizationDetails").is_none(), "{calls:?}");
+    let max = run["findings"].as_array().unwrap().iter().find(|f| f["rule_id"] == "max-admins").unwrap();
+    assert_eq!(max["details"]["count"], 5, "{max}");
+    assert!(max["message"].as_str().unwrap().contains("role deployer"), "{}", max["message"]);
+    env.received().await;
+    agreeing_sweep(&env, &clients, t0 + Duration::minutes(6), &run).await;
+
+    // 4. AWSDenyAll on bob (denies everything by its ARN: no document read), and the group's
+    // policy detached: back to two administrators, alice and the role.
+    let deny_all = "arn:aws:iam::aws:policy/AWSDenyAll";
+    iam.attach_user_policy().user_name("bob").policy_arn(deny_all).send().await.unwrap();
+    let run = invoke(
+        &clients,
+        &config,
+        &iam_event("AttachUserPolicy", 4, json!({"userName": "bob", "policyArn": deny_all})),
+        t0 + Duration::minutes(7),
+    )
+    .await;
+    assert!(
+        run["api_calls"].get("iam:GetPolicy").is_none() && run["api_calls"].get("iam:GetAccountAuthorizationDetails").is_none(),
+        "{}",
+        run["api_calls"]
+    );
+    let max = run["findings"].as_array().unwrap().iter().find(|f| f["rule_id"] == "max-admins").unwrap();
+    assert_eq!(max["details"]["count"], 4, "{max}");
+    assert!(!max["message"].as_str().unwrap().contains("user bob"), "{}", max["message"]);
+    iam.detach_group_policy().group_name("ops").policy_arn(&everything).send().await.unwrap();
+    let run = invoke(
+        &clients,
+        &config,
+        &iam_event("DetachGroupPolicy", 5, json!({"groupName": "ops", "policyArn": everything})),
+        t0 + Duration::minutes(8),
+    )
+    .await;
+    assert!(run["api_calls"].get("iam:GetAccountAuthorizationDetails").is_none(), "{}", run["api_calls"]);
+    let delivered = env.received().await;
+    let got: Vec<(&str, &str)> = per_finding(&delivered).iter().map(|m| (change(m), attr(m, "rule_id"))).collect();
+    assert_eq!(got, vec![("resolved", "max-admins")], "two administrators: within the maximum, at the minimum");
+    agreeing_sweep(&env, &clients, t0 + Duration::minutes(9), &run).await;
+}
+
+/// Without a roster (none kept yet, or one this version cannot use), an event that can change
+/// who is an administrator reads the whole account and writes the roster from it; a roster
+/// another run changed since this run read it is dropped rather than overwritten.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_usable_roster_events_read_the_whole_account_and_write_one() {
+    let env = Env::start().await;
+    env.seed().await;
+    let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
+    let store = StateStore::new(&clients, TABLE);
+    let t0 = Utc::now();
+    iam.attach_user_policy().user_name("bob").policy_arn(ADMIN).send().await.unwrap();
+    let attach = iam_event("AttachUserPolicy", 1, json!({"userName": "bob", "policyArn": ADMIN}));
+    let run = invoke(&clients, &config, &attach, t0).await;
+    assert!(run["api_calls"]["iam:GetAccountAuthorizationDetails"].as_u64() >= Some(1), "{}", run["api_calls"]);
+    assert!(run["trigger"]["narrowed"].is_null(), "{}", run["trigger"]);
+    assert_eq!(run["published"]["roster"], "written");
+    let written = store.roster().await.unwrap().unwrap();
+    assert_eq!(written.version, 1);
+    // Loading the findings leaves the roster item out (not even as an unreadable item).
+    let items = env.state_items().await;
+    assert!(!items.is_empty() && items.keys().all(|k| !k.starts_with("roster#")), "{:?}", items.keys());
+    // The next such event uses it.
+    let run = invoke(&clients, &config, &attach, t0 + Duration::minutes(1)).await;
+    assert!(run["api_calls"].get("iam:GetAccountAuthorizationDetails").is_none(), "{}", run["api_calls"]);
+    assert!(run["published"].get("roster").is_none(), "nothing changed, nothing written: {}", run["published"]);
+
+    // A stored roster that does not parse is not used, and is replaced.
+    let item = std::collections::HashMap::from([
+        ("fingerprint".to_string(), aws_sdk_dynamodb::types::AttributeValue::S(iam_assurance_aws::state::ROSTER_KEY.into())),
+        ("version".to_string(), aws_sdk_dynamodb::types::AttributeValue::N("7".into())),
+        ("roster".to_string(), aws_sdk_dynamodb::types::AttributeValue::S("{not json".into())),
+    ]);
+    aws_sdk_dynamodb::Client::new(&env.config).put_item().table_name(TABLE).set_item(Some(item)).send().await.unwrap();
+    let run = invoke(&clients, &config, &attach, t0 + Duration::minutes(2)).await;
+    assert!(run["api_calls"]["iam:GetAccountAuthorizationDetails"].as_u64() >= Some(1), "{}", run["api_calls"]);
+    assert_eq!(run["published"]["roster"], "written");
+    let replaced = store.roster().await.unwrap().unwrap();
+    assert_eq!((replaced.version, replaced.json.as_str()), (8, written.json.as_str()));
+
+    // Another run wrote the roster after this one read it: dropped, not overwritten.
+    let roster: iam_assurance_rules::roster::Roster = serde_json::from_str(&replaced.json).unwrap();
+    assert!(matches!(store.put_roster(&replaced.json, Some(8), "another run", t0).await, WriteOutcome::Written));
+    assert_eq!(store.roster().await.unwrap().unwrap().version, 9);
+    let kept = iam_assurance::roster::keep(&store, &roster, Some(8), "test", t0).await.unwrap();
+    assert_eq!(kept, "dropped");
+    assert!(store.roster().await.unwrap().is_none());
 }

@@ -39,7 +39,8 @@ pub const SNS_ACTIONS: &[&str] = &["sns:Publish"];
 /// `BatchGetItem` of the fingerprints an event can touch), read the administrator roster
 /// (`GetItem`), conditional writes (`PutItem`), and releasing a claim whose item did not exist
 /// before, or dropping a roster that may be stale (`DeleteItem`).
-pub const DYNAMODB_ACTIONS: &[&str] = &["dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
+pub const DYNAMODB_ACTIONS: &[&str] =
+    &["dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
 
 /// Every action, for `iam-assurance permissions`.
 pub fn all() -> Vec<&'static str> {

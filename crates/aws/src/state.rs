@@ -354,22 +354,14 @@ impl StateStore {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRoster {
     pub version: u64,
-    /// The roster's JSON (`None` when read without it, [`StateStore::roster_version`]).
-    pub json: Option<String>,
+    /// The roster's JSON (empty when the item has none).
+    pub json: String,
 }
 
 impl StateStore {
     /// The administrator roster: a strongly consistent GetItem. `Ok(None)`: none is stored.
+    /// Counted as `dynamodb:GetItem`.
     pub async fn roster(&self) -> Result<Option<StoredRoster>, AdapterError> {
-        self.get_roster(false).await
-    }
-
-    /// The roster's version only (a sweep about to replace it).
-    pub async fn roster_version(&self) -> Result<Option<u64>, AdapterError> {
-        Ok(self.get_roster(true).await?.map(|r| r.version))
-    }
-
-    async fn get_roster(&self, version_only: bool) -> Result<Option<StoredRoster>, AdapterError> {
         let out = self
             .clients
             .dynamodb
@@ -377,19 +369,16 @@ impl StateStore {
             .table_name(&self.table)
             .key("fingerprint", AttributeValue::S(ROSTER_KEY.to_string()))
             .consistent_read(true)
-            .set_projection_expression(version_only.then(|| "#version".to_string()))
-            .set_expression_attribute_names(version_only.then(|| HashMap::from([("#version".to_string(), "version".to_string())])))
             .send()
             .await
             .map_err(|e| AdapterError::aws(GET, &e))?;
         let Some(item) = out.item() else { return Ok(None) };
-        let version = item.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).ok_or_else(|| {
-            AdapterError::InvalidRequest { operation: GET, detail: format!("the item {ROSTER_KEY} has no numeric `version`") }
-        })?;
-        let json = item.get("roster").and_then(|v| v.as_s().ok()).cloned();
-        if !version_only && json.is_none() {
-            return Err(AdapterError::InvalidRequest { operation: GET, detail: format!("the item {ROSTER_KEY} has no `roster` string") });
-        }
+        let bad = |what: &str| AdapterError::InvalidRequest { operation: GET, detail: format!("the item {ROSTER_KEY} has no {what}") };
+        let version =
+            item.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).ok_or_else(|| bad("numeric `version`"))?;
+        // Without a `roster` string the item is reported as holding nothing usable (empty), so
+        // that the next run replaces it.
+        let json = item.get("roster").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         Ok(Some(StoredRoster { version, json }))
     }
 
@@ -425,8 +414,14 @@ impl StateStore {
     /// Drop the roster, whatever its version: events read the whole account until a sweep
     /// writes a new one.
     pub async fn delete_roster(&self) -> WriteOutcome {
-        let result =
-            self.clients.dynamodb.delete_item().table_name(&self.table).key("fingerprint", AttributeValue::S(ROSTER_KEY.to_string())).send().await;
+        let result = self
+            .clients
+            .dynamodb
+            .delete_item()
+            .table_name(&self.table)
+            .key("fingerprint", AttributeValue::S(ROSTER_KEY.to_string()))
+            .send()
+            .await;
         outcome(result, DELETE, |e| e.is_conditional_check_failed_exception())
     }
 }

@@ -1021,13 +1021,17 @@ mod tests {
         }]);
         let fs = findings("unapproved-policy-in-use", &targeted, json!({"unapproved": [RDS_FULL]}));
         assert_eq!(fs.len(), 1);
-        assert_eq!((&fs[0].fingerprint, &fs[0].message, &fs[0].remediation), (&whole[0].fingerprint, &whole[0].message, &whole[0].remediation));
+        assert_eq!(
+            (&fs[0].fingerprint, &fs[0].message, &fs[0].remediation),
+            (&whole[0].fingerprint, &whole[0].message, &whole[0].remediation)
+        );
         // Entities are listed by name, whatever order they came in.
         targeted.policy_entities.as_mut().unwrap()[0].users = vec!["zed".into(), "amy".into()];
         let f = &findings("unapproved-policy-in-use", &targeted, json!({"unapproved": [RDS_FULL]}))[0];
         assert!(f.message.contains("user amy, user zed, group project5"), "{}", f.message);
         // Detached from everything: no finding.
-        targeted.policy_entities = Some(vec![PolicyEntities { arn: RDS_FULL.into(), name: "AmazonRDSFullAccess".into(), ..Default::default() }]);
+        targeted.policy_entities =
+            Some(vec![PolicyEntities { arn: RDS_FULL.into(), name: "AmazonRDSFullAccess".into(), ..Default::default() }]);
         check("unapproved-policy-in-use", &targeted, json!({"unapproved": [RDS_FULL]}), &[]);
     }
 
