@@ -55,10 +55,42 @@ REGION = "us-east-1"
 PREFIX = "/iam-assurance"
 ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 READ_ONLY_ACCESS = "arn:aws:iam::aws:policy/ReadOnlyAccess"
-# CreateAccessKey reads one user live; AttachUserPolicy of AdministratorAccess recounts
-# administrators from the whole account; of ReadOnlyAccess it cannot change them and reads
-# only the policy and the user.
-EVENTS = ["create-access-key.json", "attach-user-policy.json", "attach-user-policy-read-only.json"]
+# CreateAccessKey reads one user live; AttachUserPolicy of AdministratorAccess (on the
+# unapproved list here) recounts administrators through the roster the sweep kept, with the user
+# and the policy's attachments read now; of ReadOnlyAccess it cannot change them and reads only
+# the policy and the user. The sample files in events/, plus two written from
+# attach-user-policy.json into the work folder (`DERIVED_EVENTS`): AdministratorAccess attached
+# to a group (its members read now) and to a role.
+EVENTS = ["create-access-key.json", "attach-user-policy.json", "attach-user-policy-read-only.json",
+          "attach-group-policy.json", "attach-role-policy.json"]
+DERIVED_EVENTS = {
+    "attach-group-policy.json": ("AttachGroupPolicy", {"groupName": "bench-group-00001", "policyArn": ADMINISTRATOR_ACCESS}),
+    "attach-role-policy.json": ("AttachRolePolicy", {"roleName": "bench-role-00003", "policyArn": ADMINISTRATOR_ACCESS}),
+}
+
+
+def event_file(work: Path, name: str) -> Path:
+    """A sample event of events/, or one of `DERIVED_EVENTS` written into the work folder."""
+    if name not in DERIVED_EVENTS:
+        return ROOT / "events" / name
+    event_name, params = DERIVED_EVENTS[name]
+    event = json.loads((ROOT / "events" / "attach-user-policy.json").read_text())
+    event["detail"]["eventName"] = event_name
+    event["detail"]["requestParameters"] = params
+    path = work / "events" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(event))
+    return path
+
+
+def roster_bytes(endpoint: str):
+    """The size of the administrator roster the sweeps kept (its JSON), or None."""
+    import boto3
+
+    kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+    item = boto3.client("dynamodb", **kw).get_item(TableName=STATE_TABLE, Key={"fingerprint": {"S": "roster#administrators"}},
+                                                   ConsistentRead=True).get("Item")
+    return len(item["roster"]["S"].encode()) if item else None
 
 # Targets of issue #6 (shown, not asserted).
 TARGET_SWEEP_VS_MIN = 1.2
@@ -621,6 +653,8 @@ def render(result: dict) -> str:
                          (p.get("published") or {}).get("messages")])
     out.append(table(["users", "sweep", "IAM", "SSM", "DynamoDB", "SNS", "total", "total rec", "wall s", "CPU s", "RSS MB",
                       "messages"], rows))
+    sizes = [f"{s['account']['users']:,} users: {fmt(s['ours'].get('roster_bytes'))} bytes" for s in result["sizes"]]
+    out.append("Administrator roster kept in the state table: " + "; ".join(sizes))
     out.append("")
     for key, title in (("events", "CloudTrail events (iam-assurance invoke), as deployed: settings from SSM, finding state, publishing;"
                                   " after the sweeps"),
@@ -843,12 +877,13 @@ def main() -> int:
                 p = run_ours(emu, binary, work, topic, ["sweep", "--publish", "--format", "json"], f"sweep-{run}-{n}", 1800)
                 p["run"] = run
                 size["ours"]["publish"].append(p)
+            size["ours"]["roster_bytes"] = roster_bytes(emu.endpoint)
             # Events as deployed (with the finding state), then the same without it (STATE_TABLE
             # unset: no state to load, every open finding of the event published as new).
             for key, state in (("events", True), ("events_without_state", False)):
                 size["ours"][key] = []
                 for event in EVENTS:
-                    e = run_ours(emu, binary, work, topic, ["invoke", str(ROOT / "events" / event)], f"{key}-{n}-{event}", 900,
+                    e = run_ours(emu, binary, work, topic, ["invoke", str(event_file(work, event))], f"{key}-{n}-{event}", 900,
                                  state=state)
                     e["event"] = event.removesuffix(".json")
                     size["ours"][key].append(e)
