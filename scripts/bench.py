@@ -893,7 +893,10 @@ def main() -> int:
             result["sizes"].append(size)
     finally:
         emu.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP_WORK"):
+            print(f"[bench] kept the work folder (every run's JSON): {work}", file=sys.stderr, flush=True)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
     result["machine"]["load_end"] = loadavg()
     result["rules_core"] = rules_core_info(criterion_dir, once_json)
