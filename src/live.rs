@@ -111,13 +111,7 @@ pub async fn sweep(clients: &Clients, config: &Config, trigger: Value, now: Date
     // changed, on the version stored before the sweep read IAM.
     let store = roster_store(clients, config);
     let prior_roster = match &store {
-        Some(store) => match crate::roster::read(store).await {
-            Ok(kept) => Some(kept),
-            Err(reason) => {
-                tracing::warn!(%reason, "cannot read the administrator roster; not rewriting it");
-                None
-            }
-        },
+        Some(store) => crate::roster::read_or_warn(store).await,
         None => None,
     };
     let mut plan = Plan::full_sweep();
@@ -203,42 +197,39 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         None => AttachmentPath::Whole,
     };
     let mut narrowed: Option<Narrowed> = None;
-    let mut through_roster: Option<crate::roster::Attachment> = None;
-    match (path, &targeted, &store) {
-        (AttachmentPath::Narrow(n), _, _) => narrowed = Some(*n),
-        (AttachmentPath::Admin(verdict), Some(t), Some(store)) => {
-            match Box::pin(crate::roster::attachment(clients, store, t, verdict)).await {
-                Ok(a) => through_roster = Some(a),
-                Err(reason) => tracing::info!(%reason, "reading the whole account instead of using the administrator roster"),
-            }
-        }
-        _ => {}
+    let mut verdict: Option<crate::roster::Verdict> = None;
+    match path {
+        AttachmentPath::Narrow(n) => narrowed = Some(*n),
+        AttachmentPath::Admin(v) => verdict = Some(v),
+        AttachmentPath::Whole => {}
     }
-    if let Some(t) = targeted.as_mut() {
-        if let Some(n) = &narrowed {
-            t.rules = n.rules.clone();
-            t.need = Need::Nothing;
-        }
-        if let Some(a) = &through_roster {
-            t.rules = a.rules.clone();
-            t.need = Need::Nothing;
-        }
+    if let (Some(n), Some(t)) = (&narrowed, targeted.as_mut()) {
+        t.rules = n.rules.clone();
+        t.need = Need::Nothing;
     }
-    // An event that reads the whole account and can change who is an administrator rebuilds
-    // the roster from what it reads; the stored one classifies the AWS managed policies whose
-    // documents the event does not read.
+    // An event that can change who is an administrator reads the roster once: to evaluate an
+    // attachment through it, or, reading the whole account, to rebuild it (the stored one
+    // classifies the AWS managed policies whose documents the event does not read).
     let can_change_admins =
         targeted.as_ref().is_some_and(|t| t.need == Need::Authorization && t.rules.iter().any(|r| ADMIN_RULES.contains(r)));
     let prior_roster = match (&store, can_change_admins) {
-        (Some(store), true) => match crate::roster::read(store).await {
-            Ok(kept) => Some(kept),
+        (Some(store), true) => crate::roster::read_or_warn(store).await,
+        _ => None,
+    };
+    let through_roster = match (verdict, targeted.as_ref(), &prior_roster) {
+        (Some(verdict), Some(t), Some(kept)) => match Box::pin(crate::roster::attachment(clients, kept, t, verdict)).await {
+            Ok(a) => Some(a),
             Err(reason) => {
-                tracing::warn!(%reason, "cannot read the administrator roster; not rewriting it");
+                tracing::info!(%reason, "reading the whole account instead of using the administrator roster");
                 None
             }
         },
         _ => None,
     };
+    if let (Some(a), Some(t)) = (&through_roster, targeted.as_mut()) {
+        t.rules = a.rules.clone();
+        t.need = Need::Nothing;
+    }
     let mut plan = Plan::default();
     if let Some(t) = &targeted {
         match t.need {

@@ -45,6 +45,17 @@ pub async fn read(store: &StateStore) -> Result<Kept, String> {
     Ok(Kept { version: Some(stored.version), roster })
 }
 
+/// [`read`], or `None` with the reason logged: the run then neither uses nor rewrites it.
+pub async fn read_or_warn(store: &StateStore) -> Option<Kept> {
+    match read(store).await {
+        Ok(kept) => Some(kept),
+        Err(reason) => {
+            tracing::warn!(%reason, "cannot read the administrator roster; not using or rewriting it");
+            None
+        }
+    }
+}
+
 /// Store a roster rebuilt from the whole account unless the stored one (read before the run
 /// read IAM) is the same: `unchanged`, or as [`keep`].
 pub async fn keep_if_changed(
@@ -115,19 +126,18 @@ pub struct Attachment {
     pub reason: String,
 }
 
-/// An attach or detach of a policy that grants or denies everything, or is unapproved: read
-/// the one user, role or group now (GetUser/GetRole + its attached policies, or GetGroup with
+/// An attach or detach of a policy that grants or denies everything, or is unapproved, given the
+/// roster as stored (`kept`): read the one user, role or group now (GetUser/GetRole + its attached policies, or GetGroup with
 /// its members + its attached policies), replace what the roster knew of it, and count the
 /// administrators from the roster; for an unapproved policy, read who it is attached to
 /// (ListEntitiesForPolicy). `Err`: why the whole account must be read instead (no roster, the
 /// entity or policy is gone, a read failed, a boundary the roster does not know).
-pub async fn attachment(clients: &Clients, store: &StateStore, t: &Targeted, verdict: Verdict) -> Result<Attachment, String> {
+pub async fn attachment(clients: &Clients, kept: &Kept, t: &Targeted, verdict: Verdict) -> Result<Attachment, String> {
     let Some(Entity::Policy(policy)) = &t.related else { return Err("the event names no policy ARN".into()) };
-    let kept = read(store).await.map_err(|e| format!("cannot read the administrator roster: {e}"))?;
-    let (Some(mut roster), Some(version)) = (kept.roster, kept.version) else {
+    let (Some(before), Some(version)) = (&kept.roster, kept.version) else {
         return Err("no administrator roster is kept yet (a sweep writes it)".into());
     };
-    let before = roster.clone();
+    let mut roster = before.clone();
     roster.classify(policy, verdict.grants, verdict.denies);
     let gone = |what: &str| format!("{what} no longer exists");
     let mut authorization = AuthorizationDetails::default();
@@ -169,7 +179,7 @@ pub async fn attachment(clients: &Clients, store: &StateStore, t: &Targeted, ver
     } else {
         None
     };
-    let changed = roster != before;
+    let changed = roster != *before;
     let reason = format!(
         "{policy} {}: administrators counted from the roster kept in the state table (version {version}) with {subject} read now{}",
         match (verdict.grants, verdict.denies) {

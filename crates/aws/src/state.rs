@@ -312,11 +312,7 @@ impl StateStore {
     }
 
     async fn write_one(&self, write: &StateWrite) -> WriteOutcome {
-        let (condition, values) = match write.expect {
-            Expect::Absent => ("attribute_not_exists(fingerprint)", None),
-            Expect::Version(v) => ("#version = :expected", Some(HashMap::from([(":expected".to_string(), number(v))]))),
-        };
-        let names = values.as_ref().map(|_| HashMap::from([("#version".to_string(), "version".to_string())]));
+        let Condition { condition, names, values } = Condition::of(write.expect);
         match &write.put {
             Some(item) => {
                 let result = self
@@ -374,8 +370,7 @@ impl StateStore {
             .map_err(|e| AdapterError::aws(GET, &e))?;
         let Some(item) = out.item() else { return Ok(None) };
         let bad = |what: &str| AdapterError::InvalidRequest { operation: GET, detail: format!("the item {ROSTER_KEY} has no {what}") };
-        let version =
-            item.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).ok_or_else(|| bad("numeric `version`"))?;
+        let version = version_of(item).ok_or_else(|| bad("numeric `version`"))?;
         // Without a `roster` string the item is reported as holding nothing usable (empty), so
         // that the next run replaces it.
         let json = item.get("roster").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
@@ -385,11 +380,7 @@ impl StateStore {
     /// Store the roster if the stored one is still at `expect` (absent, or that version); the
     /// new version is one more. `by` says which run wrote it.
     pub async fn put_roster(&self, json: &str, expect: Option<u64>, by: &str, now: DateTime<Utc>) -> WriteOutcome {
-        let (condition, values) = match expect {
-            None => ("attribute_not_exists(fingerprint)", None),
-            Some(v) => ("#version = :expected", Some(HashMap::from([(":expected".to_string(), number(v))]))),
-        };
-        let names = values.as_ref().map(|_| HashMap::from([("#version".to_string(), "version".to_string())]));
+        let Condition { condition, names, values } = Condition::of(expect.map_or(Expect::Absent, Expect::Version));
         let item = HashMap::from([
             ("fingerprint".to_string(), AttributeValue::S(ROSTER_KEY.to_string())),
             ("roster".to_string(), AttributeValue::S(json.to_string())),
@@ -424,6 +415,31 @@ impl StateStore {
             .await;
         outcome(result, DELETE, |e| e.is_conditional_check_failed_exception())
     }
+}
+
+/// The condition of a conditional write, as DynamoDB takes it.
+struct Condition {
+    condition: &'static str,
+    names: Option<HashMap<String, String>>,
+    values: Option<HashMap<String, AttributeValue>>,
+}
+
+impl Condition {
+    fn of(expect: Expect) -> Condition {
+        match expect {
+            Expect::Absent => Condition { condition: "attribute_not_exists(fingerprint)", names: None, values: None },
+            Expect::Version(v) => Condition {
+                condition: "#version = :expected",
+                names: Some(HashMap::from([("#version".to_string(), "version".to_string())])),
+                values: Some(HashMap::from([(":expected".to_string(), number(v))])),
+            },
+        }
+    }
+}
+
+/// An item's numeric `version`.
+fn version_of(raw: &HashMap<String, AttributeValue>) -> Option<u64> {
+    raw.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok())
 }
 
 fn is_roster(raw: &HashMap<String, AttributeValue>) -> bool {
@@ -509,8 +525,7 @@ pub fn from_item(raw: &HashMap<String, AttributeValue>) -> Result<StateItem, Str
         .ok_or_else(|| bad(&format!("unknown severity {severity_text:?}")))?;
     let status_text = required("status")?;
     let status = ItemStatus::parse(&status_text).ok_or_else(|| bad(&format!("unknown status {status_text:?}")))?;
-    let version =
-        raw.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).ok_or_else(|| bad("no numeric `version`"))?;
+    let version = version_of(raw).ok_or_else(|| bad("no numeric `version`"))?;
     let expires_at = match raw.get("expires_at") {
         None => None,
         Some(v) => Some(

@@ -303,16 +303,7 @@ impl Roster {
     /// Replace what the roster knows of a user's attached policies and boundary with a fresh
     /// read (its inline policies and groups stay as they were).
     pub fn set_user(&mut self, user: Fresh<'_>) -> Result<(), UnknownBoundary> {
-        let capped_by = self.fresh_boundary(user.boundary)?;
-        let attached = self.relevant(user.attached.iter().map(String::as_str));
-        let member = self.users.entry(user.arn.to_string()).or_insert_with(|| Member { name: user.name.to_string(), ..Member::default() });
-        member.name = user.name.to_string();
-        member.holds.attached = attached;
-        member.capped_by = capped_by;
-        if !keep_user(member) {
-            self.users.remove(user.arn);
-        }
-        Ok(())
+        self.set_member(ResourceType::User, user)
     }
 
     /// Replace what the roster knows of a role's attached policies and boundary with a fresh
@@ -323,14 +314,20 @@ impl Roster {
             self.roles.remove(role.arn);
             return Ok(());
         }
-        let capped_by = self.fresh_boundary(role.boundary)?;
-        let attached = self.relevant(role.attached.iter().map(String::as_str));
-        let member = self.roles.entry(role.arn.to_string()).or_insert_with(|| Member { name: role.name.to_string(), ..Member::default() });
-        member.name = role.name.to_string();
+        self.set_member(ResourceType::Role, role)
+    }
+
+    fn set_member(&mut self, kind: ResourceType, fresh: Fresh<'_>) -> Result<(), UnknownBoundary> {
+        let capped_by = self.fresh_boundary(fresh.boundary)?;
+        let attached = self.relevant(fresh.attached.iter().map(String::as_str));
+        let keep: fn(&Member) -> bool = if kind == ResourceType::Role { keep_role } else { keep_user };
+        let members = if kind == ResourceType::Role { &mut self.roles } else { &mut self.users };
+        let member = members.entry(fresh.arn.to_string()).or_insert_with(|| Member { name: fresh.name.to_string(), ..Member::default() });
+        member.name = fresh.name.to_string();
         member.holds.attached = attached;
         member.capped_by = capped_by;
-        if !keep_role(member) {
-            self.roles.remove(role.arn);
+        if !keep(member) {
+            members.remove(fresh.arn);
         }
         Ok(())
     }
