@@ -230,11 +230,12 @@ fn target(event_name: &str, params: &Value, caller: Option<&str>) -> Result<Targ
             Need::Authorization,
             rules(&[&["user-inline-policies", "admin-policy"], ADMIN_RULES]),
         ),
+        // Membership does not change who a managed policy is attached to.
         "AddUserToGroup" | "RemoveUserFromGroup" => make(
             Entity::Group(required("groupName")?),
             Some(Entity::User(required("userName")?)),
             Need::Authorization,
-            rules(&[&["empty-group", "unapproved-policy-in-use"], ADMIN_RULES]),
+            rules(&[&["empty-group"], ADMIN_RULES]),
         ),
         "CreateGroup" | "DeleteGroup" => {
             make(Entity::Group(required("groupName")?), None, Need::Authorization, rules(&[&["empty-group"], ADMIN_RULES]))

@@ -217,14 +217,19 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         _ => None,
     };
     let through_roster = match (verdict, targeted.as_ref(), &prior_roster) {
-        (Some(verdict), Some(t), Some(kept)) => match Box::pin(crate::roster::attachment(clients, kept, t, verdict)).await {
-            Ok(a) => Some(a),
-            Err(reason) => {
-                tracing::info!(%reason, "reading the whole account instead of using the administrator roster");
-                None
-            }
-        },
+        (Some(verdict), Some(t), Some(kept)) => Some(Box::pin(crate::roster::attachment(clients, kept, t, verdict)).await),
+        (None, Some(t), Some(kept)) if crate::roster::GROUP_EVENTS.contains(&t.event_name.as_str()) => {
+            Some(Box::pin(crate::roster::group(clients, kept, t)).await)
+        }
         _ => None,
+    };
+    let through_roster = match through_roster {
+        Some(Ok(read)) => Some(read),
+        Some(Err(reason)) => {
+            tracing::info!(%reason, "reading the whole account instead of using the administrator roster");
+            None
+        }
+        None => None,
     };
     if let (Some(a), Some(t)) = (&through_roster, targeted.as_mut()) {
         t.rules = a.rules.clone();
@@ -253,10 +258,14 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
     });
     // The roster to store after the evaluation, with the version it must find.
     let mut roster_write: Option<(Roster, Option<u64>)> = None;
+    // The targeted read found the event's entity deleted.
+    let mut read_gone = false;
     if let Some(a) = through_roster {
         inventory.authorization = Some(a.authorization);
         inventory.admins = Some(a.roster.admins());
         inventory.policy_entities = a.policy_entities.map(|p| vec![p]);
+        inventory.group_members = a.group_members;
+        read_gone = a.group_gone;
         narrowed_reason = Some(a.reason);
         if a.changed {
             roster_write = Some((a.roster, Some(a.version)));
@@ -286,7 +295,7 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
     // Everything the evaluation produced, before the report keeps what concerns the entity:
     // nothing it saw is called resolved.
     let present: BTreeSet<String> = report.findings.iter().map(|f| f.fingerprint.clone()).collect();
-    let gone: Option<String> = targeted.as_ref().and_then(|t| deleted_entity_arn(t, &inventory));
+    let gone: Option<String> = targeted.as_ref().and_then(|t| deleted_entity_arn(t, &inventory, read_gone));
     let mut scope = match &targeted {
         Some(t) => scope_of(t, &inventory),
         None => Scope::Nothing,
@@ -587,19 +596,27 @@ fn possible_fingerprints<'r>(
 }
 
 /// The ARN of the user, group or role a `Delete*` event deleted, when the run's complete read
-/// of the account confirms it is gone: its findings then resolve at once rather than at the
-/// next sweep. The event names the entity, not its ARN, which holds the entity's path: the
-/// ARN is the one of the default path `/`. Findings on an entity with another path match
-/// nothing here and resolve at the next sweep.
-fn deleted_entity_arn(targeted: &Targeted, inventory: &Inventory) -> Option<String> {
-    let aad = inventory.authorization.as_ref().filter(|a| a.complete)?;
-    let (kind, name, exists) = match (&targeted.entity, targeted.event_name.as_str()) {
-        (Entity::User(name), "DeleteUser") => ("user", name, aad.users.iter().any(|u| &u.name == name)),
-        (Entity::Group(name), "DeleteGroup") => ("group", name, aad.groups.iter().any(|g| &g.name == name)),
-        (Entity::Role(name), "DeleteRole") => ("role", name, aad.roles.iter().any(|r| &r.name == name)),
+/// of the account, or its read of the entity itself (`read_gone`: IAM answered that there is no
+/// such entity), confirms it is gone: its findings then resolve at once rather than at the next
+/// sweep. The event names the entity, not its ARN, which holds the entity's path: the ARN is
+/// the one of the default path `/`. Findings on an entity with another path match nothing here
+/// and resolve at the next sweep.
+fn deleted_entity_arn(targeted: &Targeted, inventory: &Inventory, read_gone: bool) -> Option<String> {
+    let (kind, name) = match (&targeted.entity, targeted.event_name.as_str()) {
+        (Entity::User(name), "DeleteUser") => ("user", name),
+        (Entity::Group(name), "DeleteGroup") => ("group", name),
+        (Entity::Role(name), "DeleteRole") => ("role", name),
         _ => return None,
     };
-    (!exists && !inventory.account_id.is_empty())
+    let gone = read_gone || {
+        let aad = inventory.authorization.as_ref().filter(|a| a.complete)?;
+        match kind {
+            "user" => !aad.users.iter().any(|u| &u.name == name),
+            "group" => !aad.groups.iter().any(|g| &g.name == name),
+            _ => !aad.roles.iter().any(|r| &r.name == name),
+        }
+    };
+    (gone && !inventory.account_id.is_empty())
         .then(|| format!("arn:{}:iam::{}:{kind}/{name}", inventory.partition_or_default(), inventory.account_id))
 }
 

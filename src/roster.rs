@@ -12,7 +12,9 @@
 use chrono::{DateTime, Utc};
 use iam_assurance_aws::state::{StateStore, WriteOutcome, MAX_ROSTER_BYTES};
 use iam_assurance_aws::{attachments, Clients};
-use iam_assurance_rules::inventory::{AuthorizationDetails, PolicyEntities};
+use std::collections::BTreeMap;
+
+use iam_assurance_rules::inventory::{AuthorizationDetails, InlinePolicy, PolicyEntities};
 use iam_assurance_rules::roster::{Fresh, Roster, FORMAT};
 
 use crate::event::{Entity, Targeted};
@@ -108,8 +110,8 @@ pub struct Verdict {
     pub unapproved: bool,
 }
 
-/// What an attachment event evaluates through the roster.
-pub struct Attachment {
+/// What an event evaluates through the roster.
+pub struct RosterRead {
     /// The roster with the event's entity read now.
     pub roster: Roster,
     /// The stored version it was read at.
@@ -120,6 +122,10 @@ pub struct Attachment {
     pub authorization: AuthorizationDetails,
     /// Every entity the policy is attached to, when it is on the unapproved list.
     pub policy_entities: Option<PolicyEntities>,
+    /// How many users the group read now has (a group event).
+    pub group_members: Option<BTreeMap<String, usize>>,
+    /// The event's group was found deleted (GetGroup: no such entity).
+    pub group_gone: bool,
     /// The rules it evaluates.
     pub rules: Vec<&'static str>,
     /// Why, for the run JSON.
@@ -132,7 +138,7 @@ pub struct Attachment {
 /// administrators from the roster; for an unapproved policy, read who it is attached to
 /// (ListEntitiesForPolicy). `Err`: why the whole account must be read instead (no roster, the
 /// entity or policy is gone, a read failed, a boundary the roster does not know).
-pub async fn attachment(clients: &Clients, kept: &Kept, t: &Targeted, verdict: Verdict) -> Result<Attachment, String> {
+pub async fn attachment(clients: &Clients, kept: &Kept, t: &Targeted, verdict: Verdict) -> Result<RosterRead, String> {
     let Some(Entity::Policy(policy)) = &t.related else { return Err("the event names no policy ARN".into()) };
     let (Some(before), Some(version)) = (&kept.roster, kept.version) else {
         return Err("no administrator roster is kept yet (a sweep writes it)".into());
@@ -190,5 +196,67 @@ pub async fn attachment(clients: &Clients, kept: &Kept, t: &Targeted, verdict: V
         },
         if verdict.unapproved { ", and the policy's attachments read with ListEntitiesForPolicy" } else { "" }
     );
-    Ok(Attachment { roster, version, changed, authorization, policy_entities, rules, reason })
+    Ok(RosterRead { roster, version, changed, authorization, policy_entities, group_members: None, group_gone: false, rules, reason })
+}
+
+/// Events that change a group's members, or create or delete a group.
+pub const GROUP_EVENTS: &[&str] = &["AddUserToGroup", "RemoveUserFromGroup", "CreateGroup", "DeleteGroup"];
+
+/// A group event (see [`GROUP_EVENTS`]), given the roster as stored (`kept`): read the group
+/// now with its members and attached policies (GetGroup, every page, and
+/// ListAttachedGroupPolicies), and, when it has no members, its inline policy names
+/// (ListGroupPolicies, for `empty-group`'s message); replace what the roster knew of the group
+/// and count the administrators from it. A group that no longer exists leaves the roster and
+/// is reported gone. Rules: `empty-group`, `min-admins`, `max-admins`; who a managed policy is
+/// attached to does not change with membership. `Err`: why the whole account must be read
+/// instead (no roster, a read failed).
+pub async fn group(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<RosterRead, String> {
+    let Entity::Group(name) = &t.entity else { return Err("the event names no group".into()) };
+    let (Some(before), Some(version)) = (&kept.roster, kept.version) else {
+        return Err("no administrator roster is kept yet (a sweep writes it)".into());
+    };
+    let mut roster = before.clone();
+    let mut authorization = AuthorizationDetails::default();
+    let mut group_members = BTreeMap::new();
+    let read = attachments::group_with_members(clients, name).await?;
+    let group_gone = read.is_none();
+    let subject = match read {
+        Some((mut group, members)) => {
+            let attached: Vec<String> = group.attached_policies.iter().map(|p| p.arn.clone()).collect();
+            roster.set_group(&group.name, &attached, &members);
+            if members.is_empty() {
+                // Names only: the documents are not needed to say the group still has policies.
+                let names =
+                    attachments::group_policy_names(clients, name).await?.ok_or_else(|| format!("group {name} no longer exists"))?;
+                group.inline_policies = names
+                    .into_iter()
+                    .map(|name| InlinePolicy { name, document: Err("not read: only the name was needed".into()) })
+                    .collect();
+            }
+            group_members.insert(group.name.clone(), members.len());
+            let count = members.len();
+            authorization.groups.push(group);
+            format!("group {name} read now with its {count} {}", if count == 1 { "member" } else { "members" })
+        }
+        None => {
+            roster.set_group(name, &[], &[]);
+            format!("group {name} found deleted")
+        }
+    };
+    let changed = roster != *before;
+    let reason = format!(
+        "{} changes a group: administrators counted from the roster kept in the state table (version {version}) with {subject}",
+        t.event_name
+    );
+    Ok(RosterRead {
+        roster,
+        version,
+        changed,
+        authorization,
+        policy_entities: None,
+        group_members: Some(group_members),
+        group_gone,
+        rules: vec!["empty-group", "min-admins", "max-admins"],
+        reason,
+    })
 }

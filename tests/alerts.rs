@@ -861,11 +861,12 @@ async fn agreeing_sweep(env: &Env, clients: &Clients, at: DateTime<Utc>, event_r
     // The sweep's findings of those rules on what the event looked at: its entity, its
     // policy and the account.
     let entity = &event_run["trigger"]["entity"];
-    let in_scope = BTreeSet::from([
+    let mut in_scope = BTreeSet::from([
         format!("arn:aws:iam::{ACCOUNT}:{}/{}", entity["type"].as_str().unwrap(), entity["name"].as_str().unwrap()),
-        event_run["trigger"]["related"]["name"].as_str().unwrap().to_string(),
         format!("arn:aws:iam::{ACCOUNT}:root"),
     ]);
+    // The policy of an attachment (by ARN).
+    in_scope.extend(event_run["trigger"]["related"]["name"].as_str().map(str::to_string));
     assert_eq!(of(&run, Some(&in_scope)), event_findings, "after {after}");
 }
 
@@ -1010,6 +1011,101 @@ async fn admin_changes_go_through_the_roster_and_the_next_sweep_agrees() {
     let got: Vec<(&str, &str)> = per_finding(&delivered).iter().map(|m| (change(m), attr(m, "rule_id"))).collect();
     assert_eq!(got, vec![("resolved", "max-admins")], "two administrators: within the maximum, at the minimum");
     agreeing_sweep(&env, &clients, t0 + Duration::minutes(9), &run).await;
+}
+
+/// Group events (a member added or removed, a group created or deleted) are evaluated from the
+/// group read now (GetGroup) and the roster the sweep kept, not the account's authorization
+/// details, and the next sweep agrees with each exactly: administrators through an
+/// administrator group, and `empty-group` with its message.
+#[tokio::test(flavor = "multi_thread")]
+async fn group_changes_go_through_the_roster_and_the_next_sweep_agrees() {
+    let env = Env::start().await;
+    env.seed().await;
+    let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
+    // The empty group keeps an inline policy: its finding says so.
+    let read_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+    iam.put_group_policy().group_name("old-contractors").policy_name("reports").policy_document(read_only).send().await.unwrap();
+    let t0 = Utc::now();
+    let first = sweep(&env, &clients, t0).await;
+    assert_eq!(first["published"]["roster"], "written", "{}", first["published"]);
+    env.received().await;
+
+    // Each step: the change in IAM, its event, the IAM calls it must make (besides the SSM
+    // settings, the roster's GetItem and the state's BatchGetItem) and what it publishes.
+    type Step<'a> = (&'a str, Value, &'a [&'a str], &'a [(&'a str, &'a str)]);
+    let steps: Vec<Step> = vec![
+        // A second administrator, through the administrator group: at the minimum again.
+        (
+            "AddUserToGroup",
+            json!({"groupName": "admins", "userName": "carol"}),
+            &["iam:GetGroup", "iam:ListAttachedGroupPolicies"],
+            &[("resolved", "min-admins")],
+        ),
+        // The empty group gets a member.
+        (
+            "AddUserToGroup",
+            json!({"groupName": "old-contractors", "userName": "bob"}),
+            &["iam:GetGroup", "iam:ListAttachedGroupPolicies"],
+            &[("resolved", "empty-group")],
+        ),
+        (
+            "RemoveUserFromGroup",
+            json!({"groupName": "admins", "userName": "carol"}),
+            &["iam:GetGroup", "iam:ListAttachedGroupPolicies"],
+            &[("new", "min-admins")],
+        ),
+        // Empty again: its inline policy names are read for the message.
+        (
+            "RemoveUserFromGroup",
+            json!({"groupName": "old-contractors", "userName": "bob"}),
+            &["iam:GetGroup", "iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies"],
+            &[("new", "empty-group")],
+        ),
+        (
+            "CreateGroup",
+            json!({"groupName": "new-team"}),
+            &["iam:GetGroup", "iam:ListAttachedGroupPolicies", "iam:ListGroupPolicies"],
+            &[("new", "empty-group")],
+        ),
+        // Deleted: GetGroup finds no such group, and its finding resolves.
+        ("DeleteGroup", json!({"groupName": "new-team"}), &["iam:GetGroup"], &[("resolved", "empty-group")]),
+    ];
+    for (i, (name, params, reads, published)) in steps.into_iter().enumerate() {
+        let group = params["groupName"].as_str().unwrap().to_string();
+        let user = params["userName"].as_str().unwrap_or_default().to_string();
+        match name {
+            "AddUserToGroup" => drop(iam.add_user_to_group().group_name(&group).user_name(&user).send().await.unwrap()),
+            "RemoveUserFromGroup" => drop(iam.remove_user_from_group().group_name(&group).user_name(&user).send().await.unwrap()),
+            "CreateGroup" => drop(iam.create_group().group_name(&group).send().await.unwrap()),
+            _ => drop(iam.delete_group().group_name(&group).send().await.unwrap()),
+        }
+        let at = t0 + Duration::minutes(2 * i as i64 + 1);
+        let run = invoke(&clients, &config, &iam_event(name, 100 + i as u32, params.clone()), at).await;
+        let calls = run["api_calls"].as_object().unwrap();
+        let mut expected: BTreeMap<String, u64> = reads.iter().map(|c| (c.to_string(), 1)).collect();
+        for call in ["ssm:GetParametersByPath", "dynamodb:GetItem", "dynamodb:BatchGetItem"] {
+            expected.insert(call.to_string(), 1);
+        }
+        let got: BTreeMap<String, u64> = calls
+            .iter()
+            .filter(|(k, _)| !k.starts_with("sns:") && *k != "dynamodb:PutItem")
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+            .collect();
+        assert_eq!(got, expected, "{name} {params}");
+        for call in calls.keys() {
+            assert!(iam_assurance_aws::permissions::is_granted(call), "{call} is not in permissions.rs");
+        }
+        assert!(run["trigger"]["narrowed"].as_str().unwrap().contains(&format!("group {group}")), "{}", run["trigger"]);
+        let delivered = env.received().await;
+        let got: Vec<(&str, &str)> = per_finding(&delivered).iter().map(|m| (change(m), attr(m, "rule_id"))).collect();
+        assert_eq!(got, published.to_vec(), "{name} {params}");
+        if (name, group.as_str()) == ("RemoveUserFromGroup", "old-contractors") {
+            let f = run["findings"].as_array().unwrap().iter().find(|f| f["rule_id"] == "empty-group").unwrap();
+            assert_eq!(f["message"], "Group old-contractors has no members but still has 1 policy.", "{f}");
+            assert_eq!(f["details"]["inline_policies"], json!(["reports"]), "{f}");
+        }
+        agreeing_sweep(&env, &clients, at + Duration::minutes(1), &run).await;
+    }
 }
 
 /// Without a roster (none kept yet, or one this version cannot use), an event that can change

@@ -1,7 +1,7 @@
 //! The event path's reads for one managed-policy attachment, instead of the whole account's
 //! authorization details: the policy's default document (can it change who is an
 //! administrator?), the user's, role's or group's attached policies (and a group's members),
-//! and every entity the policy is attached to.
+//! every entity the policy is attached to, and a group's inline policy names.
 
 use iam_assurance_rules::inventory::{name_from_arn, AttachedPolicy, Group, PolicyEntities, Role, User};
 
@@ -164,4 +164,23 @@ pub async fn policy_entities(clients: &Clients, arn: &str) -> Step<PolicyEntitie
         }
     }
     Ok(Some(entities))
+}
+
+/// The names of a group's inline policies (not their documents): ListGroupPolicies, every
+/// page. `Ok(None)`: no such group.
+pub async fn group_policy_names(clients: &Clients, name: &str) -> Step<Vec<String>> {
+    let mut names = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let out = match clients.iam.list_group_policies().group_name(name).max_items(1000).set_marker(marker.take()).send().await {
+            Ok(out) => out,
+            Err(err) => return gone_or(AwsFailure::from_sdk(&err), "ListGroupPolicies"),
+        };
+        names.extend(out.policy_names().iter().cloned());
+        match next_marker(out.is_truncated(), out.marker(), "ListGroupPolicies")? {
+            Some(next) => marker = Some(next),
+            None => break,
+        }
+    }
+    Ok(Some(names))
 }

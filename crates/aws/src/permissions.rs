@@ -26,6 +26,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "iam:ListAttachedRolePolicies",
     "iam:GetGroup",
     "iam:ListAttachedGroupPolicies",
+    "iam:ListGroupPolicies",
     "iam:ListEntitiesForPolicy",
 ];
 

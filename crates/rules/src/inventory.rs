@@ -80,6 +80,10 @@ pub struct Inventory {
     /// them for those policies alone (ListEntitiesForPolicy). `None`: found in
     /// `authorization`, which must then be complete.
     pub policy_entities: Option<Vec<PolicyEntities>>,
+    /// How many users each of these groups has, when a targeted run read the groups themselves
+    /// (GetGroup) and holds them, and only them, in `authorization`. `None`: membership comes
+    /// from the users in `authorization`, which must then be complete.
+    pub group_members: Option<BTreeMap<String, usize>>,
     /// Why a data source is missing, for the `not_evaluated` reason.
     pub gaps: BTreeMap<DataSource, String>,
     /// Problems met while building the inventory that did not stop it (e.g. a policy document

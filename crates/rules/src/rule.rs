@@ -128,6 +128,9 @@ pub enum Whole {
     /// The whole account, or every attachment of the policies in question
     /// ([`Inventory::policy_entities`](crate::Inventory::policy_entities)).
     AccountOrPolicyEntities,
+    /// The whole account, or the groups in question read with their members
+    /// ([`Inventory::group_members`](crate::Inventory::group_members)).
+    AccountOrGroupMembers,
 }
 
 impl Whole {
@@ -139,6 +142,7 @@ impl Whole {
             Whole::Account => complete,
             Whole::AccountOrAdmins => complete || inventory.admins.is_some(),
             Whole::AccountOrPolicyEntities => complete || inventory.policy_entities.is_some(),
+            Whole::AccountOrGroupMembers => complete || inventory.group_members.is_some(),
         }
     }
 }

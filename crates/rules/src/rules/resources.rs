@@ -207,20 +207,30 @@ pub static EMPTY_GROUP: RuleDef<NoParams> = RuleDef {
         standards: &["seed 004: Groups Without Users Should Be Removed"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        // Membership is read from the users' group lists: every user must be there.
-        needs_complete_account: Whole::Account,
+        // Membership is read from the users' group lists, so every user must be there, or
+        // from the groups themselves when a targeted run read them with their members.
+        needs_complete_account: Whole::AccountOrGroupMembers,
         keys: Keys::ONE,
         enabled_by_default: true,
         params: &[],
     },
     check: |ctx, _| {
         let aad = ctx.aad()?;
-        // Membership is on the users' side: collect it once, not one scan of every user per group.
-        let with_members: std::collections::HashSet<&str> = aad.users.iter().flat_map(|u| u.groups.iter().map(String::as_str)).collect();
+        let empty: Box<dyn Fn(&str) -> bool> = match &ctx.inventory.group_members {
+            // A targeted run read these groups with their members.
+            Some(counts) => Box::new(move |name| counts.get(name) == Some(&0)),
+            None => {
+                // Membership is on the users' side: collect it once, not one scan of every user
+                // per group.
+                let with_members: std::collections::HashSet<&str> =
+                    aad.users.iter().flat_map(|u| u.groups.iter().map(String::as_str)).collect();
+                Box::new(move |name| !with_members.contains(name))
+            }
+        };
         Ok(aad
             .groups
             .iter()
-            .filter(|g| !with_members.contains(g.name.as_str()))
+            .filter(|g| empty(&g.name))
             .map(|group| {
                 let g = sh(&group.name);
                 let mut lines = vec!["# Delete the group (its policies first):".to_string()];
@@ -646,6 +656,41 @@ mod tests {
         let (status, reason) = status("empty-group", &inv, json!({}));
         assert_eq!(status, RuleStatus::NotEvaluated);
         assert!(reason.unwrap().contains("needs every user"));
+    }
+
+    #[test]
+    fn empty_group_from_groups_read_with_their_members() {
+        // An event read one group with its members (GetGroup) instead of the whole account: the
+        // same finding as from the whole account.
+        let mut stale = group("stale-admins");
+        stale.attached_policies.push(attach(&managed(ADMINISTRATOR_ACCESS, admin_doc())));
+        stale.inline_policies.push(inline("extra", admin_doc()));
+        let mut whole = inventory();
+        aad(&mut whole).groups.extend([group("devs"), stale.clone()]);
+        let mut alice = user("alice");
+        alice.groups.push("devs".into());
+        aad(&mut whole).users.push(alice);
+        let expected = findings("empty-group", &whole, json!({}));
+        assert_eq!(expected.len(), 1);
+
+        let mut targeted = inventory();
+        aad(&mut targeted).groups.push(stale);
+        aad(&mut targeted).complete = false;
+        targeted.group_members = Some([("stale-admins".to_string(), 0)].into());
+        let fs = findings("empty-group", &targeted, json!({}));
+        assert_eq!(fs.len(), 1);
+        let f = &fs[0];
+        assert_eq!(
+            (&f.fingerprint, &f.message, &f.remediation, &f.details),
+            (&expected[0].fingerprint, &expected[0].message, &expected[0].remediation, &expected[0].details)
+        );
+        assert_eq!(f.message, "Group stale-admins has no members but still has 2 policies.");
+        // With a member now: no finding.
+        targeted.group_members = Some([("stale-admins".to_string(), 1)].into());
+        check("empty-group", &targeted, json!({}), &[]);
+        // A group held without its member count is not judged.
+        targeted.group_members = Some(Default::default());
+        check("empty-group", &targeted, json!({}), &[]);
     }
 
     // --- admin-policy -----------------------------------------------------------------------
