@@ -66,14 +66,17 @@ READ_ONLY_ACCESS = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 # CreateAccessKey reads one user live; AttachUserPolicy of AdministratorAccess (on the
 # unapproved list here) recounts administrators through the roster the sweep kept, with the user
 # and the policy's attachments read now; of ReadOnlyAccess it cannot change them and reads only
-# the policy and the user. The sample files in events/, plus two written from
+# the policy and the user. The sample files in events/, plus four written from
 # attach-user-policy.json into the work folder (`DERIVED_EVENTS`): AdministratorAccess attached
-# to a group (its members read now) and to a role.
+# to a group (its members read now) and to a role, a user added to the group that holds
+# AdministratorAccess and one removed from another group (each group read now with its members).
 EVENTS = ["create-access-key.json", "attach-user-policy.json", "attach-user-policy-read-only.json",
-          "attach-group-policy.json", "attach-role-policy.json"]
+          "attach-group-policy.json", "attach-role-policy.json", "add-user-to-group.json", "remove-user-from-group.json"]
 DERIVED_EVENTS = {
     "attach-group-policy.json": ("AttachGroupPolicy", {"groupName": "bench-group-00001", "policyArn": ADMINISTRATOR_ACCESS}),
     "attach-role-policy.json": ("AttachRolePolicy", {"roleName": "bench-role-00003", "policyArn": ADMINISTRATOR_ACCESS}),
+    "add-user-to-group.json": ("AddUserToGroup", {"groupName": "bench-group-00000", "userName": "deploy-bot"}),
+    "remove-user-from-group.json": ("RemoveUserFromGroup", {"groupName": "bench-group-00002", "userName": "user-00005"}),
 }
 
 
