@@ -221,6 +221,10 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         (None, Some(t), Some(kept)) if crate::roster::GROUP_EVENTS.contains(&t.event_name.as_str()) => {
             Some(Box::pin(crate::roster::group(clients, kept, t)).await)
         }
+        (None, Some(t), Some(kept)) if crate::roster::ROLE_EVENTS.contains(&t.event_name.as_str()) => {
+            let unapproved = |arn: &str| on_unapproved_list(&settings, arn);
+            Some(Box::pin(crate::roster::role(clients, kept, t, &unapproved)).await)
+        }
         _ => None,
     };
     let through_roster = match through_roster {
@@ -265,7 +269,7 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         inventory.admins = Some(a.roster.admins());
         inventory.policy_entities = a.policy_entities.map(|p| vec![p]);
         inventory.group_members = a.group_members;
-        read_gone = a.group_gone;
+        read_gone = a.gone;
         narrowed_reason = Some(a.reason);
         if a.changed {
             roster_write = Some((a.roster, Some(a.version)));

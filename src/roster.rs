@@ -124,8 +124,8 @@ pub struct RosterRead {
     pub policy_entities: Option<PolicyEntities>,
     /// How many users the group read now has (a group event).
     pub group_members: Option<BTreeMap<String, usize>>,
-    /// The event's group was found deleted (GetGroup: no such entity).
-    pub group_gone: bool,
+    /// The event's group or role was found deleted (GetGroup/GetRole: no such entity).
+    pub gone: bool,
     /// The rules it evaluates.
     pub rules: Vec<&'static str>,
     /// Why, for the run JSON.
@@ -196,7 +196,7 @@ pub async fn attachment(clients: &Clients, kept: &Kept, t: &Targeted, verdict: V
         },
         if verdict.unapproved { ", and the policy's attachments read with ListEntitiesForPolicy" } else { "" }
     );
-    Ok(RosterRead { roster, version, changed, authorization, policy_entities, group_members: None, group_gone: false, rules, reason })
+    Ok(RosterRead { roster, version, changed, authorization, policy_entities, group_members: None, gone: false, rules, reason })
 }
 
 /// Events that change a group's members, or create or delete a group.
@@ -255,8 +255,65 @@ pub async fn group(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<Roste
         authorization,
         policy_entities: None,
         group_members: Some(group_members),
-        group_gone,
+        gone: group_gone,
         rules: vec!["empty-group", "min-admins", "max-admins"],
+        reason,
+    })
+}
+
+/// Events that create or delete a role, or change its trust policy.
+pub const ROLE_EVENTS: &[&str] = &["CreateRole", "DeleteRole", "UpdateAssumeRolePolicy"];
+
+/// A role event (see [`ROLE_EVENTS`]), given the roster as stored (`kept`): read the role now
+/// (GetRole: its boundary and last use; ListAttachedRolePolicies; ListRolePolicies for its
+/// inline policy names), replace what the roster knew of it (its inline policies' verdicts stay
+/// as the roster has them: none of these events changes them) and count the administrators
+/// from it. A role that no longer exists leaves the roster and is reported gone. Rules:
+/// `inactive-role`, `role-inline-policies`, `min-admins`, `max-admins`. `Err`: why the whole
+/// account must be read instead (no roster, a read failed, a boundary the roster does not know,
+/// or the role holds a policy on the unapproved list, whose finding lists every entity).
+pub async fn role(clients: &Clients, kept: &Kept, t: &Targeted, unapproved: &dyn Fn(&str) -> bool) -> Result<RosterRead, String> {
+    let Entity::Role(name) = &t.entity else { return Err("the event names no role".into()) };
+    let (Some(before), Some(version)) = (&kept.roster, kept.version) else {
+        return Err("no administrator roster is kept yet (a sweep writes it)".into());
+    };
+    let mut roster = before.clone();
+    let mut authorization = AuthorizationDetails::default();
+    let read = attachments::role_with_attached_policies(clients, name).await?;
+    let gone = read.is_none();
+    let subject = match read {
+        Some(mut role) => {
+            if let Some(p) = role.attached_policies.iter().find(|p| unapproved(&p.arn)) {
+                return Err(format!("role {name} holds {}, on the unapproved list", p.arn));
+            }
+            let attached: Vec<String> = role.attached_policies.iter().map(|p| p.arn.clone()).collect();
+            let fresh = Fresh { arn: &role.arn, name: &role.name, attached: &attached, boundary: role.permissions_boundary.as_deref() };
+            roster.set_role(fresh, role.is_service_linked()).map_err(|e| e.to_string())?;
+            let names = attachments::role_policy_names(clients, name).await?.ok_or_else(|| format!("role {name} no longer exists"))?;
+            role.inline_policies =
+                names.into_iter().map(|name| InlinePolicy { name, document: Err("not read: only the name was needed".into()) }).collect();
+            authorization.roles.push(role);
+            format!("role {name} read now")
+        }
+        None => {
+            roster.remove_role(name);
+            format!("role {name} found deleted")
+        }
+    };
+    let changed = roster != *before;
+    let reason = format!(
+        "{} changes a role: administrators counted from the roster kept in the state table (version {version}) with {subject}",
+        t.event_name
+    );
+    Ok(RosterRead {
+        roster,
+        version,
+        changed,
+        authorization,
+        policy_entities: None,
+        group_members: None,
+        gone,
+        rules: vec!["inactive-role", "role-inline-policies", "min-admins", "max-admins"],
         reason,
     })
 }

@@ -1108,6 +1108,74 @@ async fn group_changes_go_through_the_roster_and_the_next_sweep_agrees() {
     }
 }
 
+/// Role events (a role created, its trust policy updated, the role deleted) are evaluated from
+/// the role read now (GetRole, its attached policies, its inline policy names) and the roster
+/// the sweep kept, not the account's authorization details, and the next sweep agrees with each
+/// exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn role_changes_go_through_the_roster_and_the_next_sweep_agrees() {
+    let env = Env::start().await;
+    env.seed().await;
+    let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
+    let t0 = Utc::now();
+    let first = sweep(&env, &clients, t0).await;
+    assert_eq!(first["published"]["roster"], "written", "{}", first["published"]);
+    env.received().await;
+    let trust = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{ACCOUNT}:root")},"Action":"sts:AssumeRole"}]});
+    let read_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+    let role_reads = ["iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies"];
+
+    // Each step: the changes in IAM, then the event, the IAM calls it must make (besides the
+    // SSM settings, the roster's GetItem and the state's BatchGetItem) and what it publishes.
+    // 1. A role created (with an inline policy by the time the event is handled).
+    iam.create_role().role_name("builder").assume_role_policy_document(trust.to_string()).send().await.unwrap();
+    iam.put_role_policy().role_name("builder").policy_name("artifacts").policy_document(read_only).send().await.unwrap();
+    // 2. Its trust policy updated, after AdministratorAccess was attached: a second administrator.
+    // 3. Deleted (its policies first): back to one.
+    type Step<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], Option<&'a str>);
+    let steps: Vec<Step> = vec![
+        ("CreateRole", &role_reads, &[("new", "role-inline-policies")], None),
+        ("UpdateAssumeRolePolicy", &role_reads, &[("resolved", "min-admins")], Some("written")),
+        ("DeleteRole", &["iam:GetRole"], &[("new", "min-admins"), ("resolved", "role-inline-policies")], Some("written")),
+    ];
+    for (i, (name, reads, published, roster)) in steps.into_iter().enumerate() {
+        match name {
+            "UpdateAssumeRolePolicy" => {
+                iam.attach_role_policy().role_name("builder").policy_arn(ADMIN).send().await.unwrap();
+                iam.update_assume_role_policy().role_name("builder").policy_document(trust.to_string()).send().await.unwrap();
+            }
+            "DeleteRole" => {
+                iam.detach_role_policy().role_name("builder").policy_arn(ADMIN).send().await.unwrap();
+                iam.delete_role_policy().role_name("builder").policy_name("artifacts").send().await.unwrap();
+                iam.delete_role().role_name("builder").send().await.unwrap();
+            }
+            _ => {}
+        }
+        let at = t0 + Duration::minutes(2 * i as i64 + 1);
+        let run = invoke(&clients, &config, &iam_event(name, 200 + i as u32, json!({"roleName": "builder"})), at).await;
+        let calls = run["api_calls"].as_object().unwrap();
+        let mut expected: BTreeMap<String, u64> = reads.iter().map(|c| (c.to_string(), 1)).collect();
+        for call in ["ssm:GetParametersByPath", "dynamodb:GetItem", "dynamodb:BatchGetItem"] {
+            expected.insert(call.to_string(), 1);
+        }
+        let got: BTreeMap<String, u64> = calls
+            .iter()
+            .filter(|(k, _)| !k.starts_with("sns:") && *k != "dynamodb:PutItem")
+            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+            .collect();
+        assert_eq!(got, expected, "{name}");
+        for call in calls.keys() {
+            assert!(iam_assurance_aws::permissions::is_granted(call), "{call} is not in permissions.rs");
+        }
+        assert!(run["trigger"]["narrowed"].as_str().unwrap().contains("role builder"), "{}", run["trigger"]);
+        assert_eq!(run["published"].get("roster").and_then(Value::as_str), roster, "{name}: {}", run["published"]);
+        let delivered = env.received().await;
+        let got: BTreeSet<(&str, &str)> = per_finding(&delivered).iter().map(|m| (change(m), attr(m, "rule_id"))).collect();
+        assert_eq!(got, published.iter().copied().collect(), "{name}");
+        agreeing_sweep(&env, &clients, at + Duration::minutes(1), &run).await;
+    }
+}
+
 /// Without a roster (none kept yet, or one this version cannot use), an event that can change
 /// who is an administrator reads the whole account and writes the roster from it; a roster
 /// another run changed since this run read it is dropped rather than overwritten.

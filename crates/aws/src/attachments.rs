@@ -5,7 +5,7 @@
 
 use iam_assurance_rules::inventory::{name_from_arn, AttachedPolicy, Group, PolicyEntities, Role, User};
 
-use crate::convert::datetime;
+use crate::convert::{datetime, opt_datetime};
 use crate::error::AwsFailure;
 use crate::live::{gone_or, next_marker, Step};
 use crate::Clients;
@@ -32,8 +32,15 @@ pub async fn policy_document(clients: &Clients, arn: &str) -> Step<String> {
     }
 }
 
-/// Every page of a `ListAttached{User,Group,Role}Policies` call, as [`AttachedPolicy`]s;
-/// `NoSuchEntity` is `Ok(None)`.
+/// Attached policies in one order, by name then ARN, whichever API listed them: a finding
+/// that lists them reads the same from an event's targeted read and from a sweep's
+/// authorization details (inline policies are kept by name for the same reason).
+pub fn canonical_order(attached: &mut [AttachedPolicy]) {
+    attached.sort_by(|a, b| (&a.name, &a.arn).cmp(&(&b.name, &b.arn)));
+}
+
+/// Every page of a `ListAttached{User,Group,Role}Policies` call, as [`AttachedPolicy`]s in
+/// [`canonical_order`]; `NoSuchEntity` is `Ok(None)`.
 macro_rules! attached_policies {
     ($clients:expr, $call:ident, $setter:ident, $name:expr, $operation:literal) => {{
         let mut attached = Vec::new();
@@ -50,7 +57,10 @@ macro_rules! attached_policies {
             }
             match next_marker(out.is_truncated(), out.marker(), $operation) {
                 Ok(Some(next)) => marker = Some(next),
-                Ok(None) => break Ok(Some(attached)),
+                Ok(None) => {
+                    canonical_order(&mut attached);
+                    break Ok(Some(attached));
+                }
                 Err(reason) => break Err(reason),
             }
         }
@@ -81,9 +91,9 @@ pub async fn user_with_attached_policies(clients: &Clients, name: &str) -> Step<
     }))
 }
 
-/// One role with its directly attached managed policies and its permissions boundary (no
-/// inline policies, no trust policy): GetRole, then ListAttachedRolePolicies. `Ok(None)`: no
-/// such role.
+/// One role with its directly attached managed policies, its permissions boundary and when it
+/// was last used (no inline policies, no trust policy): GetRole, then ListAttachedRolePolicies.
+/// `Ok(None)`: no such role.
 pub async fn role_with_attached_policies(clients: &Clients, name: &str) -> Step<Role> {
     let role = match clients.iam.get_role().role_name(name).send().await {
         Ok(out) => out.role().cloned().ok_or_else(|| format!("GetRole returned no Role for {name}"))?,
@@ -101,7 +111,7 @@ pub async fn role_with_attached_policies(clients: &Clients, name: &str) -> Step<
         attached_policies: attached,
         inline_policies: Vec::new(),
         permissions_boundary: role.permissions_boundary().and_then(|b| b.permissions_boundary_arn()).map(str::to_owned),
-        last_used: None,
+        last_used: role.role_last_used().and_then(|l| opt_datetime(l.last_used_date())),
         trust_policy: None,
     }))
 }
@@ -166,21 +176,38 @@ pub async fn policy_entities(clients: &Clients, arn: &str) -> Step<PolicyEntitie
     Ok(Some(entities))
 }
 
-/// The names of a group's inline policies (not their documents): ListGroupPolicies, every
-/// page. `Ok(None)`: no such group.
-pub async fn group_policy_names(clients: &Clients, name: &str) -> Step<Vec<String>> {
-    let mut names = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let out = match clients.iam.list_group_policies().group_name(name).max_items(1000).set_marker(marker.take()).send().await {
-            Ok(out) => out,
-            Err(err) => return gone_or(AwsFailure::from_sdk(&err), "ListGroupPolicies"),
-        };
-        names.extend(out.policy_names().iter().cloned());
-        match next_marker(out.is_truncated(), out.marker(), "ListGroupPolicies")? {
-            Some(next) => marker = Some(next),
-            None => break,
+/// Every page of a `List{Group,Role}Policies` call: the inline policy names, sorted;
+/// `NoSuchEntity` is `Ok(None)`.
+macro_rules! policy_names {
+    ($clients:expr, $call:ident, $setter:ident, $name:expr, $operation:literal) => {{
+        let mut names: Vec<String> = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = match $clients.iam.$call().$setter($name).max_items(1000).set_marker(marker.take()).send().await {
+                Ok(out) => out,
+                Err(err) => break gone_or(AwsFailure::from_sdk(&err), $operation),
+            };
+            names.extend(out.policy_names().iter().cloned());
+            match next_marker(out.is_truncated(), out.marker(), $operation) {
+                Ok(Some(next)) => marker = Some(next),
+                Ok(None) => {
+                    names.sort();
+                    break Ok(Some(names));
+                }
+                Err(reason) => break Err(reason),
+            }
         }
-    }
-    Ok(Some(names))
+    }};
+}
+
+/// The names of a group's inline policies (not their documents), sorted: ListGroupPolicies,
+/// every page. `Ok(None)`: no such group.
+pub async fn group_policy_names(clients: &Clients, name: &str) -> Step<Vec<String>> {
+    policy_names!(clients, list_group_policies, group_name, name, "ListGroupPolicies")
+}
+
+/// The names of a role's inline policies (not their documents), sorted: ListRolePolicies,
+/// every page. `Ok(None)`: no such role.
+pub async fn role_policy_names(clients: &Clients, name: &str) -> Step<Vec<String>> {
+    policy_names!(clients, list_role_policies, role_name, name, "ListRolePolicies")
 }

@@ -151,15 +151,19 @@ impl AadBuilder {
         }
     }
 
+    /// Attached policies, by name then ARN (see [`crate::attachments::canonical_order`]).
     fn attached(&mut self, list: &[SdkAttachedPolicy]) -> Vec<AttachedPolicy> {
-        list.iter()
+        let mut attached: Vec<AttachedPolicy> = list
+            .iter()
             .filter_map(|a| {
                 let arn = a.policy_arn().filter(|arn| !arn.is_empty())?;
                 self.referenced.insert(arn.to_owned());
                 let name = a.policy_name().filter(|n| !n.is_empty()).unwrap_or_else(|| name_from_arn(arn));
                 Some(AttachedPolicy { name: name.to_owned(), arn: arn.to_owned() })
             })
-            .collect()
+            .collect();
+        crate::attachments::canonical_order(&mut attached);
+        attached
     }
 
     fn boundary(&mut self, boundary: Option<&AttachedPermissionsBoundary>) -> Option<String> {
@@ -168,8 +172,11 @@ impl AadBuilder {
         Some(arn.to_owned())
     }
 
+    /// Inline policies, by name (see [`crate::attachments::canonical_order`]).
     fn inline(&mut self, owner: &str, list: &[PolicyDetail]) -> Vec<InlinePolicy> {
-        list.iter()
+        let mut list: Vec<&PolicyDetail> = list.iter().collect();
+        list.sort_by(|a, b| a.policy_name().cmp(&b.policy_name()));
+        list.into_iter()
             .map(|p| {
                 let name = p.policy_name().unwrap_or("").to_owned();
                 let document = match p.policy_document() {

@@ -27,6 +27,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "iam:GetGroup",
     "iam:ListAttachedGroupPolicies",
     "iam:ListGroupPolicies",
+    "iam:ListRolePolicies",
     "iam:ListEntitiesForPolicy",
 ];
 

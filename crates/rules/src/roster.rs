@@ -317,6 +317,13 @@ impl Roster {
         self.set_member(ResourceType::Role, role)
     }
 
+    /// Forget a role that no longer exists (by name: names are unique among roles, and the
+    /// event that deleted it does not give its path).
+    pub fn remove_role(&mut self, name: &str) {
+        self.roles.retain(|_, m| m.name != name);
+        self.service_linked_roles.remove(name);
+    }
+
     fn set_member(&mut self, kind: ResourceType, fresh: Fresh<'_>) -> Result<(), UnknownBoundary> {
         let capped_by = self.fresh_boundary(fresh.boundary)?;
         let attached = self.relevant(fresh.attached.iter().map(String::as_str));
