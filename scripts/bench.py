@@ -69,14 +69,17 @@ READ_ONLY_ACCESS = "arn:aws:iam::aws:policy/ReadOnlyAccess"
 # the policy and the user. The sample files in events/, plus four written from
 # attach-user-policy.json into the work folder (`DERIVED_EVENTS`): AdministratorAccess attached
 # to a group (its members read now) and to a role, a user added to the group that holds
-# AdministratorAccess and one removed from another group (each group read now with its members).
+# AdministratorAccess and one removed from another group (each group read now with its members),
+# and a role created (read now: GetRole, its attached policies, its inline policy names).
 EVENTS = ["create-access-key.json", "attach-user-policy.json", "attach-user-policy-read-only.json",
-          "attach-group-policy.json", "attach-role-policy.json", "add-user-to-group.json", "remove-user-from-group.json"]
+          "attach-group-policy.json", "attach-role-policy.json", "add-user-to-group.json", "remove-user-from-group.json",
+          "create-role.json"]
 DERIVED_EVENTS = {
     "attach-group-policy.json": ("AttachGroupPolicy", {"groupName": "bench-group-00001", "policyArn": ADMINISTRATOR_ACCESS}),
     "attach-role-policy.json": ("AttachRolePolicy", {"roleName": "bench-role-00003", "policyArn": ADMINISTRATOR_ACCESS}),
     "add-user-to-group.json": ("AddUserToGroup", {"groupName": "bench-group-00000", "userName": "deploy-bot"}),
     "remove-user-from-group.json": ("RemoveUserFromGroup", {"groupName": "bench-group-00002", "userName": "user-00005"}),
+    "create-role.json": ("CreateRole", {"roleName": "bench-role-00001"}),
 }
 
 
