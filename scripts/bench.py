@@ -321,6 +321,20 @@ def classify(entry: dict) -> str:
     return f"{service}:{action}"
 
 
+def page_of(items: list, keys: list[str], max_items: int, offset: int) -> dict:
+    """One page of an IAM list answer as IAM pages it: `items` are (list key, item) pairs in
+    order; the page holds `max_items` of them from `offset`, each under its key, with
+    `IsTruncated` and, when truncated, the next offset as `Marker`."""
+    result: dict = {key: [] for key in keys}
+    for key, item in items[offset : offset + max_items]:
+        result[key].append(item)
+    truncated = offset + max_items < len(items)
+    result["IsTruncated"] = truncated
+    if truncated:
+        result["Marker"] = str(offset + max_items)
+    return result
+
+
 def patch_authorization_details_paging() -> None:
     """Make moto's GetAccountAuthorizationDetails page like IAM's: `MaxItems` (default 100) items
     per page across the four lists, `IsTruncated` and `Marker`; AWS managed policies only when
@@ -344,15 +358,7 @@ def patch_authorization_details_paging() -> None:
             + [("RoleDetailList", r) for r in details["roles"]]
             + [("Policies", p) for p in policies]
         )
-        page = items[offset : offset + max_items]
-        result = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
-        for key, item in page:
-            result[key].append(item)
-        truncated = offset + max_items < len(items)
-        result["IsTruncated"] = truncated
-        if truncated:
-            result["Marker"] = str(offset + max_items)
-        return ActionResult(result)
+        return ActionResult(page_of(items, ["UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"], max_items, offset))
 
     IamResponse.get_account_authorization_details = paged
     IamResponse._bench_paged = True
@@ -380,15 +386,7 @@ def patch_entities_for_policy() -> None:
             items += [("PolicyGroups", g) for g in self.backend.groups.values() if arn in g.managed_policies]
         if kind in (None, "", "Role"):
             items += [("PolicyRoles", r) for r in self.backend.roles.values() if arn in r.managed_policies]
-        page = items[offset : offset + max_items]
-        result = {"PolicyUsers": [], "PolicyGroups": [], "PolicyRoles": []}
-        for key, item in page:
-            result[key].append(item)
-        truncated = offset + max_items < len(items)
-        result["IsTruncated"] = truncated
-        if truncated:
-            result["Marker"] = str(offset + max_items)
-        return ActionResult(result)
+        return ActionResult(page_of(items, ["PolicyUsers", "PolicyGroups", "PolicyRoles"], max_items, offset))
 
     IamResponse.list_entities_for_policy = entities
     IamResponse._bench_entities = True

@@ -29,6 +29,21 @@ pub struct Kept {
     pub roster: Option<Roster>,
 }
 
+impl Kept {
+    /// The roster and its version, or why an event cannot go through it.
+    fn usable(&self) -> Result<(&Roster, u64), String> {
+        match (&self.roster, self.version) {
+            (Some(roster), Some(version)) => Ok((roster, version)),
+            _ => Err("no administrator roster is kept yet (a sweep writes it)".into()),
+        }
+    }
+}
+
+/// Inline policies known by name only: the rules an event evaluates from them read names.
+fn names_only(names: Vec<String>) -> Vec<InlinePolicy> {
+    names.into_iter().map(|name| InlinePolicy { name, document: Err("not read: only the name was needed".into()) }).collect()
+}
+
 /// Read the stored roster (one GetItem). A roster of another format or that does not parse is
 /// reported as absent (and logged), with its version, so that the run can replace it.
 pub async fn read(store: &StateStore) -> Result<Kept, String> {
@@ -140,9 +155,7 @@ pub struct RosterRead {
 /// entity or policy is gone, a read failed, a boundary the roster does not know).
 pub async fn attachment(clients: &Clients, kept: &Kept, t: &Targeted, verdict: Verdict) -> Result<RosterRead, String> {
     let Some(Entity::Policy(policy)) = &t.related else { return Err("the event names no policy ARN".into()) };
-    let (Some(before), Some(version)) = (&kept.roster, kept.version) else {
-        return Err("no administrator roster is kept yet (a sweep writes it)".into());
-    };
+    let (before, version) = kept.usable()?;
     let mut roster = before.clone();
     roster.classify(policy, verdict.grants, verdict.denies);
     let gone = |what: &str| format!("{what} no longer exists");
@@ -212,9 +225,7 @@ pub const GROUP_EVENTS: &[&str] = &["AddUserToGroup", "RemoveUserFromGroup", "Cr
 /// instead (no roster, a read failed).
 pub async fn group(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<RosterRead, String> {
     let Entity::Group(name) = &t.entity else { return Err("the event names no group".into()) };
-    let (Some(before), Some(version)) = (&kept.roster, kept.version) else {
-        return Err("no administrator roster is kept yet (a sweep writes it)".into());
-    };
+    let (before, version) = kept.usable()?;
     let mut roster = before.clone();
     let mut authorization = AuthorizationDetails::default();
     let mut group_members = BTreeMap::new();
@@ -228,10 +239,7 @@ pub async fn group(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<Roste
                 // Names only: the documents are not needed to say the group still has policies.
                 let names =
                     attachments::group_policy_names(clients, name).await?.ok_or_else(|| format!("group {name} no longer exists"))?;
-                group.inline_policies = names
-                    .into_iter()
-                    .map(|name| InlinePolicy { name, document: Err("not read: only the name was needed".into()) })
-                    .collect();
+                group.inline_policies = names_only(names);
             }
             group_members.insert(group.name.clone(), members.len());
             let count = members.len();
@@ -274,9 +282,7 @@ pub const ROLE_EVENTS: &[&str] = &["CreateRole", "DeleteRole", "UpdateAssumeRole
 /// or the role holds a policy on the unapproved list, whose finding lists every entity).
 pub async fn role(clients: &Clients, kept: &Kept, t: &Targeted, unapproved: &dyn Fn(&str) -> bool) -> Result<RosterRead, String> {
     let Entity::Role(name) = &t.entity else { return Err("the event names no role".into()) };
-    let (Some(before), Some(version)) = (&kept.roster, kept.version) else {
-        return Err("no administrator roster is kept yet (a sweep writes it)".into());
-    };
+    let (before, version) = kept.usable()?;
     let mut roster = before.clone();
     let mut authorization = AuthorizationDetails::default();
     let read = attachments::role_with_attached_policies(clients, name).await?;
@@ -290,8 +296,7 @@ pub async fn role(clients: &Clients, kept: &Kept, t: &Targeted, unapproved: &dyn
             let fresh = Fresh { arn: &role.arn, name: &role.name, attached: &attached, boundary: role.permissions_boundary.as_deref() };
             roster.set_role(fresh, role.is_service_linked()).map_err(|e| e.to_string())?;
             let names = attachments::role_policy_names(clients, name).await?.ok_or_else(|| format!("role {name} no longer exists"))?;
-            role.inline_policies =
-                names.into_iter().map(|name| InlinePolicy { name, document: Err("not read: only the name was needed".into()) }).collect();
+            role.inline_policies = names_only(names);
             authorization.roles.push(role);
             format!("role {name} read now")
         }

@@ -870,6 +870,26 @@ async fn agreeing_sweep(env: &Env, clients: &Clients, at: DateTime<Utc>, event_r
     assert_eq!(of(&run, Some(&in_scope)), event_findings, "after {after}");
 }
 
+/// An event through the roster read exactly `reads` (each once) besides the SSM settings, the
+/// roster's GetItem and the state's BatchGetItem (writes and publishing aside), and every call
+/// it made is in permissions.rs.
+fn assert_roster_reads(run: &Value, reads: &[&str], context: &str) {
+    let calls = run["api_calls"].as_object().unwrap();
+    let mut expected: BTreeMap<String, u64> = reads.iter().map(|c| (c.to_string(), 1)).collect();
+    for call in ["ssm:GetParametersByPath", "dynamodb:GetItem", "dynamodb:BatchGetItem"] {
+        expected.insert(call.to_string(), 1);
+    }
+    let got: BTreeMap<String, u64> = calls
+        .iter()
+        .filter(|(k, _)| !k.starts_with("sns:") && *k != "dynamodb:PutItem")
+        .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, expected, "{context}");
+    for call in calls.keys() {
+        assert!(iam_assurance_aws::permissions::is_granted(call), "{call} is not in permissions.rs");
+    }
+}
+
 /// The events that can change who is an administrator, on a user, a group and a role, with
 /// AWS managed and customer policies that grant or deny everything and an unapproved one: each
 /// is evaluated without the account's authorization details, through the roster the sweep
@@ -1081,20 +1101,7 @@ async fn group_changes_go_through_the_roster_and_the_next_sweep_agrees() {
         }
         let at = t0 + Duration::minutes(2 * i as i64 + 1);
         let run = invoke(&clients, &config, &iam_event(name, 100 + i as u32, params.clone()), at).await;
-        let calls = run["api_calls"].as_object().unwrap();
-        let mut expected: BTreeMap<String, u64> = reads.iter().map(|c| (c.to_string(), 1)).collect();
-        for call in ["ssm:GetParametersByPath", "dynamodb:GetItem", "dynamodb:BatchGetItem"] {
-            expected.insert(call.to_string(), 1);
-        }
-        let got: BTreeMap<String, u64> = calls
-            .iter()
-            .filter(|(k, _)| !k.starts_with("sns:") && *k != "dynamodb:PutItem")
-            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-            .collect();
-        assert_eq!(got, expected, "{name} {params}");
-        for call in calls.keys() {
-            assert!(iam_assurance_aws::permissions::is_granted(call), "{call} is not in permissions.rs");
-        }
+        assert_roster_reads(&run, reads, &format!("{name} {params}"));
         assert!(run["trigger"]["narrowed"].as_str().unwrap().contains(&format!("group {group}")), "{}", run["trigger"]);
         let delivered = env.received().await;
         let got: Vec<(&str, &str)> = per_finding(&delivered).iter().map(|m| (change(m), attr(m, "rule_id"))).collect();
@@ -1153,20 +1160,7 @@ async fn role_changes_go_through_the_roster_and_the_next_sweep_agrees() {
         }
         let at = t0 + Duration::minutes(2 * i as i64 + 1);
         let run = invoke(&clients, &config, &iam_event(name, 200 + i as u32, json!({"roleName": "builder"})), at).await;
-        let calls = run["api_calls"].as_object().unwrap();
-        let mut expected: BTreeMap<String, u64> = reads.iter().map(|c| (c.to_string(), 1)).collect();
-        for call in ["ssm:GetParametersByPath", "dynamodb:GetItem", "dynamodb:BatchGetItem"] {
-            expected.insert(call.to_string(), 1);
-        }
-        let got: BTreeMap<String, u64> = calls
-            .iter()
-            .filter(|(k, _)| !k.starts_with("sns:") && *k != "dynamodb:PutItem")
-            .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
-            .collect();
-        assert_eq!(got, expected, "{name}");
-        for call in calls.keys() {
-            assert!(iam_assurance_aws::permissions::is_granted(call), "{call} is not in permissions.rs");
-        }
+        assert_roster_reads(&run, reads, name);
         assert!(run["trigger"]["narrowed"].as_str().unwrap().contains("role builder"), "{}", run["trigger"]);
         assert_eq!(run["published"].get("roster").and_then(Value::as_str), roster, "{name}: {}", run["published"]);
         let delivered = env.received().await;
