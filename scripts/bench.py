@@ -63,23 +63,46 @@ REGION = "us-east-1"
 PREFIX = "/iam-assurance"
 ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 READ_ONLY_ACCESS = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+
+
+def policy_doc(i: int) -> str:
+    services = ["s3", "dynamodb", "sqs", "sns", "lambda", "logs", "ec2", "kms"]
+    a, b = services[i % 8], services[(i // 8) % 8]
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Read", "Effect": "Allow", "Action": [f"{a}:Get*", f"{a}:List*", f"{b}:Describe*"], "Resource": "*"},
+        {"Sid": "Write", "Effect": "Allow", "Action": f"{a}:Put*", "Resource": f"arn:aws:{a}:::bench-{i}/*"},
+    ]})
+
+
 # CreateAccessKey reads one user live; AttachUserPolicy of AdministratorAccess (on the
 # unapproved list here) recounts administrators through the roster the sweep kept, with the user
 # and the policy's attachments read now; of ReadOnlyAccess it cannot change them and reads only
-# the policy and the user. The sample files in events/, plus four written from
+# the policy and the user. The sample files in events/, plus others written from
 # attach-user-policy.json into the work folder (`DERIVED_EVENTS`): AdministratorAccess attached
 # to a group (its members read now) and to a role, a user added to the group that holds
 # AdministratorAccess and one removed from another group (each group read now with its members),
-# and a role created (read now: GetRole, its attached policies, its inline policy names).
+# and a role created (read now: GetRole, its attached policies, its inline policy names); an
+# inline policy put on a user, a role and a group (the policy and its owner read now), and a
+# role's permissions boundary put (the role read now).
 EVENTS = ["create-access-key.json", "attach-user-policy.json", "attach-user-policy-read-only.json",
           "attach-group-policy.json", "attach-role-policy.json", "add-user-to-group.json", "remove-user-from-group.json",
-          "create-role.json"]
+          "create-role.json", "put-user-policy.json", "put-role-policy.json", "put-group-policy.json",
+          "put-role-permissions-boundary.json"]
 DERIVED_EVENTS = {
     "attach-group-policy.json": ("AttachGroupPolicy", {"groupName": "bench-group-00001", "policyArn": ADMINISTRATOR_ACCESS}),
     "attach-role-policy.json": ("AttachRolePolicy", {"roleName": "bench-role-00003", "policyArn": ADMINISTRATOR_ACCESS}),
     "add-user-to-group.json": ("AddUserToGroup", {"groupName": "bench-group-00000", "userName": "deploy-bot"}),
     "remove-user-from-group.json": ("RemoveUserFromGroup", {"groupName": "bench-group-00002", "userName": "user-00005"}),
     "create-role.json": ("CreateRole", {"roleName": "bench-role-00001"}),
+    # Replays of what the seed put (`seed_iam`), as CloudTrail records them (with the document).
+    "put-user-policy.json": ("PutUserPolicy", {"userName": "user-00007", "policyName": "user-inline",
+                                               "policyDocument": policy_doc(7)}),
+    "put-role-policy.json": ("PutRolePolicy", {"roleName": "bench-role-00001", "policyName": "role-inline",
+                                               "policyDocument": policy_doc(1)}),
+    "put-group-policy.json": ("PutGroupPolicy", {"groupName": "bench-group-00003", "policyName": "group-inline",
+                                                 "policyDocument": policy_doc(3)}),
+    "put-role-permissions-boundary.json": ("PutRolePermissionsBoundary", {"roleName": "bench-role-00005",
+                                                                          "permissionsBoundary": READ_ONLY_ACCESS}),
 }
 
 
@@ -403,15 +426,6 @@ def shape(users: int) -> dict:
     }
 
 
-def policy_doc(i: int) -> str:
-    services = ["s3", "dynamodb", "sqs", "sns", "lambda", "logs", "ec2", "kms"]
-    a, b = services[i % 8], services[(i // 8) % 8]
-    return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Sid": "Read", "Effect": "Allow", "Action": [f"{a}:Get*", f"{a}:List*", f"{b}:Describe*"], "Resource": "*"},
-        {"Sid": "Write", "Effect": "Allow", "Action": f"{a}:Put*", "Resource": f"arn:aws:{a}:::bench-{i}/*"},
-    ]})
-
-
 ADMIN_DOC = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 TRUST_DOC = json.dumps({"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]})
@@ -425,7 +439,8 @@ def seed_iam(backend, n_users: int) -> dict:
     AttachUserPolicy event), then `user-NNNNN`. 30 % have a console password (half of them MFA),
     60 % one access key, 10 % two; every user is in a group (a third in two; 5 % of the groups
     stay empty); 10 % have a customer managed policy attached directly, 5 % an inline policy.
-    Roles: one customer managed policy each, a quarter with an inline policy. Creation dates
+    Roles: one customer managed policy each, a quarter with an inline policy, `bench-role-00005`
+    with ReadOnlyAccess as its permissions boundary. Creation dates
     and key ages are spread over 0-600 days; some keys were used, some never."""
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     sh = shape(n_users)
@@ -479,7 +494,9 @@ def seed_iam(backend, n_users: int) -> dict:
             key.create_date = now - timedelta(days=(i * 13) % 400 + (n_keys - 1 - k) * 200, hours=1)
             keys += 1
     for r in range(sh["roles"]):
-        role = backend.create_role(f"bench-role-{r:05d}", TRUST_DOC, "/", None, "bench role", [], None)
+        # One role is capped by a permissions boundary (ReadOnlyAccess).
+        boundary = READ_ONLY_ACCESS if r == 5 else None
+        role = backend.create_role(f"bench-role-{r:05d}", TRUST_DOC, "/", boundary, "bench role", [], None)
         role.create_date = now - timedelta(days=(r * 29) % 500, hours=1)
         attach(policies[(r * 3) % len(policies)].arn, role)
         if r % 4 == 1:

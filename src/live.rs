@@ -225,6 +225,12 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
             let unapproved = |arn: &str| on_unapproved_list(&settings, arn);
             Some(Box::pin(crate::roster::role(clients, kept, t, &unapproved)).await)
         }
+        (None, Some(t), Some(kept)) if crate::roster::INLINE_EVENTS.contains(&t.event_name.as_str()) => {
+            Some(Box::pin(crate::roster::inline(clients, kept, t)).await)
+        }
+        (None, Some(t), Some(kept)) if crate::roster::BOUNDARY_EVENTS.contains(&t.event_name.as_str()) => {
+            Some(Box::pin(crate::roster::boundary(clients, kept, t)).await)
+        }
         _ => None,
     };
     let through_roster = match through_roster {
@@ -264,6 +270,9 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
     let mut roster_write: Option<(Roster, Option<u64>)> = None;
     // The targeted read found the event's entity deleted.
     let mut read_gone = false;
+    // Whether the inline policy names the inventory holds were read with their documents (the
+    // roster paths read at most the event's own policy).
+    let inline_documents_read = through_roster.is_none();
     if let Some(a) = through_roster {
         inventory.authorization = Some(a.authorization);
         inventory.admins = Some(a.roster.admins());
@@ -339,7 +348,7 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         "narrowed": narrowed_reason,
     });
     let state_keys = match &targeted {
-        Some(t) => candidate_fingerprints(t, &inventory, &scope, &resolvable),
+        Some(t) => candidate_fingerprints(t, &inventory, &scope, &resolvable, inline_documents_read),
         None => BTreeSet::new(),
     };
     let state_keys: BTreeSet<String> = state_keys
@@ -552,13 +561,21 @@ fn scope_of(targeted: &Targeted, inventory: &Inventory) -> Scope {
 /// account-wide event), with each rule's [`Keys`](iam_assurance_rules::rule::Keys) and the
 /// inline policy names known for those entities (plus the one the event put or deleted).
 /// Together with the findings it reports, these are the only state items the event can
-/// change, so it reads just those, whatever the size of the account.
+/// change, so it reads just those, whatever the size of the account. Without
+/// `inline_documents_read` (an event through the roster, which reads at most the one inline
+/// policy it changed) only the event's inline policy is named: the others were not evaluated.
 ///
 /// What this cannot name is left to the next sweep: findings on a server certificate the
 /// event deleted (its ARN, with its path, is no longer known), and findings on other
 /// resources whose details mention the entity. A deleted user, group or role is handled by
 /// [`deleted_entity_arn`].
-fn candidate_fingerprints(targeted: &Targeted, inventory: &Inventory, scope: &Scope, resolvable: &BTreeSet<String>) -> BTreeSet<String> {
+fn candidate_fingerprints(
+    targeted: &Targeted,
+    inventory: &Inventory,
+    scope: &Scope,
+    resolvable: &BTreeSet<String>,
+    inline_documents_read: bool,
+) -> BTreeSet<String> {
     let mut arns: Vec<String> = match scope {
         Scope::Nothing => return BTreeSet::new(),
         Scope::Resources { arns, account_arn } => arns.iter().cloned().chain([account_arn.clone()]).collect(),
@@ -570,7 +587,7 @@ fn candidate_fingerprints(targeted: &Targeted, inventory: &Inventory, scope: &Sc
     arns.sort();
     arns.dedup();
     let mut names: Vec<&str> = targeted.inline_policy.iter().map(String::as_str).collect();
-    if let Some(aad) = &inventory.authorization {
+    if let Some(aad) = inventory.authorization.as_ref().filter(|_| inline_documents_read) {
         let of = |arn: &String| arns.contains(arn);
         let users = aad.users.iter().filter(|u| of(&u.arn)).flat_map(|u| &u.inline_policies);
         let groups = aad.groups.iter().filter(|g| of(&g.arn)).flat_map(|g| &g.inline_policies);

@@ -10,12 +10,14 @@
 //! not JSON) is replaced the same way.
 
 use chrono::{DateTime, Utc};
+use iam_assurance_aws::attachments::{self, InlineOwner};
 use iam_assurance_aws::state::{StateStore, WriteOutcome, MAX_ROSTER_BYTES};
-use iam_assurance_aws::{attachments, Clients};
+use iam_assurance_aws::Clients;
 use std::collections::BTreeMap;
 
 use iam_assurance_rules::inventory::{AuthorizationDetails, InlinePolicy, PolicyEntities};
-use iam_assurance_rules::roster::{Fresh, Roster, FORMAT};
+use iam_assurance_rules::policy::PolicyDocument;
+use iam_assurance_rules::roster::{Fresh, InlineVerdict, Owner, Roster, FORMAT};
 
 use crate::event::{Entity, Targeted};
 use crate::live::RunError;
@@ -39,19 +41,33 @@ impl Kept {
     }
 }
 
+/// The document of an inline policy known by name only.
+const NOT_READ: &str = "not read: only the name was needed";
+
 /// Inline policies known by name only: the rules an event evaluates from them read names.
 fn names_only(names: Vec<String>) -> Vec<InlinePolicy> {
-    names.into_iter().map(|name| InlinePolicy { name, document: Err("not read: only the name was needed".into()) }).collect()
+    names.into_iter().map(|name| InlinePolicy { name, document: Err(NOT_READ.into()) }).collect()
 }
 
 /// Read the stored roster (one GetItem). A roster of another format or that does not parse is
 /// reported as absent (and logged), with its version, so that the run can replace it.
 pub async fn read(store: &StateStore) -> Result<Kept, String> {
     let Some(stored) = store.roster().await.map_err(|e| e.to_string())? else { return Ok(Kept::default()) };
-    let roster = match serde_json::from_str::<Roster>(&stored.json) {
-        Ok(roster) if roster.format == FORMAT => Some(roster),
-        Ok(roster) => {
-            tracing::warn!(format = roster.format, expected = FORMAT, "stored administrator roster has another format; not used");
+    // The format first: a roster of another format may not parse as this one.
+    #[derive(serde::Deserialize)]
+    struct Format {
+        format: u32,
+    }
+    let roster = match serde_json::from_str::<Format>(&stored.json).map(|f| f.format) {
+        Ok(FORMAT) => match serde_json::from_str::<Roster>(&stored.json) {
+            Ok(roster) => Some(roster),
+            Err(error) => {
+                tracing::warn!(%error, "stored administrator roster does not parse; not used");
+                None
+            }
+        },
+        Ok(format) => {
+            tracing::warn!(format, expected = FORMAT, "stored administrator roster has another format; not used");
             None
         }
         Err(error) => {
@@ -319,6 +335,191 @@ pub async fn role(clients: &Clients, kept: &Kept, t: &Targeted, unapproved: &dyn
         group_members: None,
         gone,
         rules: vec!["inactive-role", "role-inline-policies", "min-admins", "max-admins"],
+        reason,
+    })
+}
+
+/// Events that put or delete an inline policy.
+pub const INLINE_EVENTS: &[&str] =
+    &["PutUserPolicy", "DeleteUserPolicy", "PutGroupPolicy", "DeleteGroupPolicy", "PutRolePolicy", "DeleteRolePolicy"];
+
+/// An inline policy event (see [`INLINE_EVENTS`]), given the roster as stored (`kept`): read the
+/// one inline policy as it is now (GetUserPolicy, GetGroupPolicy or GetRolePolicy; gone after a
+/// delete) and its owner (a user or role: GetUser or GetRole for its boundary, and its inline
+/// policy names for `user-inline-policies` / `role-inline-policies`; a group: GetGroup with its
+/// members), record whether the policy grants or denies everything, and count the
+/// administrators from the roster. The other inline policies are known by name only, so
+/// `admin-policy` is evaluated on this one: the caller names only its fingerprints. Rules:
+/// `user-inline-policies` or `role-inline-policies`, `admin-policy`, `min-admins`,
+/// `max-admins`. `Err`: why the whole account must be read instead (no roster, the owner is
+/// gone, a read failed).
+pub async fn inline(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<RosterRead, String> {
+    let policy = t.inline_policy.as_deref().ok_or("the event names no inline policy (requestParameters.policyName)")?;
+    let (owner, name) = match &t.entity {
+        Entity::User(name) => (InlineOwner::User, name),
+        Entity::Group(name) => (InlineOwner::Group, name),
+        Entity::Role(name) => (InlineOwner::Role, name),
+        other => return Err(format!("an inline policy of {other:?} is not handled through the roster")),
+    };
+    let (before, version) = kept.usable()?;
+    let mut roster = before.clone();
+    let gone = |what: &str| format!("{what} {name} no longer exists");
+    // The policy as it is now, whatever the event did: a later change may already have
+    // replaced or deleted it.
+    let now = attachments::inline_policy_document(clients, owner, name, policy)
+        .await?
+        .map(|document| InlinePolicy { name: policy.to_string(), document: PolicyDocument::parse_str(&document) });
+    let (grants, denies) = match now.as_ref().map(|p| &p.document) {
+        Some(Ok(document)) => (document.grants_full_admin(), document.denies_everything()),
+        _ => (false, false),
+    };
+    let verdict = InlineVerdict { policy, grants, denies };
+    let exists = now.is_some();
+    let mut authorization = AuthorizationDetails::default();
+    let (rules, subject) = match owner {
+        InlineOwner::User => {
+            let mut user = attachments::user(clients, name).await?.ok_or_else(|| gone("user"))?;
+            let names = attachments::user_policy_names(clients, name).await?.ok_or_else(|| gone("user"))?;
+            learn_boundary(clients, &mut roster, user.permissions_boundary.as_deref()).await?;
+            let fresh = Owner { arn: &user.arn, name: &user.name, boundary: user.permissions_boundary.as_deref() };
+            roster.set_user_inline(fresh, verdict).map_err(|e| e.to_string())?;
+            user.inline_policies = names_with(names, now);
+            authorization.users.push(user);
+            (vec!["user-inline-policies", "admin-policy", "min-admins", "max-admins"], format!("user {name}"))
+        }
+        InlineOwner::Role => {
+            let mut role = attachments::role(clients, name).await?.ok_or_else(|| gone("role"))?;
+            let names = attachments::role_policy_names(clients, name).await?.ok_or_else(|| gone("role"))?;
+            learn_boundary(clients, &mut roster, role.permissions_boundary.as_deref()).await?;
+            let fresh = Owner { arn: &role.arn, name: &role.name, boundary: role.permissions_boundary.as_deref() };
+            roster.set_role_inline(fresh, role.is_service_linked(), verdict).map_err(|e| e.to_string())?;
+            role.inline_policies = names_with(names, now);
+            authorization.roles.push(role);
+            (vec!["role-inline-policies", "admin-policy", "min-admins", "max-admins"], format!("role {name}"))
+        }
+        InlineOwner::Group => {
+            let (mut group, members) = attachments::group_members(clients, name).await?.ok_or_else(|| gone("group"))?;
+            roster.set_group_inline(&group.name, verdict, &members);
+            group.inline_policies = now.into_iter().collect();
+            authorization.groups.push(group);
+            let count = members.len();
+            (vec!["admin-policy", "min-admins", "max-admins"], format!("group {name} with its {count} {}", plural(count, "member")))
+        }
+    };
+    let changed = roster != *before;
+    let what = match (grants, denies, exists) {
+        (_, _, false) => "no longer exists",
+        (true, true, true) => "grants and denies every action on every resource",
+        (true, false, true) => "grants every action on every resource",
+        (false, true, true) => "denies every action on every resource",
+        (false, false, true) => "neither grants nor denies every action on every resource",
+    };
+    let reason = format!(
+        "{} changes inline policy {policy} of {subject}, which {what}: administrators counted from the roster kept in the state \
+table (version {version}) with the policy and its owner read now",
+        t.event_name
+    );
+    Ok(RosterRead { roster, version, changed, authorization, policy_entities: None, group_members: None, gone: false, rules, reason })
+}
+
+/// The owner's inline policies by name, with the one read now in its place (in name order, as
+/// the authorization details list them).
+fn names_with(names: Vec<String>, read: Option<InlinePolicy>) -> Vec<InlinePolicy> {
+    let mut policies = names_only(names);
+    if let Some(read) = read {
+        policies.retain(|p| p.name != read.name);
+        let at = policies.partition_point(|p| p.name < read.name);
+        policies.insert(at, read);
+    }
+    policies
+}
+
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        noun.to_string()
+    } else {
+        format!("{noun}s")
+    }
+}
+
+/// A boundary the roster cannot classify yet: read its document (GetPolicy, GetPolicyVersion)
+/// and record whether it caps (it does unless it allows everything; a document that does not
+/// parse caps nothing, as when the roster is built).
+async fn learn_boundary(clients: &Clients, roster: &mut Roster, boundary: Option<&str>) -> Result<(), String> {
+    let Some(boundary) = boundary.filter(|b| !roster.knows_boundary(b)) else { return Ok(()) };
+    let document =
+        attachments::policy_document(clients, boundary).await?.ok_or_else(|| format!("boundary policy {boundary} no longer exists"))?;
+    let caps = match PolicyDocument::parse_str(&document) {
+        Ok(document) => {
+            if document.grants_full_admin() || document.denies_everything() {
+                roster.classify(boundary, document.grants_full_admin(), document.denies_everything());
+            }
+            !document.grants_full_admin()
+        }
+        Err(reason) => {
+            tracing::warn!(%reason, policy = %boundary, "cannot parse the boundary policy; counting it as capping nothing");
+            false
+        }
+    };
+    roster.classify_boundary(boundary, caps);
+    Ok(())
+}
+
+/// Events that put or delete a user's or role's permissions boundary.
+pub const BOUNDARY_EVENTS: &[&str] =
+    &["PutUserPermissionsBoundary", "DeleteUserPermissionsBoundary", "PutRolePermissionsBoundary", "DeleteRolePermissionsBoundary"];
+
+/// A boundary event (see [`BOUNDARY_EVENTS`]), given the roster as stored (`kept`): read the user
+/// or role now (GetUser or GetRole, for its boundary; the boundary's document when the roster
+/// has never seen it: GetPolicy, GetPolicyVersion), record whether the boundary caps it, and
+/// count the administrators from the roster. Rules: `min-admins`, `max-admins` (a boundary
+/// changes nothing else the rules check). `Err`: why the whole account must be read instead.
+pub async fn boundary(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<RosterRead, String> {
+    let (before, version) = kept.usable()?;
+    let mut roster = before.clone();
+    let mut authorization = AuthorizationDetails::default();
+    let (subject, boundary) = match &t.entity {
+        Entity::User(name) => {
+            let user = attachments::user(clients, name).await?.ok_or_else(|| format!("user {name} no longer exists"))?;
+            learn_boundary(clients, &mut roster, user.permissions_boundary.as_deref()).await?;
+            roster
+                .set_user_boundary(Owner { arn: &user.arn, name: &user.name, boundary: user.permissions_boundary.as_deref() })
+                .map_err(|e| e.to_string())?;
+            let boundary = user.permissions_boundary.clone();
+            authorization.users.push(user);
+            (format!("user {name}"), boundary)
+        }
+        Entity::Role(name) => {
+            let role = attachments::role(clients, name).await?.ok_or_else(|| format!("role {name} no longer exists"))?;
+            learn_boundary(clients, &mut roster, role.permissions_boundary.as_deref()).await?;
+            let fresh = Owner { arn: &role.arn, name: &role.name, boundary: role.permissions_boundary.as_deref() };
+            roster.set_role_boundary(fresh, role.is_service_linked()).map_err(|e| e.to_string())?;
+            let boundary = role.permissions_boundary.clone();
+            authorization.roles.push(role);
+            (format!("role {name}"), boundary)
+        }
+        other => return Err(format!("a boundary of {other:?} is not handled through the roster")),
+    };
+    let changed = roster != *before;
+    let now = match &boundary {
+        Some(b) if roster.boundaries.get(b).copied().unwrap_or(false) => format!("boundary {b}, which caps it"),
+        Some(b) => format!("boundary {b}, which caps nothing (it allows everything)"),
+        None => "no boundary".to_string(),
+    };
+    let reason = format!(
+        "{} changes the boundary of {subject}, read now with {now}: administrators counted from the roster kept in the state table \
+(version {version})",
+        t.event_name
+    );
+    Ok(RosterRead {
+        roster,
+        version,
+        changed,
+        authorization,
+        policy_entities: None,
+        group_members: None,
+        gone: false,
+        rules: vec!["min-admins", "max-admins"],
         reason,
     })
 }

@@ -841,11 +841,16 @@ async fn invoke(clients: &Clients, config: &Config, event: &Value, at: DateTime<
 /// (It may still refresh other findings silently: `admin-policy` says how many entities a
 /// policy is attached to, which attach events do not re-evaluate.)
 async fn agreeing_sweep(env: &Env, clients: &Clients, at: DateTime<Utc>, event_run: &Value) {
+    agreeing_sweep_with_roster(env, clients, at, event_run, "unchanged").await;
+}
+
+/// [`agreeing_sweep`], where the sweep does `roster` with the roster the event left.
+async fn agreeing_sweep_with_roster(env: &Env, clients: &Clients, at: DateTime<Utc>, event_run: &Value, roster: &str) {
     let after = event_run["trigger"]["event_name"].as_str().unwrap_or("?").to_string();
     let run = sweep(env, clients, at).await;
     let delivered = env.received().await;
     assert!(delivered.is_empty(), "after {after}: the sweep published {:?}", delivered.iter().map(|m| &m["Subject"]).collect::<Vec<_>>());
-    assert_eq!(run["published"]["roster"], "unchanged", "after {after}");
+    assert_eq!(run["published"]["roster"], roster, "after {after}");
     let rules: BTreeSet<&str> = event_run["rules"].as_array().unwrap().iter().map(|r| r["rule_id"].as_str().unwrap()).collect();
     let of = |run: &Value, arns: Option<&BTreeSet<String>>| -> BTreeMap<String, (Value, Value)> {
         run["findings"]
@@ -1216,4 +1221,126 @@ async fn without_a_usable_roster_events_read_the_whole_account_and_write_one() {
     let kept = iam_assurance::roster::keep(&store, &roster, Some(8), "test", t0).await.unwrap();
     assert_eq!(kept, "dropped");
     assert!(store.roster().await.unwrap().is_none());
+}
+
+/// Inline policy events (put and deleted, on a user, a role and a group) and boundary events
+/// (on a role: moto cannot set a user's boundary) are evaluated from the one policy and its
+/// owner read now and the roster the sweep kept, not the account's authorization details, and
+/// the next sweep agrees with each exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn inline_policy_and_boundary_changes_go_through_the_roster_and_the_next_sweep_agrees() {
+    let env = Env::start().await;
+    env.seed().await;
+    let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
+    let trust = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{ACCOUNT}:root")},"Action":"sts:AssumeRole"}]});
+    iam.create_role().role_name("builder").assume_role_policy_document(trust.to_string()).send().await.unwrap();
+    // A policy no one uses as a boundary yet: the roster has never classified it.
+    let read_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+    let reader = iam.create_policy().policy_name("reader").policy_document(read_only).send().await.unwrap();
+    let reader = reader.policy().unwrap().arn().unwrap().to_string();
+    let t0 = Utc::now();
+    let first = sweep(&env, &clients, t0).await;
+    assert_eq!(first["published"]["roster"], "written", "{}", first["published"]);
+    env.received().await;
+    let allow_all = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    let deny_all = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+    let user_reads: &[&str] = &["iam:GetUserPolicy", "iam:GetUser", "iam:ListUserPolicies"];
+    let role_reads: &[&str] = &["iam:GetRolePolicy", "iam:GetRole", "iam:ListRolePolicies"];
+    let group_reads: &[&str] = &["iam:GetGroupPolicy", "iam:GetGroup"];
+
+    // Each step: the event (its change is made in IAM first), the IAM calls it must make
+    // (besides the SSM settings, the roster's GetItem and the state's BatchGetItem), what it
+    // publishes, and what the next sweep does with the roster.
+    type Step<'a> = (&'a str, Value, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let steps: Vec<Step> = vec![
+        // bob gets an inline policy that allows everything: a second administrator.
+        (
+            "PutUserPolicy",
+            json!({"userName": "bob", "policyName": "everything", "policyDocument": allow_all}),
+            user_reads,
+            &[("resolved", "min-admins"), ("new", "admin-policy"), ("new", "user-inline-policies")],
+            "unchanged",
+        ),
+        // The role too: a third.
+        (
+            "PutRolePolicy",
+            json!({"roleName": "builder", "policyName": "everything", "policyDocument": allow_all}),
+            role_reads,
+            &[("new", "admin-policy"), ("new", "role-inline-policies")],
+            "unchanged",
+        ),
+        // The role capped by a boundary the roster never saw: its document is read. Two.
+        (
+            "PutRolePermissionsBoundary",
+            json!({"roleName": "builder", "permissionsBoundary": reader}),
+            &["iam:GetRole", "iam:GetPolicy", "iam:GetPolicyVersion"],
+            &[],
+            "unchanged",
+        ),
+        // The administrators group denied everything inline: alice is no longer one. One.
+        (
+            "PutGroupPolicy",
+            json!({"groupName": "admins", "policyName": "quarantine", "policyDocument": deny_all}),
+            group_reads,
+            &[("new", "min-admins")],
+            "unchanged",
+        ),
+        // The boundary removed: the role is an administrator again. Two. No one uses the
+        // boundary any more, and the roster the event updated still knows it: the sweep,
+        // which builds the roster from the boundaries in use, rewrites it.
+        ("DeleteRolePermissionsBoundary", json!({"roleName": "builder"}), &["iam:GetRole"], &[("resolved", "min-admins")], "written"),
+        // bob's inline policy deleted: one administrator again, and its findings resolve.
+        (
+            "DeleteUserPolicy",
+            json!({"userName": "bob", "policyName": "everything"}),
+            user_reads,
+            &[("new", "min-admins"), ("resolved", "admin-policy"), ("resolved", "user-inline-policies")],
+            "unchanged",
+        ),
+        // The group's deny deleted: alice is back. Two.
+        (
+            "DeleteGroupPolicy",
+            json!({"groupName": "admins", "policyName": "quarantine"}),
+            group_reads,
+            &[("resolved", "min-admins")],
+            "unchanged",
+        ),
+    ];
+    for (i, (name, params, reads, published, roster)) in steps.into_iter().enumerate() {
+        let text = |key: &str| params[key].as_str().unwrap_or_default().to_string();
+        let (user, role, group, policy, document) =
+            (text("userName"), text("roleName"), text("groupName"), text("policyName"), text("policyDocument"));
+        match name {
+            "PutUserPolicy" => {
+                drop(iam.put_user_policy().user_name(&user).policy_name(&policy).policy_document(&document).send().await.unwrap())
+            }
+            "PutRolePolicy" => {
+                drop(iam.put_role_policy().role_name(&role).policy_name(&policy).policy_document(&document).send().await.unwrap())
+            }
+            "PutGroupPolicy" => {
+                drop(iam.put_group_policy().group_name(&group).policy_name(&policy).policy_document(&document).send().await.unwrap())
+            }
+            "DeleteUserPolicy" => drop(iam.delete_user_policy().user_name(&user).policy_name(&policy).send().await.unwrap()),
+            "DeleteGroupPolicy" => drop(iam.delete_group_policy().group_name(&group).policy_name(&policy).send().await.unwrap()),
+            "PutRolePermissionsBoundary" => {
+                drop(iam.put_role_permissions_boundary().role_name(&role).permissions_boundary(&reader).send().await.unwrap())
+            }
+            _ => drop(iam.delete_role_permissions_boundary().role_name(&role).send().await.unwrap()),
+        }
+        let at = t0 + Duration::minutes(2 * i as i64 + 1);
+        let run = invoke(&clients, &config, &iam_event(name, 300 + i as u32, params.clone()), at).await;
+        assert_roster_reads(&run, reads, name);
+        let owner = [("user", &user), ("role", &role), ("group", &group)].into_iter().find(|(_, n)| !n.is_empty()).unwrap();
+        let narrowed = run["trigger"]["narrowed"].as_str().unwrap();
+        assert!(narrowed.contains(&format!("{} {}", owner.0, owner.1)), "{narrowed}");
+        let delivered = env.received().await;
+        let got: BTreeSet<(&str, &str)> = per_finding(&delivered).iter().map(|m| (change(m), attr(m, "rule_id"))).collect();
+        assert_eq!(got, published.iter().copied().collect(), "{name}");
+        if name == "PutGroupPolicy" {
+            let min = run["findings"].as_array().unwrap().iter().find(|f| f["rule_id"] == "min-admins").unwrap();
+            assert_eq!(min["details"]["count"], 1, "{min}");
+            assert!(min["message"].as_str().unwrap().contains("user bob") && !min["message"].as_str().unwrap().contains("alice"), "{min}");
+        }
+        agreeing_sweep_with_roster(&env, &clients, at + Duration::minutes(1), &run, roster).await;
+    }
 }

@@ -67,16 +67,12 @@ macro_rules! attached_policies {
     }};
 }
 
-/// One user with its directly attached managed policies and its permissions boundary, nothing
-/// else (no groups, no inline policies): GetUser, then ListAttachedUserPolicies. `Ok(None)`:
-/// no such user.
-pub async fn user_with_attached_policies(clients: &Clients, name: &str) -> Step<User> {
+/// One user with its permissions boundary, nothing else (no policies, no groups): GetUser.
+/// `Ok(None)`: no such user.
+pub async fn user(clients: &Clients, name: &str) -> Step<User> {
     let user = match clients.iam.get_user().user_name(name).send().await {
         Ok(out) => out.user().cloned().ok_or_else(|| format!("GetUser returned no User for {name}"))?,
         Err(err) => return gone_or(AwsFailure::from_sdk(&err), "GetUser"),
-    };
-    let Some(attached) = attached_policies!(clients, list_attached_user_policies, user_name, name, "ListAttachedUserPolicies")? else {
-        return Ok(None);
     };
     Ok(Some(User {
         name: user.user_name().to_owned(),
@@ -85,22 +81,30 @@ pub async fn user_with_attached_policies(clients: &Clients, name: &str) -> Step<
         path: user.path().to_owned(),
         create_date: datetime(user.create_date()),
         groups: Vec::new(),
-        attached_policies: attached,
+        attached_policies: Vec::new(),
         inline_policies: Vec::new(),
         permissions_boundary: user.permissions_boundary().and_then(|b| b.permissions_boundary_arn()).map(str::to_owned),
     }))
 }
 
-/// One role with its directly attached managed policies, its permissions boundary and when it
-/// was last used (no inline policies, no trust policy): GetRole, then ListAttachedRolePolicies.
-/// `Ok(None)`: no such role.
-pub async fn role_with_attached_policies(clients: &Clients, name: &str) -> Step<Role> {
+/// One user with its directly attached managed policies and its permissions boundary, nothing
+/// else (no groups, no inline policies): GetUser, then ListAttachedUserPolicies. `Ok(None)`:
+/// no such user.
+pub async fn user_with_attached_policies(clients: &Clients, name: &str) -> Step<User> {
+    let Some(mut user) = user(clients, name).await? else { return Ok(None) };
+    let Some(attached) = attached_policies!(clients, list_attached_user_policies, user_name, name, "ListAttachedUserPolicies")? else {
+        return Ok(None);
+    };
+    user.attached_policies = attached;
+    Ok(Some(user))
+}
+
+/// One role with its permissions boundary and when it was last used (no policies, no trust
+/// policy): GetRole. `Ok(None)`: no such role.
+pub async fn role(clients: &Clients, name: &str) -> Step<Role> {
     let role = match clients.iam.get_role().role_name(name).send().await {
         Ok(out) => out.role().cloned().ok_or_else(|| format!("GetRole returned no Role for {name}"))?,
         Err(err) => return gone_or(AwsFailure::from_sdk(&err), "GetRole"),
-    };
-    let Some(attached) = attached_policies!(clients, list_attached_role_policies, role_name, name, "ListAttachedRolePolicies")? else {
-        return Ok(None);
     };
     Ok(Some(Role {
         name: role.role_name().to_owned(),
@@ -108,7 +112,7 @@ pub async fn role_with_attached_policies(clients: &Clients, name: &str) -> Step<
         id: role.role_id().to_owned(),
         path: role.path().to_owned(),
         create_date: datetime(role.create_date()),
-        attached_policies: attached,
+        attached_policies: Vec::new(),
         inline_policies: Vec::new(),
         permissions_boundary: role.permissions_boundary().and_then(|b| b.permissions_boundary_arn()).map(str::to_owned),
         last_used: role.role_last_used().and_then(|l| opt_datetime(l.last_used_date())),
@@ -116,10 +120,21 @@ pub async fn role_with_attached_policies(clients: &Clients, name: &str) -> Step<
     }))
 }
 
-/// One group with its directly attached managed policies (no inline policies) and the ARN and
-/// name of every user in it: GetGroup (every page), then ListAttachedGroupPolicies.
+/// One role with its directly attached managed policies, its permissions boundary and when it
+/// was last used (no inline policies, no trust policy): GetRole, then ListAttachedRolePolicies.
+/// `Ok(None)`: no such role.
+pub async fn role_with_attached_policies(clients: &Clients, name: &str) -> Step<Role> {
+    let Some(mut role) = role(clients, name).await? else { return Ok(None) };
+    let Some(attached) = attached_policies!(clients, list_attached_role_policies, role_name, name, "ListAttachedRolePolicies")? else {
+        return Ok(None);
+    };
+    role.attached_policies = attached;
+    Ok(Some(role))
+}
+
+/// One group (no policies) and the ARN and name of every user in it: GetGroup, every page.
 /// `Ok(None)`: no such group.
-pub async fn group_with_members(clients: &Clients, name: &str) -> Step<(Group, Vec<(String, String)>)> {
+pub async fn group_members(clients: &Clients, name: &str) -> Step<(Group, Vec<(String, String)>)> {
     let mut group: Option<Group> = None;
     let mut members = Vec::new();
     let mut marker: Option<String> = None;
@@ -146,7 +161,14 @@ pub async fn group_with_members(clients: &Clients, name: &str) -> Step<(Group, V
             None => break,
         }
     }
-    let Some(mut group) = group else { return Ok(None) };
+    Ok(group.map(|group| (group, members)))
+}
+
+/// One group with its directly attached managed policies (no inline policies) and the ARN and
+/// name of every user in it: GetGroup (every page), then ListAttachedGroupPolicies.
+/// `Ok(None)`: no such group.
+pub async fn group_with_members(clients: &Clients, name: &str) -> Step<(Group, Vec<(String, String)>)> {
+    let Some((mut group, members)) = group_members(clients, name).await? else { return Ok(None) };
     let Some(attached) = attached_policies!(clients, list_attached_group_policies, group_name, name, "ListAttachedGroupPolicies")? else {
         return Ok(None);
     };
@@ -176,7 +198,7 @@ pub async fn policy_entities(clients: &Clients, arn: &str) -> Step<PolicyEntitie
     Ok(Some(entities))
 }
 
-/// Every page of a `List{Group,Role}Policies` call: the inline policy names, sorted;
+/// Every page of a `List{User,Group,Role}Policies` call: the inline policy names, sorted;
 /// `NoSuchEntity` is `Ok(None)`.
 macro_rules! policy_names {
     ($clients:expr, $call:ident, $setter:ident, $name:expr, $operation:literal) => {{
@@ -210,4 +232,47 @@ pub async fn group_policy_names(clients: &Clients, name: &str) -> Step<Vec<Strin
 /// every page. `Ok(None)`: no such role.
 pub async fn role_policy_names(clients: &Clients, name: &str) -> Step<Vec<String>> {
     policy_names!(clients, list_role_policies, role_name, name, "ListRolePolicies")
+}
+
+/// The names of a user's inline policies (not their documents), sorted: ListUserPolicies, every
+/// page. `Ok(None)`: no such user.
+pub async fn user_policy_names(clients: &Clients, name: &str) -> Step<Vec<String>> {
+    policy_names!(clients, list_user_policies, user_name, name, "ListUserPolicies")
+}
+
+/// Whose inline policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InlineOwner {
+    User,
+    Group,
+    Role,
+}
+
+/// One inline policy's document, as IAM returns it (URL-encoded JSON): GetUserPolicy,
+/// GetGroupPolicy or GetRolePolicy. `Ok(None)`: no such policy (or no such owner).
+pub async fn inline_policy_document(clients: &Clients, owner: InlineOwner, name: &str, policy: &str) -> Step<String> {
+    let missing = |operation: &str| format!("{operation} returned no document for {policy} of {name}");
+    match owner {
+        InlineOwner::User => match clients.iam.get_user_policy().user_name(name).policy_name(policy).send().await {
+            Ok(out) => non_empty(out.policy_document(), || missing("GetUserPolicy")),
+            Err(err) => gone_or(AwsFailure::from_sdk(&err), "GetUserPolicy"),
+        },
+        InlineOwner::Group => match clients.iam.get_group_policy().group_name(name).policy_name(policy).send().await {
+            Ok(out) => non_empty(out.policy_document(), || missing("GetGroupPolicy")),
+            Err(err) => gone_or(AwsFailure::from_sdk(&err), "GetGroupPolicy"),
+        },
+        InlineOwner::Role => match clients.iam.get_role_policy().role_name(name).policy_name(policy).send().await {
+            Ok(out) => non_empty(out.policy_document(), || missing("GetRolePolicy")),
+            Err(err) => gone_or(AwsFailure::from_sdk(&err), "GetRolePolicy"),
+        },
+    }
+}
+
+/// A document the SDK returned empty (a required field it could not read) is an error.
+fn non_empty(document: &str, missing: impl FnOnce() -> String) -> Step<String> {
+    if document.trim().is_empty() {
+        Err(missing())
+    } else {
+        Ok(Some(document.to_owned()))
+    }
 }

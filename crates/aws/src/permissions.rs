@@ -28,6 +28,10 @@ pub const IAM_ACTIONS: &[&str] = &[
     "iam:ListAttachedGroupPolicies",
     "iam:ListGroupPolicies",
     "iam:ListRolePolicies",
+    "iam:ListUserPolicies",
+    "iam:GetUserPolicy",
+    "iam:GetGroupPolicy",
+    "iam:GetRolePolicy",
     "iam:ListEntitiesForPolicy",
 ];
 

@@ -18,8 +18,10 @@
 //! [`principals::admins`](crate::principals::admins) builds a roster from the authorization
 //! details and derives the administrators from it: a sweep and an event that updated the
 //! roster count through one function. An event re-reads the one principal or group it
-//! changed ([`Roster::set_user`], [`Roster::set_role`], [`Roster::set_group`]), replaces what
-//! the roster knew of it, and derives the administrators again.
+//! changed ([`Roster::set_user`], [`Roster::set_role`], [`Roster::set_group`]), or the one
+//! inline policy or boundary ([`Roster::set_user_inline`] and its role and group peers,
+//! [`Roster::set_user_boundary`], [`Roster::set_role_boundary`]), replaces what the roster knew
+//! of it, and derives the administrators again.
 //!
 //! Everything is kept sorted (policies, inline policy names, groups), so a roster built from
 //! the account and one updated by events since compare equal when they describe the same
@@ -34,7 +36,7 @@ use crate::principals::{Admin, AdminSource};
 use crate::rule::ResourceType;
 
 /// The roster's format: a stored roster of another format is not used.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// AWS managed policies that are `Allow *` on `*`: administrator access by definition, even
 /// when their document was not collected.
@@ -57,14 +59,29 @@ pub struct Holds {
     /// Inline policies that grant everything (names, sorted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inline_admin: Vec<String>,
-    /// Whether an inline policy denies everything.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub inline_deny: bool,
+    /// Inline policies that deny everything (names, sorted): named, so that an event that puts
+    /// or deletes one inline policy can update them without reading the others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inline_deny: Vec<String>,
 }
 
 impl Holds {
     fn is_empty(&self) -> bool {
-        self.attached.is_empty() && self.inline_admin.is_empty() && !self.inline_deny
+        self.attached.is_empty() && self.inline_admin.is_empty() && self.inline_deny.is_empty()
+    }
+
+    /// One inline policy as it is now: whether it grants and whether it denies everything
+    /// (both `false` once deleted).
+    fn set_inline(&mut self, name: &str, grants: bool, denies: bool) {
+        for (list, holds) in [(&mut self.inline_admin, grants), (&mut self.inline_deny, denies)] {
+            match (list.binary_search_by(|n| n.as_str().cmp(name)), holds) {
+                (Err(at), true) => list.insert(at, name.to_string()),
+                (Ok(at), false) => {
+                    list.remove(at);
+                }
+                _ => {}
+            }
+        }
     }
 }
 
@@ -144,6 +161,24 @@ pub struct Fresh<'a> {
     pub name: &'a str,
     pub attached: &'a [String],
     pub boundary: Option<&'a str>,
+}
+
+/// A user or role as an inline-policy or boundary event reads it: its ARN, name and
+/// permissions boundary (not its managed policies).
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    pub arn: &'a str,
+    pub name: &'a str,
+    pub boundary: Option<&'a str>,
+}
+
+/// One inline policy as an event read it: whether it grants and whether it denies every action
+/// on every resource (both `false` when it no longer exists).
+#[derive(Debug, Clone, Copy)]
+pub struct InlineVerdict<'a> {
+    pub policy: &'a str,
+    pub grants: bool,
+    pub denies: bool,
 }
 
 impl Roster {
@@ -271,11 +306,15 @@ impl Roster {
                 if doc.grants_full_admin() {
                     holds.inline_admin.push(policy.name.clone());
                 }
-                holds.inline_deny |= doc.denies_everything();
+                if doc.denies_everything() {
+                    holds.inline_deny.push(policy.name.clone());
+                }
             }
         }
-        holds.inline_admin.sort();
-        holds.inline_admin.dedup();
+        for list in [&mut holds.inline_admin, &mut holds.inline_deny] {
+            list.sort();
+            list.dedup();
+        }
         holds
     }
 
@@ -327,15 +366,91 @@ impl Roster {
     fn set_member(&mut self, kind: ResourceType, fresh: Fresh<'_>) -> Result<(), UnknownBoundary> {
         let capped_by = self.fresh_boundary(fresh.boundary)?;
         let attached = self.relevant(fresh.attached.iter().map(String::as_str));
+        self.update_member(kind, fresh.arn, fresh.name, |member| {
+            member.holds.attached = attached;
+            member.capped_by = capped_by;
+        });
+        Ok(())
+    }
+
+    /// Apply `update` to a user or role (added when the roster did not hold it: then it held
+    /// nothing that matters), and keep it only if it still matters.
+    fn update_member(&mut self, kind: ResourceType, arn: &str, name: &str, update: impl FnOnce(&mut Member)) {
         let keep: fn(&Member) -> bool = if kind == ResourceType::Role { keep_role } else { keep_user };
         let members = if kind == ResourceType::Role { &mut self.roles } else { &mut self.users };
-        let member = members.entry(fresh.arn.to_string()).or_insert_with(|| Member { name: fresh.name.to_string(), ..Member::default() });
-        member.name = fresh.name.to_string();
-        member.holds.attached = attached;
-        member.capped_by = capped_by;
+        let member = members.entry(arn.to_string()).or_insert_with(|| Member { name: name.to_string(), ..Member::default() });
+        member.name = name.to_string();
+        update(member);
         if !keep(member) {
-            members.remove(fresh.arn);
+            members.remove(arn);
         }
+    }
+
+    /// One inline policy of a user as an event read it now, with the user's boundary now. The
+    /// user's other policies and groups stay as they were. `Err` for a boundary the roster
+    /// cannot classify (see [`Roster::classify_boundary`]).
+    pub fn set_user_inline(&mut self, user: Owner<'_>, inline: InlineVerdict<'_>) -> Result<(), UnknownBoundary> {
+        let capped_by = self.fresh_boundary(user.boundary)?;
+        self.update_member(ResourceType::User, user.arn, user.name, |member| {
+            member.holds.set_inline(inline.policy, inline.grants, inline.denies);
+            member.capped_by = capped_by;
+        });
+        Ok(())
+    }
+
+    /// One inline policy of a role as an event read it now, with the role's boundary now (the
+    /// roster does not keep the boundary of a role that holds nothing that matters). A
+    /// service-linked role is only recorded as such.
+    pub fn set_role_inline(&mut self, role: Owner<'_>, service_linked: bool, inline: InlineVerdict<'_>) -> Result<(), UnknownBoundary> {
+        let capped_by = self.fresh_boundary(role.boundary)?;
+        if service_linked {
+            self.service_linked_roles.insert(role.name.to_string());
+            self.roles.remove(role.arn);
+            return Ok(());
+        }
+        self.update_member(ResourceType::Role, role.arn, role.name, |member| {
+            member.holds.set_inline(inline.policy, inline.grants, inline.denies);
+            member.capped_by = capped_by;
+        });
+        Ok(())
+    }
+
+    /// One inline policy of a group as an event read it now, with the group's members now
+    /// (ARN and name of each user: a group that comes to matter brings them into the roster).
+    pub fn set_group_inline(&mut self, name: &str, inline: InlineVerdict<'_>, members: &[(String, String)]) {
+        let mut holds = self.groups.get(name).cloned().unwrap_or_default();
+        holds.set_inline(inline.policy, inline.grants, inline.denies);
+        self.set_group_holds(name, holds, members);
+    }
+
+    /// Whether the roster can tell if this boundary caps a principal.
+    pub fn knows_boundary(&self, boundary: &str) -> bool {
+        self.caps(boundary).is_ok()
+    }
+
+    /// Record whether a policy caps a principal below administrator when used as a boundary (an
+    /// event read its document: it caps unless it allows everything).
+    pub fn classify_boundary(&mut self, boundary: &str, caps: bool) {
+        self.boundaries.insert(boundary.to_string(), caps);
+    }
+
+    /// A user's permissions boundary as an event read it now (its policies and groups stay as
+    /// they were). `Err` for a boundary the roster cannot classify.
+    pub fn set_user_boundary(&mut self, user: Owner<'_>) -> Result<(), UnknownBoundary> {
+        let capped_by = self.fresh_boundary(user.boundary)?;
+        self.update_member(ResourceType::User, user.arn, user.name, |member| member.capped_by = capped_by);
+        Ok(())
+    }
+
+    /// A role's permissions boundary as an event read it now (see [`Roster::set_user_boundary`]).
+    pub fn set_role_boundary(&mut self, role: Owner<'_>, service_linked: bool) -> Result<(), UnknownBoundary> {
+        let capped_by = self.fresh_boundary(role.boundary)?;
+        if service_linked {
+            self.service_linked_roles.insert(role.name.to_string());
+            self.roles.remove(role.arn);
+            return Ok(());
+        }
+        self.update_member(ResourceType::Role, role.arn, role.name, |member| member.capped_by = capped_by);
         Ok(())
     }
 
@@ -352,6 +467,11 @@ impl Roster {
     pub fn set_group(&mut self, name: &str, attached: &[String], members: &[(String, String)]) {
         let mut holds = self.groups.get(name).cloned().unwrap_or_default();
         holds.attached = self.relevant(attached.iter().map(String::as_str));
+        self.set_group_holds(name, holds, members);
+    }
+
+    /// What a group holds now, with its members now.
+    fn set_group_holds(&mut self, name: &str, holds: Holds, members: &[(String, String)]) {
         let relevant = !holds.is_empty();
         if relevant {
             self.groups.insert(name.to_string(), holds);
@@ -431,7 +551,7 @@ impl Grants {
                 Some(g) => AdminSource::GroupInline { group: g.to_string(), policy_name: name.clone() },
             });
         }
-        self.deny |= holds.inline_deny;
+        self.deny |= !holds.inline_deny.is_empty();
     }
 }
 
@@ -646,7 +766,7 @@ mod tests {
     }
 
     /// Change one user's, role's or group's attachments (and a user's boundary, or a group's
-    /// members), as an event would, then check that the roster updated from the event's fresh
+    /// members), inline policies or boundary, as an event would, then check that the roster updated from the event's fresh
     /// read equals the roster built again from the changed account.
     #[test]
     fn event_updates_agree_with_a_rebuild() {
@@ -657,7 +777,7 @@ mod tests {
             let mut rng = Lcg(seed ^ 0x5eed);
             let mut after = before.clone();
             let mut roster = Roster::from_aad(&before, None);
-            match rng.below(3) {
+            match rng.below(7) {
                 0 => {
                     let i = rng.below(after.users.len());
                     let u: &mut User = &mut after.users[i];
@@ -678,6 +798,52 @@ mod tests {
                     let attached = arns(&r.attached_policies);
                     let fresh = Fresh { arn: &r.arn, name: &r.name, attached: &attached, boundary: r.permissions_boundary.as_deref() };
                     roster.set_role(fresh, r.is_service_linked()).unwrap();
+                }
+                3 => {
+                    // An inline policy of a user put (granting, denying, neither) or deleted.
+                    let i = rng.below(after.users.len());
+                    let (name, doc) = pick_inline_change(&mut rng);
+                    let (grants, denies) = replace_inline(&mut after.users[i].inline_policies, &name, doc);
+                    let u = &after.users[i];
+                    let owner = Owner { arn: &u.arn, name: &u.name, boundary: u.permissions_boundary.as_deref() };
+                    roster.set_user_inline(owner, InlineVerdict { policy: &name, grants, denies }).unwrap();
+                }
+                4 => {
+                    let i = rng.below(after.roles.len());
+                    let (name, doc) = pick_inline_change(&mut rng);
+                    let (grants, denies) = replace_inline(&mut after.roles[i].inline_policies, &name, doc);
+                    let r = &after.roles[i];
+                    let owner = Owner { arn: &r.arn, name: &r.name, boundary: r.permissions_boundary.as_deref() };
+                    roster.set_role_inline(owner, r.is_service_linked(), InlineVerdict { policy: &name, grants, denies }).unwrap();
+                }
+                5 => {
+                    let i = rng.below(after.groups.len());
+                    let (name, doc) = pick_inline_change(&mut rng);
+                    let (grants, denies) = replace_inline(&mut after.groups[i].inline_policies, &name, doc);
+                    let group = after.groups[i].name.clone();
+                    let members: Vec<(String, String)> = after.group_members(&group).map(|u| (u.arn.clone(), u.name.clone())).collect();
+                    roster.set_group_inline(&group, InlineVerdict { policy: &name, grants, denies }, &members);
+                }
+                6 => {
+                    // A boundary put on or deleted from a user or role: one in use somewhere,
+                    // AdministratorAccess, or none.
+                    let mut choices: Vec<Option<String>> = roster.boundaries.keys().cloned().map(Some).collect();
+                    choices.extend([None, Some(ADMINISTRATOR_ACCESS.to_string())]);
+                    let boundary = choices[rng.below(choices.len())].clone();
+                    if rng.chance(50) {
+                        let i = rng.below(after.users.len());
+                        after.users[i].permissions_boundary = boundary;
+                        let u = &after.users[i];
+                        roster
+                            .set_user_boundary(Owner { arn: &u.arn, name: &u.name, boundary: u.permissions_boundary.as_deref() })
+                            .unwrap();
+                    } else {
+                        let i = rng.below(after.roles.len());
+                        after.roles[i].permissions_boundary = boundary;
+                        let r = &after.roles[i];
+                        let owner = Owner { arn: &r.arn, name: &r.name, boundary: r.permissions_boundary.as_deref() };
+                        roster.set_role_boundary(owner, r.is_service_linked()).unwrap();
+                    }
                 }
                 _ => {
                     let i = rng.below(after.groups.len());
@@ -701,6 +867,24 @@ mod tests {
         }
         // The changes do change who is an administrator, often.
         assert!(changed_admins > 50, "{changed_admins}");
+    }
+
+    /// An inline policy put (one of the generator's names, with a granting, denying or
+    /// read-only document) or deleted (`None`).
+    fn pick_inline_change(rng: &mut Lcg) -> (String, Option<Value>) {
+        let docs = [Some(admin_doc()), Some(deny_doc()), Some(read_only_doc()), None];
+        (format!("p{}", rng.below(3)), docs[rng.below(docs.len())].clone())
+    }
+
+    /// Put (or delete) an inline policy as IAM does: it replaces any policy of that name.
+    /// Returns whether it grants and whether it denies everything, as an event reads it.
+    fn replace_inline(list: &mut Vec<InlinePolicy>, name: &str, doc: Option<Value>) -> (bool, bool) {
+        list.retain(|p| p.name != name);
+        let Some(doc) = doc else { return (false, false) };
+        let policy = inline(name, doc);
+        let verdict = policy.document.as_ref().map(|d| (d.grants_full_admin(), d.denies_everything())).unwrap();
+        list.push(policy);
+        verdict
     }
 
     #[test]
