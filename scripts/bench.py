@@ -82,12 +82,14 @@ def policy_doc(i: int) -> str:
 # to a group (its members read now) and to a role, a user added to the group that holds
 # AdministratorAccess and one removed from another group (each group read now with its members),
 # and a role created (read now: GetRole, its attached policies, its inline policy names); an
-# inline policy put on a user, a role and a group (the policy and its owner read now), and a
-# role's permissions boundary put (the role read now).
+# inline policy put on a user, a role and a group (the policy and its owner read now), a role's
+# permissions boundary put (the role read now), a customer managed policy created and a new
+# default version of one (the policy read now), and a user deleted (events/delete-user.json:
+# GetUser finds no such user, GetAccountSummary counts the users left).
 EVENTS = ["create-access-key.json", "attach-user-policy.json", "attach-user-policy-read-only.json",
           "attach-group-policy.json", "attach-role-policy.json", "add-user-to-group.json", "remove-user-from-group.json",
           "create-role.json", "put-user-policy.json", "put-role-policy.json", "put-group-policy.json",
-          "put-role-permissions-boundary.json"]
+          "put-role-permissions-boundary.json", "create-policy.json", "create-policy-version.json", "delete-user.json"]
 DERIVED_EVENTS = {
     "attach-group-policy.json": ("AttachGroupPolicy", {"groupName": "bench-group-00001", "policyArn": ADMINISTRATOR_ACCESS}),
     "attach-role-policy.json": ("AttachRolePolicy", {"roleName": "bench-role-00003", "policyArn": ADMINISTRATOR_ACCESS}),
@@ -103,6 +105,9 @@ DERIVED_EVENTS = {
                                                  "policyDocument": policy_doc(3)}),
     "put-role-permissions-boundary.json": ("PutRolePermissionsBoundary", {"roleName": "bench-role-00005",
                                                                           "permissionsBoundary": READ_ONLY_ACCESS}),
+    "create-policy.json": ("CreatePolicy", {"policyName": "bench-policy-00002", "path": "/", "policyDocument": policy_doc(2)}),
+    "create-policy-version.json": ("CreatePolicyVersion", {"policyArn": f"arn:aws:iam::{ACCOUNT}:policy/bench-policy-00001",
+                                                           "policyDocument": policy_doc(1), "setAsDefault": True}),
 }
 
 

@@ -112,12 +112,14 @@ pub fn route(event: &Value) -> Route {
     };
     match envelope.detail_type.as_str() {
         "Scheduled Event" => Route::Sweep,
-        "AWS API Call via CloudTrail" | "AWS Console Sign In via CloudTrail" => cloudtrail(Some(&envelope.detail), &envelope.detail_type),
+        "AWS API Call via CloudTrail" | "AWS Console Sign In via CloudTrail" => {
+            cloudtrail(Some(&envelope.detail), &envelope.detail_type, envelope.account.as_deref())
+        }
         other => Route::Ignored { reason: format!("unhandled event `{other}` from `{}`", envelope.source) },
     }
 }
 
-fn cloudtrail(detail: Option<&Value>, detail_type: &str) -> Route {
+fn cloudtrail(detail: Option<&Value>, detail_type: &str, account: Option<&str>) -> Route {
     let Some(detail) = detail.and_then(Value::as_object) else {
         return Route::Ignored { reason: format!("`{detail_type}` event without a `detail` object") };
     };
@@ -148,7 +150,17 @@ fn cloudtrail(detail: Option<&Value>, detail_type: &str) -> Route {
     } else {
         let params = detail.get("requestParameters").cloned().unwrap_or(Value::Null);
         let caller = detail.get("userIdentity").and_then(|u| u.get("userName")).and_then(Value::as_str);
-        match target(&event_name, &params, caller) {
+        // The account the change was made in, and its partition (from the caller's ARN).
+        let account = text("recipientAccountId").or_else(|| account.map(str::to_owned)).filter(|a| !a.is_empty());
+        let partition = detail
+            .get("userIdentity")
+            .and_then(|u| u.get("arn"))
+            .and_then(Value::as_str)
+            .and_then(|arn| arn.split(':').nth(1))
+            .filter(|p| !p.is_empty())
+            .unwrap_or("aws");
+        let home = account.as_deref().map(|account| Home { account, partition });
+        match target(&event_name, &params, caller, home) {
             Ok(t) => (Some(t), None),
             Err(reason) => (None, Some(reason)),
         }
@@ -159,8 +171,15 @@ fn cloudtrail(detail: Option<&Value>, detail_type: &str) -> Route {
     Route::CloudTrail { event_id, event_name, event_time, root, targeted, skipped }
 }
 
+/// The account an event changed, and its partition.
+#[derive(Debug, Clone, Copy)]
+struct Home<'a> {
+    account: &'a str,
+    partition: &'a str,
+}
+
 /// Which entity an IAM write event changed, what to collect and which rules it can move.
-fn target(event_name: &str, params: &Value, caller: Option<&str>) -> Result<Targeted, String> {
+fn target(event_name: &str, params: &Value, caller: Option<&str>, home: Option<Home<'_>>) -> Result<Targeted, String> {
     let param = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
     let required = |key: &str| param(key).ok_or_else(|| format!("`{event_name}` event has no requestParameters.{key}"));
     let inline_policy = matches!(
@@ -262,10 +281,16 @@ fn target(event_name: &str, params: &Value, caller: Option<&str>) -> Result<Targ
             rules(&[&["inactive-role", "role-inline-policies", "unapproved-policy-in-use"], ADMIN_RULES]),
         ),
         "CreatePolicy" => {
-            // CreatePolicy names the policy, not its ARN; the ARN is in the response, which
-            // the caller does not always keep: evaluate the policy rules account-wide.
+            // CreatePolicy names the policy, not its ARN (that is in the response, which the
+            // trail does not always keep): the ARN follows from the account, the path and the
+            // name. Without the account, the policy is looked up by name account-wide.
             let name = required("policyName")?;
-            make(Entity::Policy(name), None, Need::Authorization, rules(&[&["admin-policy"]]))
+            let path = param("path").filter(|p| p.starts_with('/') && p.ends_with('/')).unwrap_or_else(|| "/".into());
+            let entity = match home {
+                Some(h) => Entity::Policy(format!("arn:{}:iam::{}:policy{path}{name}", h.partition, h.account)),
+                None => Entity::Policy(name),
+            };
+            make(entity, None, Need::Authorization, rules(&[&["admin-policy"]]))
         }
         "CreatePolicyVersion" | "SetDefaultPolicyVersion" | "DeletePolicy" | "DeletePolicyVersion" => make(
             Entity::Policy(required("policyArn")?),

@@ -207,11 +207,14 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         t.rules = n.rules.clone();
         t.need = Need::Nothing;
     }
-    // An event that can change who is an administrator reads the roster once: to evaluate an
-    // attachment through it, or, reading the whole account, to rebuild it (the stored one
-    // classifies the AWS managed policies whose documents the event does not read).
-    let can_change_admins =
-        targeted.as_ref().is_some_and(|t| t.need == Need::Authorization && t.rules.iter().any(|r| ADMIN_RULES.contains(r)));
+    // An event that can change who is an administrator (or a policy's verdict, which the roster
+    // keeps) reads the roster once: to evaluate the event through it, or, reading the whole
+    // account, to rebuild it (the stored one classifies the AWS managed policies whose documents
+    // the event does not read).
+    let can_change_admins = targeted.as_ref().is_some_and(|t| {
+        t.need == Need::Authorization
+            && (t.rules.iter().any(|r| ADMIN_RULES.contains(r)) || crate::roster::POLICY_EVENTS.contains(&t.event_name.as_str()))
+    });
     let prior_roster = match (&store, can_change_admins) {
         (Some(store), true) => crate::roster::read_or_warn(store).await,
         _ => None,
@@ -231,6 +234,10 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
         (None, Some(t), Some(kept)) if crate::roster::BOUNDARY_EVENTS.contains(&t.event_name.as_str()) => {
             Some(Box::pin(crate::roster::boundary(clients, kept, t)).await)
         }
+        (None, Some(t), Some(kept)) if crate::roster::POLICY_EVENTS.contains(&t.event_name.as_str()) => {
+            Some(Box::pin(crate::roster::policy(clients, kept, t)).await)
+        }
+        (None, Some(t), Some(kept)) if t.event_name == "DeleteUser" => Some(Box::pin(crate::roster::deleted_user(clients, kept, t)).await),
         _ => None,
     };
     let through_roster = match through_roster {

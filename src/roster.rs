@@ -217,12 +217,7 @@ pub async fn attachment(clients: &Clients, kept: &Kept, t: &Targeted, verdict: V
     let changed = roster != *before;
     let reason = format!(
         "{policy} {}: administrators counted from the roster kept in the state table (version {version}) with {subject} read now{}",
-        match (verdict.grants, verdict.denies) {
-            (true, true) => "grants and denies every action on every resource",
-            (true, false) => "grants every action on every resource",
-            (false, true) => "denies every action on every resource",
-            (false, false) => "is on the unapproved list",
-        },
+        if verdict.grants || verdict.denies { verdict_text(verdict.grants, verdict.denies) } else { "is on the unapproved list" },
         if verdict.unapproved { ", and the policy's attachments read with ListEntitiesForPolicy" } else { "" }
     );
     Ok(RosterRead { roster, version, changed, authorization, policy_entities, group_members: None, gone: false, rules, reason })
@@ -407,13 +402,7 @@ pub async fn inline(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<Rost
         }
     };
     let changed = roster != *before;
-    let what = match (grants, denies, exists) {
-        (_, _, false) => "no longer exists",
-        (true, true, true) => "grants and denies every action on every resource",
-        (true, false, true) => "grants every action on every resource",
-        (false, true, true) => "denies every action on every resource",
-        (false, false, true) => "neither grants nor denies every action on every resource",
-    };
+    let what = if exists { verdict_text(grants, denies) } else { "no longer exists" };
     let reason = format!(
         "{} changes inline policy {policy} of {subject}, which {what}: administrators counted from the roster kept in the state \
 table (version {version}) with the policy and its owner read now",
@@ -519,6 +508,104 @@ pub async fn boundary(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<Ro
         policy_entities: None,
         group_members: None,
         gone: false,
+        rules: vec!["min-admins", "max-admins"],
+        reason,
+    })
+}
+
+/// Events that create or delete a managed policy or change its default version.
+pub const POLICY_EVENTS: &[&str] =
+    &["CreatePolicy", "CreatePolicyVersion", "SetDefaultPolicyVersion", "DeletePolicyVersion", "DeletePolicy"];
+
+/// A policy event (see [`POLICY_EVENTS`]), given the roster as stored (`kept`): read the policy
+/// now with its default version's document (GetPolicy, GetPolicyVersion) and record whether it
+/// grants or denies everything. Who holds it does not change with its document, so the
+/// administrators change only when its verdict does; then, if it is attached to anything, the
+/// holders are not known to the roster by ARN and the whole account is read instead (`Err`).
+/// A deleted policy (IAM requires detaching it first) leaves the roster. Rules: `admin-policy`,
+/// and `min-admins`, `max-admins` (not for `CreatePolicy`: a new policy is attached to nothing).
+pub async fn policy(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<RosterRead, String> {
+    let Entity::Policy(arn) = &t.entity else { return Err("the event names no policy".into()) };
+    if !arn.starts_with("arn:") {
+        return Err(format!("the event names policy {arn} without its ARN"));
+    }
+    let (before, version) = kept.usable()?;
+    let mut roster = before.clone();
+    let mut authorization = AuthorizationDetails::default();
+    let subject = match attachments::managed_policy(clients, arn).await? {
+        Some(policy) => {
+            let (grants, denies) = match &policy.document {
+                Some(Ok(document)) => (document.grants_full_admin(), document.denies_everything()),
+                _ => (false, false),
+            };
+            let attached = policy.attachment_count.unwrap_or(1);
+            if (grants, denies) != (roster.grants(arn), roster.denies(arn)) && attached > 0 {
+                return Err(format!(
+                    "{arn} now {} and is attached to {attached} users, groups or roles: they are read with the whole account",
+                    verdict_text(grants, denies)
+                ));
+            }
+            roster.classify(arn, grants, denies);
+            authorization.policies.push(policy);
+            format!("policy {arn} read now ({})", verdict_text(grants, denies))
+        }
+        None => {
+            roster.classify(arn, false, false);
+            format!("policy {arn} found deleted")
+        }
+    };
+    let changed = roster != *before;
+    let rules = if t.event_name == "CreatePolicy" { vec!["admin-policy"] } else { vec!["admin-policy", "min-admins", "max-admins"] };
+    let reason = format!(
+        "{} changes a managed policy, not who holds it: administrators counted from the roster kept in the state table (version \
+{version}) with {subject}",
+        t.event_name
+    );
+    Ok(RosterRead { roster, version, changed, authorization, policy_entities: None, group_members: None, gone: false, rules, reason })
+}
+
+fn verdict_text(grants: bool, denies: bool) -> &'static str {
+    match (grants, denies) {
+        (true, true) => "grants and denies every action on every resource",
+        (true, false) => "grants every action on every resource",
+        (false, true) => "denies every action on every resource",
+        (false, false) => "neither grants nor denies every action on every resource",
+    }
+}
+
+/// DeleteUser: IAM deletes a user only once it is out of every group and holds no policy, so
+/// the event changes who is an administrator only by removing the user from the roster.
+/// Given the roster as stored (`kept`): confirm the user is gone (GetUser) and that the account
+/// still has users (GetAccountSummary: with none left, `individual-users` needs the whole
+/// account), forget the user and count the administrators from the roster. The user's
+/// findings resolve as a deleted entity's. Rules: `min-admins`, `max-admins`. `Err`: why the
+/// whole account must be read instead.
+pub async fn deleted_user(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<RosterRead, String> {
+    let Entity::User(name) = &t.entity else { return Err("the event names no user".into()) };
+    let (before, version) = kept.usable()?;
+    if attachments::user(clients, name).await?.is_some() {
+        return Err(format!("user {name} exists again"));
+    }
+    let summary = iam_assurance_aws::collect::account_summary(&clients.iam).await?;
+    match summary.users {
+        Some(users) if users > 0 => {}
+        Some(_) => return Err("the account has no users left: `individual-users` reads the whole account".into()),
+        None => return Err("GetAccountSummary did not count the users".into()),
+    }
+    let mut roster = before.clone();
+    roster.remove_user(name);
+    let changed = roster != *before;
+    let reason = format!(
+        "DeleteUser: user {name} found deleted; administrators counted from the roster kept in the state table (version {version})"
+    );
+    Ok(RosterRead {
+        roster,
+        version,
+        changed,
+        authorization: AuthorizationDetails::default(),
+        policy_entities: None,
+        group_members: None,
+        gone: true,
         rules: vec!["min-admins", "max-admins"],
         reason,
     })

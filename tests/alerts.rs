@@ -424,7 +424,10 @@ async fn deleting_a_user_resolves_its_findings_at_once() {
     let mut got = resolved.clone();
     got.sort();
     assert_eq!(got, expected, "{}", run["published"]);
-    assert_eq!(run["api_calls"]["dynamodb:BatchGetItem"], 1, "{}", run["api_calls"]);
+    // Through the roster the sweep kept: the user confirmed gone and the account's user count,
+    // not the whole account.
+    assert_roster_reads(&run, &["iam:GetUser", "iam:GetAccountSummary"], "DeleteUser");
+    assert!(run["trigger"]["narrowed"].as_str().unwrap().contains("user leaver found deleted"), "{}", run["trigger"]);
     let items = env.state_items().await;
     assert!(items.values().filter(|i| i.resource_arn == leaver_arn).all(|i| i.status == iam_assurance_aws::ItemStatus::Resolved));
     // Nothing else was resolved.
@@ -433,6 +436,7 @@ async fn deleting_a_user_resolves_its_findings_at_once() {
         "{:?}",
         delivered.iter().map(|m| &m["Subject"]).collect::<Vec<_>>()
     );
+    agreeing_sweep(&env, &clients, now + Duration::minutes(2), &run).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -866,10 +870,11 @@ async fn agreeing_sweep_with_roster(env: &Env, clients: &Clients, at: DateTime<U
     // The sweep's findings of those rules on what the event looked at: its entity, its
     // policy and the account.
     let entity = &event_run["trigger"]["entity"];
-    let mut in_scope = BTreeSet::from([
-        format!("arn:aws:iam::{ACCOUNT}:{}/{}", entity["type"].as_str().unwrap(), entity["name"].as_str().unwrap()),
-        format!("arn:aws:iam::{ACCOUNT}:root"),
-    ]);
+    let entity_arn = match entity["name"].as_str().unwrap() {
+        arn if arn.starts_with("arn:") => arn.to_string(),
+        name => format!("arn:aws:iam::{ACCOUNT}:{}/{name}", entity["type"].as_str().unwrap()),
+    };
+    let mut in_scope = BTreeSet::from([entity_arn, format!("arn:aws:iam::{ACCOUNT}:root")]);
     // The policy of an attachment (by ARN).
     in_scope.extend(event_run["trigger"]["related"]["name"].as_str().map(str::to_string));
     assert_eq!(of(&run, Some(&in_scope)), event_findings, "after {after}");
@@ -1342,5 +1347,106 @@ async fn inline_policy_and_boundary_changes_go_through_the_roster_and_the_next_s
             assert!(min["message"].as_str().unwrap().contains("user bob") && !min["message"].as_str().unwrap().contains("alice"), "{min}");
         }
         agreeing_sweep_with_roster(&env, &clients, at + Duration::minutes(1), &run, roster).await;
+    }
+}
+
+/// Managed policy events (created, a new default version, deleted) are evaluated from the
+/// policy read now and the roster the sweep kept, and the next sweep agrees with each exactly;
+/// a new version that makes an attached policy grant everything reads the whole account (who
+/// holds it is not in the roster).
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_changes_go_through_the_roster_and_the_next_sweep_agrees() {
+    let env = Env::start().await;
+    env.seed().await;
+    let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
+    let read_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+    let read_more = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":"*"}]}"#;
+    let allow_all = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    let reader = iam.create_policy().policy_name("reader").policy_document(read_only).send().await.unwrap();
+    let reader = reader.policy().unwrap().arn().unwrap().to_string();
+    iam.attach_user_policy().user_name("bob").policy_arn(&reader).send().await.unwrap();
+    let t0 = Utc::now();
+    let first = sweep(&env, &clients, t0).await;
+    assert_eq!(first["published"]["roster"], "written", "{}", first["published"]);
+    env.received().await;
+    let everything = format!("arn:aws:iam::{ACCOUNT}:policy/ops/everything");
+    let policy_reads: &[&str] = &["iam:GetPolicy", "iam:GetPolicyVersion"];
+
+    // Each step: the change in IAM, its event, the IAM calls it must make besides the SSM
+    // settings, the roster's GetItem and the state's BatchGetItem (`None`: the whole account),
+    // what it publishes and what it does with the roster.
+    type Step<'a> = (&'a str, Value, Option<&'a [&'a str]>, &'a [(&'a str, &'a str)], Option<&'a str>);
+    let steps: Vec<Step> = vec![
+        // A policy that allows everything, created on a path: its ARN follows from the event.
+        (
+            "CreatePolicy",
+            json!({"policyName": "everything", "path": "/ops/", "policyDocument": allow_all}),
+            Some(policy_reads),
+            &[("new", "admin-policy")],
+            Some("written"),
+        ),
+        // Deleted (attached to nothing): its finding resolves.
+        ("DeletePolicy", json!({"policyArn": everything}), Some(&["iam:GetPolicy"]), &[("resolved", "admin-policy")], Some("written")),
+        // A new default version of bob's policy that still grants little: nothing changes.
+        (
+            "CreatePolicyVersion",
+            json!({"policyArn": reader, "policyDocument": read_more, "setAsDefault": true}),
+            Some(policy_reads),
+            &[],
+            None,
+        ),
+        // One that allows everything: bob becomes an administrator; the roster does not know
+        // who holds the policy by ARN, so the event reads the whole account.
+        (
+            "CreatePolicyVersion",
+            json!({"policyArn": reader, "policyDocument": allow_all, "setAsDefault": true}),
+            None,
+            &[("new", "admin-policy"), ("resolved", "min-admins")],
+            Some("written"),
+        ),
+    ];
+    for (i, (name, params, reads, published, roster)) in steps.into_iter().enumerate() {
+        match name {
+            "CreatePolicy" => {
+                let out = iam
+                    .create_policy()
+                    .policy_name("everything")
+                    .path("/ops/")
+                    .policy_document(params["policyDocument"].as_str().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(out.policy().unwrap().arn().unwrap(), everything);
+            }
+            "DeletePolicy" => drop(iam.delete_policy().policy_arn(&everything).send().await.unwrap()),
+            _ => drop(
+                iam.create_policy_version()
+                    .policy_arn(&reader)
+                    .policy_document(params["policyDocument"].as_str().unwrap())
+                    .set_as_default(true)
+                    .send()
+                    .await
+                    .unwrap(),
+            ),
+        }
+        let at = t0 + Duration::minutes(2 * i as i64 + 1);
+        let mut event = iam_event(name, 400 + i as u32, params.clone());
+        event["detail"]["recipientAccountId"] = json!(ACCOUNT);
+        let run = invoke(&clients, &config, &event, at).await;
+        match reads {
+            Some(reads) => {
+                assert_roster_reads(&run, reads, name);
+                assert!(run["trigger"]["narrowed"].as_str().unwrap().contains("policy arn:aws:iam::"), "{}", run["trigger"]);
+            }
+            None => {
+                assert!(run["api_calls"]["iam:GetAccountAuthorizationDetails"].as_u64() >= Some(1), "{name}: {}", run["api_calls"]);
+                assert!(run["trigger"]["narrowed"].is_null(), "{}", run["trigger"]);
+            }
+        }
+        assert_eq!(run["published"].get("roster").and_then(Value::as_str), roster, "{name}: {}", run["published"]);
+        let delivered = env.received().await;
+        let got: BTreeSet<(&str, &str)> = per_finding(&delivered).iter().map(|m| (change(m), attr(m, "rule_id"))).collect();
+        assert_eq!(got, published.iter().copied().collect(), "{name} {params}");
+        agreeing_sweep(&env, &clients, at + Duration::minutes(1), &run).await;
     }
 }

@@ -3,7 +3,8 @@
 //! administrator?), the user's, role's or group's attached policies (and a group's members),
 //! every entity the policy is attached to, and a group's inline policy names.
 
-use iam_assurance_rules::inventory::{name_from_arn, AttachedPolicy, Group, PolicyEntities, Role, User};
+use iam_assurance_rules::inventory::{name_from_arn, AttachedPolicy, Group, ManagedPolicy, PolicyEntities, Role, User};
+use iam_assurance_rules::policy::PolicyDocument;
 
 use crate::convert::{datetime, opt_datetime};
 use crate::error::AwsFailure;
@@ -14,20 +15,37 @@ use crate::Clients;
 /// GetPolicy, then GetPolicyVersion. `Ok(None)`: the policy does not exist. `Err` names the
 /// operation and the AWS error.
 pub async fn policy_document(clients: &Clients, arn: &str) -> Step<String> {
-    let version = match clients.iam.get_policy().policy_arn(arn).send().await {
-        Ok(out) => out
-            .policy()
-            .and_then(|p| p.default_version_id())
-            .map(str::to_owned)
-            .ok_or_else(|| format!("GetPolicy returned no default version for {arn}"))?,
+    Ok(policy_with_document(clients, arn).await?.map(|(_, document)| document))
+}
+
+/// A customer or AWS managed policy with its default version's document, as the authorization
+/// details describe it (name, path, attachment count): GetPolicy, then GetPolicyVersion.
+/// `Ok(None)`: the policy does not exist.
+pub async fn managed_policy(clients: &Clients, arn: &str) -> Step<ManagedPolicy> {
+    let Some((policy, document)) = policy_with_document(clients, arn).await? else { return Ok(None) };
+    Ok(Some(ManagedPolicy {
+        name: policy.policy_name().map(str::to_owned).unwrap_or_else(|| name_from_arn(arn).to_owned()),
+        arn: arn.to_owned(),
+        path: policy.path().unwrap_or("/").to_owned(),
+        attachment_count: policy.attachment_count().map(i64::from),
+        document: Some(PolicyDocument::parse_str(&document)),
+    }))
+}
+
+async fn policy_with_document(clients: &Clients, arn: &str) -> Step<(aws_sdk_iam::types::Policy, String)> {
+    let policy = match clients.iam.get_policy().policy_arn(arn).send().await {
+        Ok(out) => out.policy().cloned().ok_or_else(|| format!("GetPolicy returned no Policy for {arn}"))?,
         Err(err) => return gone_or(AwsFailure::from_sdk(&err), "GetPolicy"),
     };
+    let version = policy.default_version_id().ok_or_else(|| format!("GetPolicy returned no default version for {arn}"))?.to_owned();
     match clients.iam.get_policy_version().policy_arn(arn).version_id(&version).send().await {
-        Ok(out) => out
-            .policy_version()
-            .and_then(|v| v.document())
-            .map(|d| Some(d.to_owned()))
-            .ok_or_else(|| format!("GetPolicyVersion returned no document for {arn} version {version}")),
+        Ok(out) => {
+            let document = out
+                .policy_version()
+                .and_then(|v| v.document())
+                .ok_or_else(|| format!("GetPolicyVersion returned no document for {arn} version {version}"))?;
+            Ok(Some((policy, document.to_owned())))
+        }
         Err(err) => gone_or(AwsFailure::from_sdk(&err), "GetPolicyVersion"),
     }
 }

@@ -304,7 +304,8 @@ async fn authorization_details(
     Err(format!("GetAccountAuthorizationDetails was still truncated after {MAX_PAGES} pages"))
 }
 
-async fn account_summary(iam: &aws_sdk_iam::Client) -> Result<AccountSummary, String> {
+/// GetAccountSummary.
+pub async fn account_summary(iam: &aws_sdk_iam::Client) -> Result<AccountSummary, String> {
     let out = iam.get_account_summary().send().await.map_err(|e| AwsFailure::from_sdk(&e).reason("GetAccountSummary"))?;
     let map: BTreeMap<String, i64> =
         out.summary_map().map(|m| m.iter().map(|(k, v)| (k.as_str().to_owned(), i64::from(*v))).collect()).unwrap_or_default();

@@ -356,6 +356,12 @@ impl Roster {
         self.set_member(ResourceType::Role, role)
     }
 
+    /// Forget a user that no longer exists (by name: names are unique among users, and the
+    /// event that deleted it does not give its path).
+    pub fn remove_user(&mut self, name: &str) {
+        self.users.retain(|_, m| m.name != name);
+    }
+
     /// Forget a role that no longer exists (by name: names are unique among roles, and the
     /// event that deleted it does not give its path).
     pub fn remove_role(&mut self, name: &str) {
