@@ -214,9 +214,12 @@ fn target(event_name: &str, params: &Value, caller: Option<&str>, home: Option<H
             make(Entity::User(name), None, Need::UserCredentials(parts), rules)
         }
         "UpdateUser" => {
-            // A rename: the approved list is matched on names.
-            let name = param("newUserName").or_else(|| param("userName")).ok_or("no requestParameters.userName")?;
-            make(Entity::User(name), None, Need::UserCredentials(CredentialParts::USER_ONLY), vec!["approved-users"])
+            // A rename: the approved list is matched on names. The former name is the related
+            // entity: the administrator roster moves the user to its new name and ARN.
+            let old = required("userName")?;
+            let name = param("newUserName").unwrap_or_else(|| old.clone());
+            let former = (name != old || param("newPath").is_some()).then_some(Entity::User(old));
+            make(Entity::User(name), former, Need::UserCredentials(CredentialParts::USER_ONLY), vec!["approved-users"])
         }
         "CreateAccessKey" | "UpdateAccessKey" | "DeleteAccessKey" => {
             let parts = CredentialParts { access_keys: true, key_last_used: true, ..CredentialParts::USER_ONLY };
@@ -256,6 +259,14 @@ fn target(event_name: &str, params: &Value, caller: Option<&str>, home: Option<H
             Need::Authorization,
             rules(&[&["empty-group"], ADMIN_RULES]),
         ),
+        // A group renamed (or moved): the roster moves it to its new name; the former name is
+        // the related entity.
+        "UpdateGroup" => {
+            let old = required("groupName")?;
+            let name = param("newGroupName").unwrap_or_else(|| old.clone());
+            let former = (name != old).then_some(Entity::Group(old));
+            make(Entity::Group(name), former, Need::Authorization, rules(&[&["empty-group"], ADMIN_RULES]))
+        }
         "CreateGroup" | "DeleteGroup" => {
             make(Entity::Group(required("groupName")?), None, Need::Authorization, rules(&[&["empty-group"], ADMIN_RULES]))
         }

@@ -212,8 +212,10 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
     // account, to rebuild it (the stored one classifies the AWS managed policies whose documents
     // the event does not read).
     let can_change_admins = targeted.as_ref().is_some_and(|t| {
-        t.need == Need::Authorization
-            && (t.rules.iter().any(|r| ADMIN_RULES.contains(r)) || crate::roster::POLICY_EVENTS.contains(&t.event_name.as_str()))
+        let renamed_user = t.event_name == "UpdateUser" && t.related.is_some();
+        renamed_user
+            || t.need == Need::Authorization
+                && (t.rules.iter().any(|r| ADMIN_RULES.contains(r)) || crate::roster::POLICY_EVENTS.contains(&t.event_name.as_str()))
     });
     let prior_roster = match (&store, can_change_admins) {
         (Some(store), true) => crate::roster::read_or_warn(store).await,
@@ -238,6 +240,7 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
             Some(Box::pin(crate::roster::policy(clients, kept, t)).await)
         }
         (None, Some(t), Some(kept)) if t.event_name == "DeleteUser" => Some(Box::pin(crate::roster::deleted_user(clients, kept, t)).await),
+        (None, Some(t), Some(kept)) if t.event_name == "UpdateUser" => Some(Box::pin(crate::roster::renamed_user(clients, kept, t)).await),
         _ => None,
     };
     let through_roster = match through_roster {

@@ -223,8 +223,8 @@ pub async fn attachment(clients: &Clients, kept: &Kept, t: &Targeted, verdict: V
     Ok(RosterRead { roster, version, changed, authorization, policy_entities, group_members: None, gone: false, rules, reason })
 }
 
-/// Events that change a group's members, or create or delete a group.
-pub const GROUP_EVENTS: &[&str] = &["AddUserToGroup", "RemoveUserFromGroup", "CreateGroup", "DeleteGroup"];
+/// Events that change a group's members, create, rename or delete a group.
+pub const GROUP_EVENTS: &[&str] = &["AddUserToGroup", "RemoveUserFromGroup", "CreateGroup", "UpdateGroup", "DeleteGroup"];
 
 /// A group event (see [`GROUP_EVENTS`]), given the roster as stored (`kept`): read the group
 /// now with its members and attached policies (GetGroup, every page, and
@@ -238,6 +238,10 @@ pub async fn group(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<Roste
     let Entity::Group(name) = &t.entity else { return Err("the event names no group".into()) };
     let (before, version) = kept.usable()?;
     let mut roster = before.clone();
+    // UpdateGroup: the former name (the new one is read below).
+    if let (Some(Entity::Group(former)), "UpdateGroup") = (&t.related, t.event_name.as_str()) {
+        roster.rename_group(former, name);
+    }
     let mut authorization = AuthorizationDetails::default();
     let mut group_members = BTreeMap::new();
     let read = attachments::group_with_members(clients, name).await?;
@@ -607,6 +611,39 @@ pub async fn deleted_user(clients: &Clients, kept: &Kept, t: &Targeted) -> Resul
         group_members: None,
         gone: true,
         rules: vec!["min-admins", "max-admins"],
+        reason,
+    })
+}
+
+/// UpdateUser that renamed a user or moved it to another path, given the roster as stored
+/// (`kept`): read the user under its new name (GetUser), move its roster entry to its new ARN
+/// and name, and count the administrators from the roster (their names are in `min-admins` and
+/// `max-admins` messages). Rules: `approved-users` (matched on names), `min-admins`,
+/// `max-admins`. `Err`: why the whole account must be read instead.
+pub async fn renamed_user(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<RosterRead, String> {
+    let (Entity::User(name), Some(Entity::User(former))) = (&t.entity, &t.related) else {
+        return Err("the event names no renamed user".into());
+    };
+    let (before, version) = kept.usable()?;
+    let user = attachments::user(clients, name).await?.ok_or_else(|| format!("user {name} no longer exists"))?;
+    let mut roster = before.clone();
+    roster.rename_user(former, &user.arn, &user.name);
+    let changed = roster != *before;
+    let mut authorization = AuthorizationDetails::default();
+    authorization.users.push(user);
+    let reason = format!(
+        "UpdateUser renamed user {former} to {name}: administrators counted from the roster kept in the state table (version \
+{version}) with the user read now"
+    );
+    Ok(RosterRead {
+        roster,
+        version,
+        changed,
+        authorization,
+        policy_entities: None,
+        group_members: None,
+        gone: false,
+        rules: vec!["approved-users", "min-admins", "max-admins"],
         reason,
     })
 }

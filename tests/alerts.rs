@@ -1450,3 +1450,49 @@ async fn policy_changes_go_through_the_roster_and_the_next_sweep_agrees() {
         agreeing_sweep(&env, &clients, at + Duration::minutes(1), &run).await;
     }
 }
+
+/// A user or group renamed (UpdateUser, UpdateGroup) moves its roster entry: the event reads the
+/// user or group under its new name, the administrator counts name it, and the roster the event
+/// left is the one the next sweep builds from the account.
+#[tokio::test(flavor = "multi_thread")]
+async fn renames_move_the_roster_entries() {
+    let env = Env::start().await;
+    env.seed().await;
+    env.put_parameter("/iam-assurance/rules/max-admins", json!({"max": 1})).await;
+    let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
+    iam.attach_user_policy().user_name("bob").policy_arn(ADMIN).send().await.unwrap();
+    let t0 = Utc::now();
+    let first = sweep(&env, &clients, t0).await;
+    assert_eq!(first["published"]["roster"], "written", "{}", first["published"]);
+    env.received().await;
+    let max_message = |run: &Value| -> String {
+        let max = run["findings"].as_array().unwrap().iter().find(|f| f["rule_id"] == "max-admins").expect("max-admins");
+        max["message"].as_str().unwrap().to_string()
+    };
+    assert!(max_message(&first).contains("user bob"), "{}", max_message(&first));
+
+    iam.update_user().user_name("bob").new_user_name("robert").send().await.unwrap();
+    let run = invoke(&clients, &config, &iam_event("UpdateUser", 500, json!({"userName": "bob", "newUserName": "robert"})), t0).await;
+    assert_roster_reads(&run, &["iam:GetUser"], "UpdateUser");
+    assert_eq!(run["published"]["roster"], "written", "{}", run["published"]);
+    let message = max_message(&run);
+    assert!(message.contains("user robert") && !message.contains("user bob"), "{message}");
+    // robert is not on the approved list (alice, bob, deploy-*).
+    let delivered = env.received().await;
+    let got: Vec<(&str, &str)> = per_finding(&delivered).iter().map(|m| (change(m), attr(m, "rule_id"))).collect();
+    assert_eq!(got, vec![("new", "approved-users")]);
+    let after = sweep(&env, &clients, t0 + Duration::minutes(1)).await;
+    assert_eq!(after["published"]["roster"], "unchanged", "{}", after["published"]);
+    assert_eq!(max_message(&after), message);
+    env.received().await;
+
+    iam.update_group().group_name("admins").new_group_name("administrators").send().await.unwrap();
+    let params = json!({"groupName": "admins", "newGroupName": "administrators"});
+    let run = invoke(&clients, &config, &iam_event("UpdateGroup", 501, params), t0 + Duration::minutes(2)).await;
+    assert_roster_reads(&run, &["iam:GetGroup", "iam:ListAttachedGroupPolicies"], "UpdateGroup");
+    assert_eq!(run["published"]["roster"], "written", "{}", run["published"]);
+    assert!(max_message(&run).contains("group administrators"), "{}", max_message(&run));
+    let after = sweep(&env, &clients, t0 + Duration::minutes(3)).await;
+    assert_eq!(after["published"]["roster"], "unchanged", "{}", after["published"]);
+    assert_eq!(max_message(&after), max_message(&run));
+}

@@ -362,6 +362,33 @@ impl Roster {
         self.users.retain(|_, m| m.name != name);
     }
 
+    /// A user renamed (or moved to another path): its entry moves to its new ARN and name.
+    pub fn rename_user(&mut self, old_name: &str, arn: &str, name: &str) {
+        let Some(old_arn) = self.users.iter().find(|(_, m)| m.name == old_name).map(|(a, _)| a.clone()) else { return };
+        if let Some(mut member) = self.users.remove(&old_arn) {
+            member.name = name.to_string();
+            self.users.insert(arn.to_string(), member);
+        }
+    }
+
+    /// A group renamed: what it holds, and its members' memberships, move to the new name.
+    pub fn rename_group(&mut self, old_name: &str, name: &str) {
+        if old_name == name {
+            return;
+        }
+        if let Some(holds) = self.groups.remove(old_name) {
+            self.groups.insert(name.to_string(), holds);
+        }
+        for member in self.users.values_mut() {
+            if let Some(at) = member.groups.iter().position(|g| g == old_name) {
+                member.groups.remove(at);
+                if let Err(at) = member.groups.binary_search_by(|g| g.as_str().cmp(name)) {
+                    member.groups.insert(at, name.to_string());
+                }
+            }
+        }
+    }
+
     /// Forget a role that no longer exists (by name: names are unique among roles, and the
     /// event that deleted it does not give its path).
     pub fn remove_role(&mut self, name: &str) {
@@ -783,7 +810,7 @@ mod tests {
             let mut rng = Lcg(seed ^ 0x5eed);
             let mut after = before.clone();
             let mut roster = Roster::from_aad(&before, None);
-            match rng.below(7) {
+            match rng.below(8) {
                 0 => {
                     let i = rng.below(after.users.len());
                     let u: &mut User = &mut after.users[i];
@@ -829,6 +856,27 @@ mod tests {
                     let group = after.groups[i].name.clone();
                     let members: Vec<(String, String)> = after.group_members(&group).map(|u| (u.arn.clone(), u.name.clone())).collect();
                     roster.set_group_inline(&group, InlineVerdict { policy: &name, grants, denies }, &members);
+                }
+                7 => {
+                    // A user and a group renamed.
+                    let i = rng.below(after.users.len());
+                    let old = after.users[i].name.clone();
+                    let renamed = format!("{old}-renamed");
+                    after.users[i].name = renamed.clone();
+                    after.users[i].arn = user_arn(&renamed);
+                    roster.rename_user(&old, &after.users[i].arn, &renamed);
+                    let g = rng.below(after.groups.len());
+                    let old = after.groups[g].name.clone();
+                    let renamed = format!("{old}-renamed");
+                    after.groups[g].name = renamed.clone();
+                    for u in &mut after.users {
+                        for group in &mut u.groups {
+                            if *group == old {
+                                *group = renamed.clone();
+                            }
+                        }
+                    }
+                    roster.rename_group(&old, &renamed);
                 }
                 6 => {
                     // A boundary put on or deleted from a user or role: one in use somewhere,
