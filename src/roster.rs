@@ -167,8 +167,9 @@ pub struct RosterRead {
 /// roster as stored (`kept`): read the one user, role or group now (GetUser/GetRole + its attached policies, or GetGroup with
 /// its members + its attached policies), replace what the roster knew of it, and count the
 /// administrators from the roster; for an unapproved policy, read who it is attached to
-/// (ListEntitiesForPolicy). `Err`: why the whole account must be read instead (no roster, the
-/// entity or policy is gone, a read failed, a boundary the roster does not know).
+/// (ListEntitiesForPolicy). A boundary the roster has never seen is read (GetPolicy,
+/// GetPolicyVersion). `Err`: why the whole account must be read instead (no roster, the entity
+/// or policy is gone, a read failed).
 pub async fn attachment(clients: &Clients, kept: &Kept, t: &Targeted, verdict: Verdict) -> Result<RosterRead, String> {
     let Some(Entity::Policy(policy)) = &t.related else { return Err("the event names no policy ARN".into()) };
     let (before, version) = kept.usable()?;
@@ -181,6 +182,7 @@ pub async fn attachment(clients: &Clients, kept: &Kept, t: &Targeted, verdict: V
         Entity::User(name) => {
             let user = attachments::user_with_attached_policies(clients, name).await?.ok_or_else(|| gone(&format!("user {name}")))?;
             let attached: Vec<String> = user.attached_policies.iter().map(|p| p.arn.clone()).collect();
+            learn_boundary(clients, &mut roster, user.permissions_boundary.as_deref()).await?;
             let fresh = Fresh { arn: &user.arn, name: &user.name, attached: &attached, boundary: user.permissions_boundary.as_deref() };
             roster.set_user(fresh).map_err(|e| e.to_string())?;
             authorization.users.push(user);
@@ -190,6 +192,7 @@ pub async fn attachment(clients: &Clients, kept: &Kept, t: &Targeted, verdict: V
         Entity::Role(name) => {
             let role = attachments::role_with_attached_policies(clients, name).await?.ok_or_else(|| gone(&format!("role {name}")))?;
             let attached: Vec<String> = role.attached_policies.iter().map(|p| p.arn.clone()).collect();
+            learn_boundary(clients, &mut roster, role.permissions_boundary.as_deref()).await?;
             let fresh = Fresh { arn: &role.arn, name: &role.name, attached: &attached, boundary: role.permissions_boundary.as_deref() };
             roster.set_role(fresh, role.is_service_linked()).map_err(|e| e.to_string())?;
             authorization.roles.push(role);
@@ -292,9 +295,9 @@ pub const ROLE_EVENTS: &[&str] = &["CreateRole", "DeleteRole", "UpdateAssumeRole
 /// inline policy names), replace what the roster knew of it (its inline policies' verdicts stay
 /// as the roster has them: none of these events changes them) and count the administrators
 /// from it. A role that no longer exists leaves the roster and is reported gone. Rules:
-/// `inactive-role`, `role-inline-policies`, `min-admins`, `max-admins`. `Err`: why the whole
-/// account must be read instead (no roster, a read failed, a boundary the roster does not know,
-/// or the role holds a policy on the unapproved list, whose finding lists every entity).
+/// `inactive-role`, `role-inline-policies`, `min-admins`, `max-admins`. A boundary the roster
+/// has never seen is read. `Err`: why the whole account must be read instead (no roster, a read
+/// failed, or the role holds a policy on the unapproved list, whose finding lists every entity).
 pub async fn role(clients: &Clients, kept: &Kept, t: &Targeted, unapproved: &dyn Fn(&str) -> bool) -> Result<RosterRead, String> {
     let Entity::Role(name) = &t.entity else { return Err("the event names no role".into()) };
     let (before, version) = kept.usable()?;
@@ -308,6 +311,7 @@ pub async fn role(clients: &Clients, kept: &Kept, t: &Targeted, unapproved: &dyn
                 return Err(format!("role {name} holds {}, on the unapproved list", p.arn));
             }
             let attached: Vec<String> = role.attached_policies.iter().map(|p| p.arn.clone()).collect();
+            learn_boundary(clients, &mut roster, role.permissions_boundary.as_deref()).await?;
             let fresh = Fresh { arn: &role.arn, name: &role.name, attached: &attached, boundary: role.permissions_boundary.as_deref() };
             roster.set_role(fresh, role.is_service_linked()).map_err(|e| e.to_string())?;
             let names = attachments::role_policy_names(clients, name).await?.ok_or_else(|| format!("role {name} no longer exists"))?;
