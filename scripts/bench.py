@@ -12,14 +12,15 @@ rules-core benchmark first). What it does, for each account size:
 2. sweeps it with the release binary (`iam-assurance sweep --publish --format json`, settings
    from SSM, findings published to the topic), counting calls twice: the binary's own counter
    (`api_calls` in its run JSON) and moto's request recorder;
-3. replays CloudTrail events (`events/create-access-key.json`, `events/attach-user-policy.json`,
-   `events/attach-user-policy-read-only.json`)
-   through `iam-assurance invoke`;
+3. replays CloudTrail events (`EVENTS`: keys, attachments, group membership, roles, inline
+   policies, boundaries, managed policies, a deleted user) through `iam-assurance invoke`, as
+   deployed (with the finding state) and again without it;
 4. audits the same account with the peer, measured the same way;
-5. prints a table and writes it, with every raw number, as JSON.
+5. prints the tables and writes them, with every raw number, as JSON (`latest.json`), as text
+   (`latest.txt`) and as the Markdown tables of docs/benchmarks.md (`latest.md`).
 
 Each measured program runs as a child process; its wall time is taken around it and its peak
-resident memory comes from `wait4()`'s rusage (the child and the children it waited for).
+resident memory comes from GNU time's `%M` (without it, VmHWM polled from /proc).
 Everything runs on 127.0.0.1 and everything started here is stopped here.
 
 moto and IAM differ (see docs/benchmarks.md). Two differences are patched here, on purpose:
@@ -776,11 +777,98 @@ def render(result: dict) -> str:
         out.append(f"Release binary: {b['path']} {b['mb']:.2f} MB ({b['arch']}); {b['note']}")
     out.append("")
     out.append("Targets")
-    out.append(table(["target", "measured", "met"], [[t["target"], t["measured"], "yes" if t["met"] else "NO"] for t in result["targets"]]))
+    out.append(table(["target", "measured", "met"], [[t["target"], t["measured"], "-" if t["met"] is None else "yes" if t["met"] else "NO"]
+                                                     for t in result["targets"]]))
     text = "\n".join(out)
     while "\n\n\n" in text:
         text = text.replace("\n\n\n", "\n\n")
     return text
+
+
+def md_table(headers: list[str], rows: list[list], right_from: int = 1) -> str:
+    """A Markdown table: the first `right_from` columns left-aligned, the rest right-aligned."""
+    cells = [[fmt(c) if not isinstance(c, str) else c for c in row] for row in rows]
+    align = ["---" if i < right_from else "---:" for i in range(len(headers))]
+    return "\n".join("| " + " | ".join(r) + " |" for r in [headers, align] + cells)
+
+
+def per_size(values: list) -> str:
+    """One value when every size gave the same, else each size's, slash-separated."""
+    shown = [fmt(v) for v in values]
+    return shown[0] if len(set(shown)) == 1 else " / ".join(shown)
+
+
+def render_markdown(result: dict) -> str:
+    """The result tables of docs/benchmarks.md, from one run."""
+    def r1(v):  # ratios and megabytes: one decimal
+        return fmt(v, 1) if isinstance(v, float) else fmt(v)
+    out = []
+    sizes = result["sizes"]
+    users = " / ".join(f"{s['account']['users']:,}" for s in sizes)
+    rows = []
+    for s in sizes:
+        o = s["ours"]["sweep"]
+        c, r = o.get("counter_by_service", {}), o.get("recorded_by_service", {})
+        rows.append([s["account"]["users"], s["account"]["entities"], s["minimum"]["total"], c.get("iam"), r.get("iam"),
+                     ratio(c.get("iam"), s["minimum"]["total"]), c.get("ssm", 0), o["wall_s"], cpu(o), r1(o["peak_rss_mb"]),
+                     o.get("findings_open")])
+    out += ["### Full sweep", "", md_table(["users", "entities", "min IAM", "IAM", "IAM rec", "× min", "SSM", "wall s", "CPU s",
+                                            "peak RSS MB", "findings"], rows, 0), ""]
+    peers = [s for s in sizes if s.get("peer")]
+    if peers:
+        rows = []
+        for s in peers:
+            p, o = s["peer"], s["ours"]["sweep"]
+            pr = p.get("recorded_by_service", {})
+            rows.append([s["account"]["users"], pr.get("iam"), ("timed out after " if p.get("timed_out") else "") + fmt(p["wall_s"]),
+                         cpu(p), r1(p["peak_rss_mb"]), p.get("findings_fail"),
+                         r1(ratio(pr.get("iam"), o.get("recorded_by_service", {}).get("iam"))), r1(ratio(p["wall_s"], o["wall_s"])),
+                         r1(ratio(p["peak_rss_mb"], o["peak_rss_mb"]))])
+        out += ["### Beside the peer", "", md_table(["users", "peer IAM calls", "wall s", "CPU s", "peak RSS MB", "FAIL results",
+                                                     "IAM calls × ours", "wall × ours", "RSS × ours"], rows, 0), ""]
+    rows = []
+    for s in sizes:
+        for p in s["ours"].get("publish", []):
+            c = p.get("counter_by_service", {})
+            rows.append([s["account"]["users"], p["run"], c.get("iam"), c.get("ssm", 0), c.get("dynamodb", 0), c.get("sns", 0),
+                         p.get("counter_total"), p["wall_s"], cpu(p), r1(p["peak_rss_mb"]), (p.get("published") or {}).get("messages")])
+    out += ["### Sweeps as deployed", "", md_table(["users", "sweep", "IAM", "SSM", "DynamoDB", "SNS", "total", "wall s", "CPU s",
+                                                    "peak RSS MB", "messages"], rows, 0), ""]
+    for key, title in (("events", "### CloudTrail events as deployed"), ("events_without_state", "### CloudTrail events without the state table")):
+        names = [e["event"] for e in sizes[0]["ours"].get(key, [])]
+        if not names:
+            continue
+        rows = []
+        for name in names:
+            runs = [next((e for e in s["ours"].get(key, []) if e["event"] == name), {}) for s in sizes]
+            by = [r.get("counter_by_service") or {} for r in runs]
+            rows.append([name] + [per_size([b.get(svc, 0) if r else None for b, r in zip(by, runs)])
+                                  for svc in ("iam", "ssm", "dynamodb", "sns")]
+                        + [per_size([r.get("counter_total") for r in runs]), fmt(max(r.get("wall_s") or 0 for r in runs)),
+                           r1(max(r.get("peak_rss_mb") or 0.0 for r in runs))])
+        out += [title, "", f"Calls at {users} users (one figure when every size made the same); wall time and RSS: the "
+                           "largest over the sizes.", "",
+                md_table(["event", "IAM", "SSM", "DynamoDB", "SNS", "total", "wall s (max)", "peak RSS MB (max)"], rows), ""]
+    # One row per event and size in the text; here one row for all the events' limits and one
+    # for their agreement with the sweeps, plus every event row that missed.
+    rows, limits, agree = [], [], []
+    for t in result["targets"]:
+        if t["target"].startswith("event ") and t["met"]:
+            (agree if "agrees with the sweep" in t["target"] else limits).append(t)
+        else:
+            rows.append(t)
+    summary = []
+    if limits:
+        summary.append({"target": f"every event as deployed, every size: <= {TARGET_EVENT_CALLS} calls, <= {TARGET_EVENT_SECONDS:.0f} s",
+                        "measured": f"{len(limits)} runs within", "met": True})
+    if agree:
+        summary.append({"target": "every event as deployed agrees with the sweeps (nothing new, resolved or rewritten)",
+                        "measured": f"{len(agree)} runs agree", "met": True})
+    rows = rows[:3] + summary + rows[3:]
+    out += ["### Targets", "", md_table(["target", "measured", "met"],
+                                        [[t["target"], t["measured"], "—" if t["met"] is None else "yes" if t["met"] else "**no**"]
+                                         for t in rows]), ""]
+    return "\n".join(out)
 
 
 def targets(result: dict) -> list[dict]:
@@ -798,15 +886,31 @@ def targets(result: dict) -> list[dict]:
                   "met": calls is not None and calls >= TARGET_PEER_CALLS})
         t.append({"target": f">= {TARGET_PEER_WALL:.0f} x less wall time than the peer (1,000 users)", "measured": f"{wall} x",
                   "met": wall is not None and wall >= TARGET_PEER_WALL})
-    for key, label in (("events", ""), ("events_without_state", " (no state)")):
-        for s in result["sizes"]:
-            for e in s["ours"].get(key, []):
-                calls = e.get("counter_total")
-                iam = (e.get("counter_by_service") or {}).get("iam")
-                t.append({"target": f"event {e['event']}{label} at {s['account']['users']:,} users: "
-                                    f"<= {TARGET_EVENT_CALLS} calls, <= {TARGET_EVENT_SECONDS:.0f} s",
-                          "measured": f"{calls} calls ({iam} IAM), {e['wall_s']:.3f} s",
-                          "met": calls is not None and calls <= TARGET_EVENT_CALLS and e["wall_s"] <= TARGET_EVENT_SECONDS})
+    def within(e: dict) -> bool:
+        calls = e.get("counter_total")
+        return calls is not None and calls <= TARGET_EVENT_CALLS and e["wall_s"] <= TARGET_EVENT_SECONDS
+
+    # The event target is the function as deployed: the SAM template always gives it the
+    # finding-state table, which keeps the administrator roster.
+    for s in result["sizes"]:
+        for e in s["ours"].get("events", []):
+            iam = (e.get("counter_by_service") or {}).get("iam")
+            t.append({"target": f"event {e['event']} at {s['account']['users']:,} users: "
+                                f"<= {TARGET_EVENT_CALLS} calls, <= {TARGET_EVENT_SECONDS:.0f} s",
+                      "measured": f"{e.get('counter_total')} calls ({iam} IAM), {e['wall_s']:.3f} s", "met": within(e)})
+    # Without the state table (the CLI with STATE_TABLE unset) there is no roster: shown for what
+    # it is, not as a target.
+    for s in result["sizes"]:
+        stateless = s["ours"].get("events_without_state", [])
+        if not stateless:
+            continue
+        over = [e for e in stateless if not within(e)]
+        worst = max(stateless, key=lambda e: (e.get("counter_total") or 0, e["wall_s"]))
+        t.append({"target": f"events without the state table (CLI only, not as deployed) at {s['account']['users']:,} users: "
+                            f"<= {TARGET_EVENT_CALLS} calls, <= {TARGET_EVENT_SECONDS:.0f} s",
+                  "measured": f"{len(stateless) - len(over)} of {len(stateless)}; worst {worst['event']}: "
+                              f"{worst.get('counter_total')} calls, {worst['wall_s']:.3f} s",
+                  "met": None})
     # The events replay changes the sweeps already saw: an event that finds something new,
     # resolves something or rewrites a finding's item saw the account differently.
     for s in result["sizes"]:
@@ -993,6 +1097,7 @@ def main() -> int:
     for name in (f"bench-{stamp}.json", "latest.json"):
         (out_dir / name).write_text(json.dumps(result, indent=2, default=str) + "\n")
     (out_dir / "latest.txt").write_text(text + "\n")
+    (out_dir / "latest.md").write_text(render_markdown(result) + "\n")
     print(f"\nwritten: {out_dir / ('bench-' + stamp + '.json')} (and latest.json, latest.txt)")
     return 0
 
