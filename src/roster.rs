@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use iam_assurance_rules::inventory::{AuthorizationDetails, InlinePolicy, PolicyEntities};
 use iam_assurance_rules::policy::PolicyDocument;
-use iam_assurance_rules::roster::{Fresh, InlineVerdict, Owner, Roster, FORMAT};
+use iam_assurance_rules::roster::{Fresh, Holder, Holders, InlineVerdict, Owner, Roster, FORMAT};
 
 use crate::event::{Entity, Targeted};
 use crate::live::RunError;
@@ -528,10 +528,14 @@ pub const POLICY_EVENTS: &[&str] =
 /// A policy event (see [`POLICY_EVENTS`]), given the roster as stored (`kept`): read the policy
 /// now with its default version's document (GetPolicy, GetPolicyVersion) and record whether it
 /// grants or denies everything. Who holds it does not change with its document, so the
-/// administrators change only when its verdict does; then, if it is attached to anything, the
-/// holders are not known to the roster by ARN and the whole account is read instead (`Err`).
+/// administrators change only when its verdict does; then, if it is attached to anything, who
+/// holds it is read (ListEntitiesForPolicy) and the holders the roster does not know yet are
+/// read too (GetUser, GetRole, GetGroup with its members; at most [`MAX_HOLDER_READS`]).
 /// A deleted policy (IAM requires detaching it first) leaves the roster. Rules: `admin-policy`,
 /// and `min-admins`, `max-admins` (not for `CreatePolicy`: a new policy is attached to nothing).
+/// `Err`: why the whole account must be read instead (no roster, a read failed, more holders
+/// to read than that, or a policy in use as a permissions boundary that now grants everything
+/// or no longer does: that changes who it caps, which the roster cannot list).
 pub async fn policy(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<RosterRead, String> {
     let Entity::Policy(arn) = &t.entity else { return Err("the event names no policy".into()) };
     if !arn.starts_with("arn:") {
@@ -541,21 +545,28 @@ pub async fn policy(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<Rost
     let mut roster = before.clone();
     let mut authorization = AuthorizationDetails::default();
     let subject = match attachments::managed_policy(clients, arn).await? {
-        Some(policy) => {
+        Some((policy, boundary_usage)) => {
             let (grants, denies) = match &policy.document {
                 Some(Ok(document)) => (document.grants_full_admin(), document.denies_everything()),
                 _ => (false, false),
             };
-            let attached = policy.attachment_count.unwrap_or(1);
-            if (grants, denies) != (roster.grants(arn), roster.denies(arn)) && attached > 0 {
+            if grants != roster.grants(arn) && (boundary_usage.unwrap_or(0) > 0 || roster.boundaries.contains_key(arn)) {
                 return Err(format!(
-                    "{arn} now {} and is attached to {attached} users, groups or roles: they are read with the whole account",
+                    "{arn} now {} and is in use as a permissions boundary: who it caps is read with the whole account",
                     verdict_text(grants, denies)
                 ));
             }
-            roster.classify(arn, grants, denies);
+            let attached = policy.attachment_count.unwrap_or(1);
+            let mut subject = format!("policy {arn} read now ({})", verdict_text(grants, denies));
+            if (grants, denies) != (roster.grants(arn), roster.denies(arn)) && attached > 0 {
+                let (holders, read) = holders(clients, &mut roster, arn, grants || denies).await?;
+                roster.reclassify(arn, grants, denies, &holders).map_err(|e| e.to_string())?;
+                subject += &format!(", who holds it read with ListEntitiesForPolicy{read}");
+            } else {
+                roster.classify(arn, grants, denies);
+            }
             authorization.policies.push(policy);
-            format!("policy {arn} read now ({})", verdict_text(grants, denies))
+            subject
         }
         None => {
             roster.classify(arn, false, false);
@@ -570,6 +581,71 @@ pub async fn policy(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<Rost
         t.event_name
     );
     Ok(RosterRead { roster, version, changed, authorization, policy_entities: None, group_members: None, gone: false, rules, reason })
+}
+
+/// How many holders of a policy whose verdict changed an event reads one by one (the ones the
+/// roster does not hold) before it reads the whole account instead.
+pub const MAX_HOLDER_READS: usize = 10;
+
+/// Everyone a managed policy is attached to (ListEntitiesForPolicy), as the roster knows them
+/// or, when the policy now grants or denies everything (`matters`), read now: GetUser or GetRole
+/// (its ARN and boundary; a boundary the roster never saw is read too), GetGroup with its
+/// members. Holders the roster does not know need no read when the policy stops mattering: they
+/// held nothing that did. With the text the run's reason gets.
+async fn holders(clients: &Clients, roster: &mut Roster, arn: &str, matters: bool) -> Result<(Holders, String), String> {
+    let entities = attachments::policy_entities(clients, arn).await?.ok_or_else(|| format!("policy {arn} no longer exists"))?;
+    let roles: Vec<&String> = entities.roles.iter().map(|(name, _)| name).filter(|r| !roster.service_linked_roles.contains(*r)).collect();
+    let unknown = entities.users.iter().filter(|u| roster.user_named(u).is_none()).count()
+        + roles.iter().filter(|r| roster.role_named(r).is_none()).count()
+        + entities.groups.iter().filter(|g| roster.group_members(g).is_none()).count();
+    if matters && unknown > MAX_HOLDER_READS {
+        return Err(format!(
+            "{arn} is attached to {unknown} users, groups or roles the administrator roster does not hold: they are read with the whole \
+account"
+        ));
+    }
+    let gone = |what: String| format!("{what}, which holds {arn}, no longer exists");
+    let mut holders = Holders::default();
+    for name in &entities.users {
+        match roster.user_named(name) {
+            Some(known) => holders.users.push(known),
+            None if matters => {
+                let user = attachments::user(clients, name).await?.ok_or_else(|| gone(format!("user {name}")))?;
+                learn_boundary(clients, roster, user.permissions_boundary.as_deref()).await?;
+                holders.users.push(Holder { arn: user.arn, name: user.name, boundary: user.permissions_boundary });
+            }
+            None => {}
+        }
+    }
+    for name in roles {
+        match roster.role_named(name) {
+            Some(known) => holders.roles.push(known),
+            None if matters => {
+                let role = attachments::role(clients, name).await?.ok_or_else(|| gone(format!("role {name}")))?;
+                if !role.is_service_linked() {
+                    learn_boundary(clients, roster, role.permissions_boundary.as_deref()).await?;
+                    holders.roles.push(Holder { arn: role.arn, name: role.name, boundary: role.permissions_boundary });
+                }
+            }
+            None => {}
+        }
+    }
+    for name in &entities.groups {
+        match roster.group_members(name) {
+            Some(members) => holders.groups.push((name.clone(), members)),
+            None if matters => {
+                let (_, members) = attachments::group_members(clients, name).await?.ok_or_else(|| gone(format!("group {name}")))?;
+                holders.groups.push((name.clone(), members));
+            }
+            None => {}
+        }
+    }
+    let count = entities.users.len() + entities.groups.len() + entities.roles.len();
+    let read = match (matters, unknown) {
+        (true, n) if n > 0 => format!(" ({count} {}, {n} of them not in the roster read now)", plural(count, "holder")),
+        _ => format!(" ({count} {}, known to the roster)", plural(count, "holder")),
+    };
+    Ok((holders, read))
 }
 
 fn verdict_text(grants: bool, denies: bool) -> &'static str {

@@ -16,12 +16,16 @@ use aws_sdk_iam::operation::get_account_summary::{GetAccountSummaryError, GetAcc
 use aws_sdk_iam::operation::get_credential_report::GetCredentialReportError;
 use aws_sdk_iam::operation::get_credential_report::GetCredentialReportOutput;
 use aws_sdk_iam::operation::get_login_profile::GetLoginProfileError;
+use aws_sdk_iam::operation::get_policy::GetPolicyOutput;
+use aws_sdk_iam::operation::get_policy_version::GetPolicyVersionOutput;
 use aws_sdk_iam::operation::get_user::{GetUserError, GetUserOutput};
+use aws_sdk_iam::operation::list_entities_for_policy::{ListEntitiesForPolicyInput, ListEntitiesForPolicyOutput};
 use aws_sdk_iam::primitives::{Blob, DateTime as AwsDateTime};
 use aws_sdk_iam::types::error::{LimitExceededException, NoSuchEntityException, ServiceFailureException};
 use aws_sdk_iam::types::{
-    AccessKeyLastUsed, AccessKeyMetadata, AttachedPolicy, EntityType, GroupDetail, ManagedPolicyDetail, PolicyDetail, PolicyVersion,
-    ReportFormatType, ReportStateType, RoleDetail, RoleLastUsed, StatusType, SummaryKeyType, User, UserDetail,
+    AccessKeyLastUsed, AccessKeyMetadata, AttachedPolicy, EntityType, GroupDetail, ManagedPolicyDetail, Policy, PolicyDetail, PolicyGroup,
+    PolicyRole, PolicyUsageType, PolicyUser, PolicyVersion, ReportFormatType, ReportStateType, RoleDetail, RoleLastUsed, StatusType,
+    SummaryKeyType, User, UserDetail,
 };
 use aws_sdk_sns::operation::publish_batch::{PublishBatchInput, PublishBatchOutput};
 use aws_sdk_sns::types::{BatchResultErrorEntry, PublishBatchResultEntry};
@@ -410,6 +414,76 @@ async fn authorization_details_follow_the_marker_and_decode_documents() {
     assert_eq!(calls(&clients, "iam:GetAccountAuthorizationDetails"), 2);
     assert_eq!(first.num_calls(), 1);
     assert_eq!(second.num_calls(), 1);
+}
+
+/// ListEntitiesForPolicy asks only for the policy's use as a permissions policy (IAM lists its
+/// use as a permissions boundary too unless told not to, and `unapproved-policy-in-use` and the
+/// roster count attachments) and follows the marker.
+#[tokio::test]
+async fn policy_entities_are_its_attachments_every_page() {
+    let policy = format!("arn:aws:iam::{ACCOUNT}:policy/reader");
+    let permissions_only = |r: &ListEntitiesForPolicyInput| r.policy_usage_filter() == Some(&PolicyUsageType::PermissionsPolicy);
+    let first = mock!(aws_sdk_iam::Client::list_entities_for_policy)
+        .match_requests(move |r| permissions_only(r) && r.marker().is_none() && r.max_items() == Some(1000))
+        .then_output(|| {
+            ListEntitiesForPolicyOutput::builder()
+                .policy_users(PolicyUser::builder().user_name("bob").user_id("AIDABOB").build())
+                .policy_roles(PolicyRole::builder().role_name("reporting").role_id("AROAREP").build())
+                .is_truncated(true)
+                .marker("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_iam::Client::list_entities_for_policy)
+        .match_requests(move |r| permissions_only(r) && r.marker() == Some("page-2"))
+        .then_output(|| {
+            ListEntitiesForPolicyOutput::builder()
+                .policy_groups(PolicyGroup::builder().group_name("readers").group_id("AGPAREAD").build())
+                .is_truncated(false)
+                .build()
+        });
+    let clients = iam_only(&[&first, &second]);
+
+    let entities = iam_assurance_aws::attachments::policy_entities(&clients, &policy).await.unwrap().expect("the policy exists");
+
+    assert_eq!(entities.users, vec!["bob".to_string()]);
+    assert_eq!(entities.roles, vec![("reporting".to_string(), false)]);
+    assert_eq!(entities.groups, vec!["readers".to_string()]);
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+}
+
+/// GetPolicy's boundary use comes with the policy: a policy in use as a permissions boundary
+/// whose verdict changes cannot be evaluated from the roster.
+#[tokio::test]
+async fn a_managed_policy_is_read_with_its_boundary_use() {
+    let arn = format!("arn:aws:iam::{ACCOUNT}:policy/limits");
+    let policy = {
+        let arn = arn.clone();
+        mock!(aws_sdk_iam::Client::get_policy).then_output(move || {
+            GetPolicyOutput::builder()
+                .policy(
+                    Policy::builder()
+                        .policy_name("limits")
+                        .arn(&arn)
+                        .path("/")
+                        .default_version_id("v2")
+                        .attachment_count(0)
+                        .permissions_boundary_usage_count(3)
+                        .build(),
+                )
+                .build()
+        })
+    };
+    let version = mock!(aws_sdk_iam::Client::get_policy_version).match_requests(|r| r.version_id() == Some("v2")).then_output(|| {
+        GetPolicyVersionOutput::builder()
+            .policy_version(PolicyVersion::builder().document("%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22%2A%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D").build())
+            .build()
+    });
+    let clients = iam_only(&[&policy, &version]);
+
+    let (read, boundary_use) = iam_assurance_aws::attachments::managed_policy(&clients, &arn).await.unwrap().expect("the policy exists");
+
+    assert_eq!((read.name.as_str(), read.attachment_count, boundary_use), ("limits", Some(0), Some(3)));
+    assert!(matches!(&read.document, Some(Ok(doc)) if doc.grants_full_admin()), "{:?}", read.document);
 }
 
 #[tokio::test]

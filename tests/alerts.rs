@@ -1364,7 +1364,19 @@ async fn policy_changes_go_through_the_roster_and_the_next_sweep_agrees() {
     let allow_all = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
     let reader = iam.create_policy().policy_name("reader").policy_document(read_only).send().await.unwrap();
     let reader = reader.policy().unwrap().arn().unwrap().to_string();
+    // Held by a user, a role and a group (with carol in it), none of which the roster holds:
+    // the policy grants nothing that matters yet.
     iam.attach_user_policy().user_name("bob").policy_arn(&reader).send().await.unwrap();
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role().role_name("reporting").assume_role_policy_document(trust).send().await.unwrap();
+    iam.attach_role_policy().role_name("reporting").policy_arn(&reader).send().await.unwrap();
+    iam.create_group().group_name("readers").send().await.unwrap();
+    iam.add_user_to_group().group_name("readers").user_name("carol").send().await.unwrap();
+    iam.attach_group_policy().group_name("readers").policy_arn(&reader).send().await.unwrap();
+    // A policy in use as the role's permissions boundary: the roster knows it caps.
+    let limits = iam.create_policy().policy_name("limits").policy_document(read_only).send().await.unwrap();
+    let limits = limits.policy().unwrap().arn().unwrap().to_string();
+    iam.put_role_permissions_boundary().role_name("reporting").permissions_boundary(&limits).send().await.unwrap();
     let t0 = Utc::now();
     let first = sweep(&env, &clients, t0).await;
     assert_eq!(first["published"]["roster"], "written", "{}", first["published"]);
@@ -1395,13 +1407,32 @@ async fn policy_changes_go_through_the_roster_and_the_next_sweep_agrees() {
             &[],
             None,
         ),
-        // One that allows everything: bob becomes an administrator; the roster does not know
-        // who holds the policy by ARN, so the event reads the whole account.
+        // One that allows everything: bob and carol (through the group) become administrators,
+        // the role does not (its boundary caps it). Who holds the policy is read (ListEntitiesForPolicy), and each holder
+        // the roster did not hold (GetUser, GetRole, GetGroup with its members).
         (
             "CreatePolicyVersion",
             json!({"policyArn": reader, "policyDocument": allow_all, "setAsDefault": true}),
-            None,
+            Some(&["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListEntitiesForPolicy", "iam:GetUser", "iam:GetRole", "iam:GetGroup"]),
             &[("new", "admin-policy"), ("resolved", "min-admins")],
+            Some("written"),
+        ),
+        // And back: the roster now holds all three, so nothing more is read; they are
+        // administrators no more.
+        (
+            "SetDefaultPolicyVersion",
+            json!({"policyArn": reader, "versionId": "v2"}),
+            Some(&["iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListEntitiesForPolicy"]),
+            &[("resolved", "admin-policy"), ("new", "min-admins")],
+            Some("written"),
+        ),
+        // The boundary's policy made to allow everything: it no longer caps the role, and the
+        // roster cannot list whom it caps, so the event reads the whole account.
+        (
+            "CreatePolicyVersion",
+            json!({"policyArn": limits, "policyDocument": allow_all, "setAsDefault": true}),
+            None,
+            &[("new", "admin-policy")],
             Some("written"),
         ),
     ];
@@ -1419,9 +1450,17 @@ async fn policy_changes_go_through_the_roster_and_the_next_sweep_agrees() {
                 assert_eq!(out.policy().unwrap().arn().unwrap(), everything);
             }
             "DeletePolicy" => drop(iam.delete_policy().policy_arn(&everything).send().await.unwrap()),
+            "SetDefaultPolicyVersion" => drop(
+                iam.set_default_policy_version()
+                    .policy_arn(&reader)
+                    .version_id(params["versionId"].as_str().unwrap())
+                    .send()
+                    .await
+                    .unwrap(),
+            ),
             _ => drop(
                 iam.create_policy_version()
-                    .policy_arn(&reader)
+                    .policy_arn(params["policyArn"].as_str().unwrap())
                     .policy_document(params["policyDocument"].as_str().unwrap())
                     .set_as_default(true)
                     .send()

@@ -3,6 +3,7 @@
 //! administrator?), the user's, role's or group's attached policies (and a group's members),
 //! every entity the policy is attached to, and a group's inline policy names.
 
+use aws_sdk_iam::types::PolicyUsageType;
 use iam_assurance_rules::inventory::{name_from_arn, AttachedPolicy, Group, ManagedPolicy, PolicyEntities, Role, User};
 use iam_assurance_rules::policy::PolicyDocument;
 
@@ -19,17 +20,19 @@ pub async fn policy_document(clients: &Clients, arn: &str) -> Step<String> {
 }
 
 /// A customer or AWS managed policy with its default version's document, as the authorization
-/// details describe it (name, path, attachment count): GetPolicy, then GetPolicyVersion.
-/// `Ok(None)`: the policy does not exist.
-pub async fn managed_policy(clients: &Clients, arn: &str) -> Step<ManagedPolicy> {
+/// details describe it (name, path, attachment count), and how many users and roles have it as
+/// their permissions boundary (`PermissionsBoundaryUsageCount`, when IAM says): GetPolicy, then
+/// GetPolicyVersion. `Ok(None)`: the policy does not exist.
+pub async fn managed_policy(clients: &Clients, arn: &str) -> Step<(ManagedPolicy, Option<i64>)> {
     let Some((policy, document)) = policy_with_document(clients, arn).await? else { return Ok(None) };
-    Ok(Some(ManagedPolicy {
+    let managed = ManagedPolicy {
         name: policy.policy_name().map(str::to_owned).unwrap_or_else(|| name_from_arn(arn).to_owned()),
         arn: arn.to_owned(),
         path: policy.path().unwrap_or("/").to_owned(),
         attachment_count: policy.attachment_count().map(i64::from),
         document: Some(PolicyDocument::parse_str(&document)),
-    }))
+    };
+    Ok(Some((managed, policy.permissions_boundary_usage_count().map(i64::from))))
 }
 
 async fn policy_with_document(clients: &Clients, arn: &str) -> Step<(aws_sdk_iam::types::Policy, String)> {
@@ -194,14 +197,16 @@ pub async fn group_with_members(clients: &Clients, name: &str) -> Step<(Group, V
     Ok(Some((group, members)))
 }
 
-/// The users, groups and roles a managed policy is attached to: ListEntitiesForPolicy, every
-/// page. Roles are named; whether each is service-linked is not in the answer and is left
-/// `false` for the caller to fill in. `Ok(None)`: no such policy.
+/// The users, groups and roles a managed policy is attached to as a permissions policy (not
+/// those that have it as their permissions boundary, which IAM lists too unless told not to):
+/// ListEntitiesForPolicy, every page. Roles are named; whether each is service-linked is not in
+/// the answer and is left `false` for the caller to fill in. `Ok(None)`: no such policy.
 pub async fn policy_entities(clients: &Clients, arn: &str) -> Step<PolicyEntities> {
     let mut entities = PolicyEntities { arn: arn.to_owned(), name: name_from_arn(arn).to_owned(), ..PolicyEntities::default() };
     let mut marker: Option<String> = None;
     loop {
-        let out = match clients.iam.list_entities_for_policy().policy_arn(arn).max_items(1000).set_marker(marker.take()).send().await {
+        let request = clients.iam.list_entities_for_policy().policy_arn(arn).policy_usage_filter(PolicyUsageType::PermissionsPolicy);
+        let out = match request.max_items(1000).set_marker(marker.take()).send().await {
             Ok(out) => out,
             Err(err) => return gone_or(AwsFailure::from_sdk(&err), "ListEntitiesForPolicy"),
         };

@@ -20,8 +20,9 @@
 //! roster count through one function. An event re-reads the one principal or group it
 //! changed ([`Roster::set_user`], [`Roster::set_role`], [`Roster::set_group`]), or the one
 //! inline policy or boundary ([`Roster::set_user_inline`] and its role and group peers,
-//! [`Roster::set_user_boundary`], [`Roster::set_role_boundary`]), replaces what the roster knew
-//! of it, and derives the administrators again.
+//! [`Roster::set_user_boundary`], [`Roster::set_role_boundary`]), or who holds a managed policy
+//! whose new default version changed its verdict ([`Roster::reclassify`]), replaces what the
+//! roster knew of it, and derives the administrators again.
 //!
 //! Everything is kept sorted (policies, inline policy names, groups), so a roster built from
 //! the account and one updated by events since compare equal when they describe the same
@@ -179,6 +180,25 @@ pub struct InlineVerdict<'a> {
     pub policy: &'a str,
     pub grants: bool,
     pub denies: bool,
+}
+
+/// A user or role that holds a managed policy, as an event knows it: from the roster, or read
+/// now (GetUser, GetRole) when the roster does not hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub arn: String,
+    pub name: String,
+    pub boundary: Option<String>,
+}
+
+/// Everyone a managed policy is attached to (ListEntitiesForPolicy), each as
+/// [`Roster::reclassify`] needs it. Service-linked roles are left out: they count for no one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holders {
+    pub users: Vec<Holder>,
+    pub roles: Vec<Holder>,
+    /// Groups by name, each with its members (ARN and name of each user).
+    pub groups: Vec<(String, Vec<(String, String)>)>,
 }
 
 impl Roster {
@@ -494,6 +514,76 @@ impl Roster {
         Ok(caps.then(|| boundary.to_string()))
     }
 
+    /// A user the roster holds, by name, as [`Roster::reclassify`] takes it (its boundary: the
+    /// one that caps it, if any; one that caps nothing changes nothing).
+    pub fn user_named(&self, name: &str) -> Option<Holder> {
+        Self::named(&self.users, name)
+    }
+
+    /// A role the roster holds, by name (see [`Roster::user_named`]).
+    pub fn role_named(&self, name: &str) -> Option<Holder> {
+        Self::named(&self.roles, name)
+    }
+
+    fn named(members: &BTreeMap<String, Member>, name: &str) -> Option<Holder> {
+        members.iter().find(|(_, m)| m.name == name).map(|(arn, m)| Holder {
+            arn: arn.clone(),
+            name: m.name.clone(),
+            boundary: m.capped_by.clone(),
+        })
+    }
+
+    /// The members of a group the roster holds (every user in such a group is in the roster),
+    /// or `None` for a group it does not hold.
+    pub fn group_members(&self, name: &str) -> Option<Vec<(String, String)>> {
+        self.groups.contains_key(name).then(|| {
+            self.users.iter().filter(|(_, m)| m.groups.iter().any(|g| g == name)).map(|(arn, m)| (arn.clone(), m.name.clone())).collect()
+        })
+    }
+
+    /// A managed policy whose verdict changed (a new default version), with everyone it is
+    /// attached to now: record the verdict, and replace what the roster knew of who holds it
+    /// with `holders`. For a policy that is not in use as a permissions boundary (a boundary's
+    /// verdict changes who it caps, which `holders` does not say). `Err` for a holder's
+    /// boundary the roster cannot classify.
+    pub fn reclassify(&mut self, arn: &str, grants: bool, denies: bool, holders: &Holders) -> Result<(), UnknownBoundary> {
+        self.classify(arn, grants, denies);
+        // Nobody holds it as far as the roster knows ...
+        for members in [&mut self.users, &mut self.roles] {
+            for member in members.values_mut() {
+                member.holds.attached.retain(|p| p != arn);
+            }
+        }
+        self.users.retain(|_, m| keep_user(m));
+        self.roles.retain(|_, m| keep_role(m));
+        let held: Vec<String> = self.groups.iter().filter(|(_, h)| h.attached.iter().any(|p| p == arn)).map(|(g, _)| g.clone()).collect();
+        for group in held {
+            let mut holds = self.groups[&group].clone();
+            holds.attached.retain(|p| p != arn);
+            let members = self.group_members(&group).unwrap_or_default();
+            self.set_group_holds(&group, holds, &members);
+        }
+        if !(grants || denies) {
+            return Ok(());
+        }
+        // ... then everyone who does, now that it matters.
+        for (kind, holders) in [(ResourceType::User, &holders.users), (ResourceType::Role, &holders.roles)] {
+            for holder in holders {
+                let capped_by = self.fresh_boundary(holder.boundary.as_deref())?;
+                self.update_member(kind, &holder.arn, &holder.name, |member| {
+                    insert_sorted(&mut member.holds.attached, arn);
+                    member.capped_by = capped_by;
+                });
+            }
+        }
+        for (group, members) in &holders.groups {
+            let mut holds = self.groups.get(group).cloned().unwrap_or_default();
+            insert_sorted(&mut holds.attached, arn);
+            self.set_group_holds(group, holds, members);
+        }
+        Ok(())
+    }
+
     /// Replace what the roster knows of a group's attached policies and members with a fresh
     /// read (`members`: ARN and name of each user in it now; its inline policies stay as
     /// they were).
@@ -548,6 +638,12 @@ impl Roster {
             }
         }
         out
+    }
+}
+
+fn insert_sorted(list: &mut Vec<String>, item: &str) {
+    if let Err(at) = list.binary_search_by(|p| p.as_str().cmp(item)) {
+        list.insert(at, item.to_string());
     }
 }
 
@@ -686,6 +782,10 @@ mod tests {
         json!({"Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]})
     }
 
+    fn both_doc() -> Value {
+        json!({"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"*","Resource":"*"}]})
+    }
+
     const AWS_DENY_ALL: &str = "arn:aws:iam::aws:policy/AWSDenyAll";
 
     /// Every kind of policy that matters: granting, denying, both, conditional, neither, and
@@ -697,10 +797,7 @@ mod tests {
             managed("everything", admin_doc()),
             managed("quarantine", deny_doc()),
             managed("reader", read_only_doc()),
-            managed(
-                "both",
-                json!({"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"*","Resource":"*"}]}),
-            ),
+            managed("both", both_doc()),
             managed(
                 "conditional",
                 json!({"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}]}),
@@ -810,7 +907,7 @@ mod tests {
             let mut rng = Lcg(seed ^ 0x5eed);
             let mut after = before.clone();
             let mut roster = Roster::from_aad(&before, None);
-            match rng.below(8) {
+            match rng.below(9) {
                 0 => {
                     let i = rng.below(after.users.len());
                     let u: &mut User = &mut after.users[i];
@@ -856,6 +953,46 @@ mod tests {
                     let group = after.groups[i].name.clone();
                     let members: Vec<(String, String)> = after.group_members(&group).map(|u| (u.arn.clone(), u.name.clone())).collect();
                     roster.set_group_inline(&group, InlineVerdict { policy: &name, grants, denies }, &members);
+                }
+                8 => {
+                    // A new default version of a customer managed policy (one no one uses as a
+                    // boundary): granting, denying, both or neither, whoever holds it.
+                    let names = ["quarantine", "both", "conditional"];
+                    let arn = policy_arn(names[rng.below(names.len())]);
+                    let docs = [admin_doc(), deny_doc(), read_only_doc(), both_doc()];
+                    let policy = after.policies.iter_mut().find(|p| p.arn == arn).unwrap();
+                    *policy = managed(&arn, docs[rng.below(docs.len())].clone());
+                    let (grants, denies) =
+                        policy.document.as_ref().unwrap().as_ref().map(|d| (d.grants_full_admin(), d.denies_everything())).unwrap();
+                    let holds = |attached: &[AttachedPolicy]| attached.iter().any(|p| p.arn == arn);
+                    // As the event knows them: from the roster, or read now.
+                    let holder = |known: Option<Holder>, arn: &str, name: &str, boundary: &Option<String>| {
+                        known.unwrap_or(Holder { arn: arn.into(), name: name.into(), boundary: boundary.clone() })
+                    };
+                    let holders = Holders {
+                        users: after
+                            .users
+                            .iter()
+                            .filter(|u| holds(&u.attached_policies))
+                            .map(|u| holder(roster.user_named(&u.name), &u.arn, &u.name, &u.permissions_boundary))
+                            .collect(),
+                        roles: after
+                            .roles
+                            .iter()
+                            .filter(|r| holds(&r.attached_policies) && !r.is_service_linked())
+                            .map(|r| holder(roster.role_named(&r.name), &r.arn, &r.name, &r.permissions_boundary))
+                            .collect(),
+                        groups: after
+                            .groups
+                            .iter()
+                            .filter(|g| holds(&g.attached_policies))
+                            .map(|g| {
+                                let members = after.group_members(&g.name).map(|u| (u.arn.clone(), u.name.clone())).collect();
+                                (g.name.clone(), roster.group_members(&g.name).unwrap_or(members))
+                            })
+                            .collect(),
+                    };
+                    roster.reclassify(&arn, grants, denies, &holders).unwrap();
                 }
                 7 => {
                     // A user and a group renamed.
