@@ -227,8 +227,7 @@ async fn cloudtrail(clients: &Clients, config: &Config, route: Route, account: S
             Some(Box::pin(crate::roster::group(clients, kept, t)).await)
         }
         (None, Some(t), Some(kept)) if crate::roster::ROLE_EVENTS.contains(&t.event_name.as_str()) => {
-            let unapproved = |arn: &str| on_unapproved_list(&settings, arn);
-            Some(Box::pin(crate::roster::role(clients, kept, t, &unapproved)).await)
+            Some(Box::pin(crate::roster::role(clients, kept, t)).await)
         }
         (None, Some(t), Some(kept)) if crate::roster::INLINE_EVENTS.contains(&t.event_name.as_str()) => {
             Some(Box::pin(crate::roster::inline(clients, kept, t)).await)

@@ -296,9 +296,11 @@ pub const ROLE_EVENTS: &[&str] = &["CreateRole", "DeleteRole", "UpdateAssumeRole
 /// as the roster has them: none of these events changes them) and count the administrators
 /// from it. A role that no longer exists leaves the roster and is reported gone. Rules:
 /// `inactive-role`, `role-inline-policies`, `min-admins`, `max-admins`. A boundary the roster
-/// has never seen is read. `Err`: why the whole account must be read instead (no roster, a read
-/// failed, or the role holds a policy on the unapproved list, whose finding lists every entity).
-pub async fn role(clients: &Clients, kept: &Kept, t: &Targeted, unapproved: &dyn Fn(&str) -> bool) -> Result<RosterRead, String> {
+/// has never seen is read. None of these events changes what a managed policy is attached to
+/// (CreateRole attaches nothing, IAM refuses DeleteRole while policies are attached), so
+/// `unapproved-policy-in-use` is not among them, even for a role that holds an unapproved
+/// policy. `Err`: why the whole account must be read instead (no roster, a read failed).
+pub async fn role(clients: &Clients, kept: &Kept, t: &Targeted) -> Result<RosterRead, String> {
     let Entity::Role(name) = &t.entity else { return Err("the event names no role".into()) };
     let (before, version) = kept.usable()?;
     let mut roster = before.clone();
@@ -307,9 +309,6 @@ pub async fn role(clients: &Clients, kept: &Kept, t: &Targeted, unapproved: &dyn
     let gone = read.is_none();
     let subject = match read {
         Some(mut role) => {
-            if let Some(p) = role.attached_policies.iter().find(|p| unapproved(&p.arn)) {
-                return Err(format!("role {name} holds {}, on the unapproved list", p.arn));
-            }
             let attached: Vec<String> = role.attached_policies.iter().map(|p| p.arn.clone()).collect();
             learn_boundary(clients, &mut roster, role.permissions_boundary.as_deref()).await?;
             let fresh = Fresh { arn: &role.arn, name: &role.name, attached: &attached, boundary: role.permissions_boundary.as_deref() };

@@ -1134,6 +1134,9 @@ async fn role_changes_go_through_the_roster_and_the_next_sweep_agrees() {
     let env = Env::start().await;
     env.seed().await;
     let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
+    // AdministratorAccess is on the unapproved list: a role event still goes through the roster
+    // when the role holds it (no role event changes what a policy is attached to).
+    env.put_parameter("/iam-assurance/rules/unapproved-policy-in-use", json!({"unapproved": ["AdministratorAccess"]})).await;
     let t0 = Utc::now();
     let first = sweep(&env, &clients, t0).await;
     assert_eq!(first["published"]["roster"], "written", "{}", first["published"]);
