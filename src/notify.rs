@@ -438,16 +438,50 @@ struct Counts {
 
 /// A sweep's digest: counts by severity and rule, then the new and resolved findings, one per
 /// line. Split into parts (`part i of n`) when one message would exceed the size limit; nothing
-/// is cut. None when nothing was new or resolved.
+/// is cut. None when nothing was new or resolved. Every part rendered at once: see [`digest`]
+/// for one part at a time.
 pub fn digests(input: &DigestInput<'_>, ctx: &MessageContext<'_>) -> Vec<OutgoingMessage> {
-    if input.new.is_empty() && input.resolved.is_empty() {
-        return Vec::new();
+    digest(input, ctx).messages().collect()
+}
+
+/// A sweep's digest cut into parts that each fit one message (see [`digests`]), each rendered
+/// only when asked for: a first sweep of a large account has dozens of parts of up to 256 KB,
+/// which need not all be held at once.
+pub struct Digest<'d> {
+    input: &'d DigestInput<'d>,
+    ctx: &'d MessageContext<'d>,
+    parts: Vec<Vec<(Change, &'d Finding)>>,
+}
+
+impl<'d> Digest<'d> {
+    /// How many parts (messages) it has; 0 when nothing was new or resolved.
+    pub fn len(&self) -> usize {
+        self.parts.len()
     }
-    let entries: Vec<(Change, &Finding)> =
-        input.new.iter().map(|f| (Change::New, *f)).chain(input.resolved.iter().map(|f| (Change::Resolved, *f))).collect();
-    // Greedy parts by each entry's bytes in the message (its email line, and its JSON entry,
-    // escaped twice as `default` is a JSON string inside the JSON body), then rendered and
-    // measured: a part over the limit is halved until every part fits.
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn render(&self, index: usize) -> OutgoingMessage {
+        digest_part(self.input, &self.parts[index], index + 1, self.parts.len(), self.ctx)
+    }
+
+    /// The parts in order, each rendered when the iterator reaches it.
+    pub fn messages(&self) -> impl Iterator<Item = OutgoingMessage> + Send + '_ {
+        (0..self.parts.len()).map(move |i| self.render(i))
+    }
+}
+
+/// The parts of a sweep's digest (see [`Digest`]). Greedy parts by each entry's bytes in the
+/// message (its email line, and its JSON entry, escaped twice as `default` is a JSON string
+/// inside the JSON body), then each part rendered and measured (and dropped): a part over the
+/// limit is halved until every part fits, with the final part count in every subject.
+pub fn digest<'d>(input: &'d DigestInput<'d>, ctx: &'d MessageContext<'d>) -> Digest<'d> {
+    if input.new.is_empty() && input.resolved.is_empty() {
+        return Digest { input, ctx, parts: Vec::new() };
+    }
+    let entries = input.new.iter().map(|f| (Change::New, *f)).chain(input.resolved.iter().map(|f| (Change::Resolved, *f)));
     let escaped = |text: &str| serde_json::to_string(text).map_or(text.len() * 2, |s| s.len());
     let budget = MAX_MESSAGE_BYTES - DIGEST_HEADER_BYTES;
     let mut parts: Vec<Vec<(Change, &Finding)>> = vec![Vec::new()];
@@ -465,16 +499,19 @@ pub fn digests(input: &DigestInput<'_>, ctx: &MessageContext<'_>) -> Vec<Outgoin
     }
     loop {
         let n = parts.len();
-        let rendered: Vec<OutgoingMessage> = parts.iter().enumerate().map(|(i, part)| digest_part(input, part, i + 1, n, ctx)).collect();
-        if rendered.iter().all(|m| m.payload_size() <= MAX_MESSAGE_BYTES) || parts.iter().all(|p| p.len() <= 1) {
-            return rendered;
+        let over: Vec<bool> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| part.len() > 1 && digest_part(input, part, i + 1, n, ctx).payload_size() > MAX_MESSAGE_BYTES)
+            .collect();
+        if !over.contains(&true) {
+            return Digest { input, ctx, parts };
         }
         let mut split: Vec<Vec<(Change, &Finding)>> = Vec::new();
-        for (part, message) in parts.into_iter().zip(&rendered) {
-            if message.payload_size() > MAX_MESSAGE_BYTES && part.len() > 1 {
-                let mut first = part;
-                let second = first.split_off(first.len() / 2);
-                split.push(first);
+        for (mut part, over) in parts.into_iter().zip(over) {
+            if over {
+                let second = part.split_off(part.len() / 2);
+                split.push(part);
                 split.push(second);
             } else {
                 split.push(part);
