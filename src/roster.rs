@@ -593,10 +593,19 @@ pub const MAX_HOLDER_READS: usize = 10;
 /// held nothing that did. With the text the run's reason gets.
 async fn holders(clients: &Clients, roster: &mut Roster, arn: &str, matters: bool) -> Result<(Holders, String), String> {
     let entities = attachments::policy_entities(clients, arn).await?.ok_or_else(|| format!("policy {arn} no longer exists"))?;
-    let roles: Vec<&String> = entities.roles.iter().map(|(name, _)| name).filter(|r| !roster.service_linked_roles.contains(*r)).collect();
-    let unknown = entities.users.iter().filter(|u| roster.user_named(u).is_none()).count()
-        + roles.iter().filter(|r| roster.role_named(r).is_none()).count()
-        + entities.groups.iter().filter(|g| roster.group_members(g).is_none()).count();
+    // Each holder looked up in the roster once: `None` for one it does not hold.
+    let users: Vec<_> = entities.users.iter().map(|name| (name, roster.user_named(name))).collect();
+    let roles: Vec<_> = entities
+        .roles
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| !roster.service_linked_roles.contains(*name))
+        .map(|name| (name, roster.role_named(name)))
+        .collect();
+    let groups: Vec<_> = entities.groups.iter().map(|name| (name, roster.group_members(name))).collect();
+    let unknown = users.iter().filter(|(_, k)| k.is_none()).count()
+        + roles.iter().filter(|(_, k)| k.is_none()).count()
+        + groups.iter().filter(|(_, k)| k.is_none()).count();
     if matters && unknown > MAX_HOLDER_READS {
         return Err(format!(
             "{arn} is attached to {unknown} users, groups or roles the administrator roster does not hold: they are read with the whole \
@@ -605,8 +614,8 @@ account"
     }
     let gone = |what: String| format!("{what}, which holds {arn}, no longer exists");
     let mut holders = Holders::default();
-    for name in &entities.users {
-        match roster.user_named(name) {
+    for (name, known) in users {
+        match known {
             Some(known) => holders.users.push(known),
             None if matters => {
                 let user = attachments::user(clients, name).await?.ok_or_else(|| gone(format!("user {name}")))?;
@@ -616,8 +625,8 @@ account"
             None => {}
         }
     }
-    for name in roles {
-        match roster.role_named(name) {
+    for (name, known) in roles {
+        match known {
             Some(known) => holders.roles.push(known),
             None if matters => {
                 let role = attachments::role(clients, name).await?.ok_or_else(|| gone(format!("role {name}")))?;
@@ -629,8 +638,8 @@ account"
             None => {}
         }
     }
-    for name in &entities.groups {
-        match roster.group_members(name) {
+    for (name, known) in groups {
+        match known {
             Some(members) => holders.groups.push((name.clone(), members)),
             None if matters => {
                 let (_, members) = attachments::group_members(clients, name).await?.ok_or_else(|| gone(format!("group {name}")))?;
@@ -641,8 +650,11 @@ account"
     }
     let count = entities.users.len() + entities.groups.len() + entities.roles.len();
     let read = match (matters, unknown) {
-        (true, n) if n > 0 => format!(" ({count} {}, {n} of them not in the roster read now)", plural(count, "holder")),
-        _ => format!(" ({count} {}, known to the roster)", plural(count, "holder")),
+        (_, 0) => format!(" ({count} {}, known to the roster)", plural(count, "holder")),
+        (true, n) => format!(" ({count} {}, {n} of them not in the roster read now)", plural(count, "holder")),
+        (false, n) => {
+            format!(" ({count} {}, {n} of them not in the roster and holding nothing else that matters)", plural(count, "holder"))
+        }
     };
     Ok((holders, read))
 }

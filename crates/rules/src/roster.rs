@@ -384,7 +384,7 @@ impl Roster {
 
     /// A user renamed (or moved to another path): its entry moves to its new ARN and name.
     pub fn rename_user(&mut self, old_name: &str, arn: &str, name: &str) {
-        let Some(old_arn) = self.users.iter().find(|(_, m)| m.name == old_name).map(|(a, _)| a.clone()) else { return };
+        let Some(old_arn) = self.user_named(old_name).map(|h| h.arn) else { return };
         if let Some(mut member) = self.users.remove(&old_arn) {
             member.name = name.to_string();
             self.users.insert(arn.to_string(), member);
