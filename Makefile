@@ -23,7 +23,7 @@ PY_REQUIREMENTS := "moto[server]==5.2.1" "boto3>=1.34" "cfn-lint==1.51.0" "pytes
 # inside AWS::Serverless::Function, so the pinned cfn-lint above stays first on PATH.
 SAM_VENV ?= .venv-sam
 
-.PHONY: help venv sam-cli build-debug test test-rust test-infra lint lint-rust lint-templates demo build deploy bench bench-peers clean
+.PHONY: help venv sam-cli build-debug generated test test-rust test-infra lint lint-rust lint-templates demo build deploy bench bench-peers clean
 
 help:
 	@sed -n '2,12p' Makefile
@@ -44,6 +44,12 @@ sam-cli: $(SAM_VENV)/.installed
 
 build-debug:
 	cargo build --quiet
+
+# The files derived from the rule definitions and the event table (a test fails when a
+# committed copy is stale).
+GENERATED := docs/rules.md docs/events.md infra/settings.yaml
+generated: build-debug
+	@for f in $(GENERATED); do $(CARGO_TARGET_DIR)/debug/iam-assurance generate $$f > $$f.tmp && mv $$f.tmp $$f && echo "wrote $$f"; done
 
 test: venv test-rust test-infra lint-templates lint-rust
 

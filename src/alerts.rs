@@ -31,11 +31,39 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, Utc};
 use iam_assurance_aws::state::{Expect, ItemStatus, StateItem, StateWrite};
 use iam_assurance_rules::report::{text_hash, Finding, FindingStatus};
+use iam_assurance_rules::rules::root::ROOT_USAGE;
 use iam_assurance_rules::settings::GlobalSettings;
 use iam_assurance_rules::{catalog, ResourceType};
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::notify::{Change, History};
+/// Why a finding is being published: the `change` attribute of its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeKind {
+    New,
+    Resolved,
+    Reminder,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::New => "new",
+            NoticeKind::Resolved => "resolved",
+            NoticeKind::Reminder => "reminder",
+        }
+    }
+}
+
+/// What the finding state knows about a finding, for the message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct History {
+    /// When it was first seen open (this time round).
+    pub first_seen: Option<DateTime<Utc>>,
+    /// When a message about it was last published, before this one.
+    pub last_notified: Option<DateTime<Utc>>,
+}
 
 /// Days a resolved finding's item is kept (then DynamoDB's TTL deletes it).
 pub const RESOLVED_RETENTION_DAYS: i64 = 30;
@@ -138,7 +166,7 @@ impl<'a> Observation<'a> {
 /// reminder), owned when it comes from the state (resolved).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notice<'a> {
-    pub change: Change,
+    pub change: NoticeKind,
     pub finding: Cow<'a, Finding>,
     pub history: History,
 }
@@ -168,14 +196,14 @@ pub struct Plan<'a> {
 }
 
 impl Plan<'_> {
-    pub fn count(&self, change: Change) -> usize {
+    pub fn count(&self, change: NoticeKind) -> usize {
         self.claims.iter().filter(|c| c.notice.change == change).count()
     }
 }
 
 /// Whether a finding is a one-off incident: root activity seen in a CloudTrail event.
 pub fn is_incident(finding: &Finding) -> bool {
-    finding.rule_id == "root-usage" && finding.details.get("source").and_then(Value::as_str) == Some("cloudtrail")
+    finding.rule_id == ROOT_USAGE.id() && finding.details.get("source").and_then(Value::as_str) == Some("cloudtrail")
 }
 
 /// Without a state table: every open finding at or above the minimum severity is new.
@@ -185,7 +213,7 @@ pub fn stateless(findings: &[Finding], global: GlobalSettings) -> (Vec<Notice<'_
     let notices = open
         .into_iter()
         .filter(|f| global.notifies(f.severity))
-        .map(|f| Notice { change: Change::New, finding: Cow::Borrowed(f), history: History::default() })
+        .map(|f| Notice { change: NoticeKind::New, finding: Cow::Borrowed(f), history: History::default() })
         .collect();
     (notices, below)
 }
@@ -233,9 +261,9 @@ pub fn plan_findings<'a>(
                     item.first_seen = first_seen;
                     if eligible {
                         item.last_notified = Some(now);
-                        item.last_change = Some(Change::New.as_str().to_string());
+                        item.last_change = Some(NoticeKind::New.as_str().to_string());
                         let history = History { first_seen: Some(first_seen), last_notified: None };
-                        plan.claims.push(claim(Change::New, Cow::Borrowed(f), history, item, p));
+                        plan.claims.push(claim(NoticeKind::New, Cow::Borrowed(f), history, item, p));
                     } else {
                         plan.below_min_severity += 1;
                         if !was_open || needs_refresh(p, f, now) {
@@ -250,9 +278,9 @@ pub fn plan_findings<'a>(
                     if due && eligible {
                         let mut item = refreshed(p, f, now);
                         item.last_notified = Some(now);
-                        item.last_change = Some(Change::Reminder.as_str().to_string());
+                        item.last_change = Some(NoticeKind::Reminder.as_str().to_string());
                         let history = History { first_seen: Some(p.first_seen), last_notified: p.last_notified };
-                        plan.claims.push(claim(Change::Reminder, Cow::Borrowed(f), history, item, Some(p)));
+                        plan.claims.push(claim(NoticeKind::Reminder, Cow::Borrowed(f), history, item, Some(p)));
                     } else {
                         if due {
                             plan.below_min_severity += 1;
@@ -308,9 +336,9 @@ pub fn plan_resolutions<'a>(obs: &Observation<'a>, prior: &BTreeMap<String, Stat
         let told = p.status == ItemStatus::Open && p.last_notified.is_some() && !obs.disabled.contains(&p.rule_id);
         if told && obs.global.notifies(p.severity) {
             item.last_notified = Some(now);
-            item.last_change = Some(Change::Resolved.as_str().to_string());
+            item.last_change = Some(NoticeKind::Resolved.as_str().to_string());
             let history = History { first_seen: Some(p.first_seen), last_notified: p.last_notified };
-            plan.claims.push(claim(Change::Resolved, Cow::Owned(stored), history, item, Some(p)));
+            plan.claims.push(claim(NoticeKind::Resolved, Cow::Owned(stored), history, item, Some(p)));
         } else {
             if told {
                 plan.below_min_severity += 1;
@@ -380,7 +408,7 @@ fn expect(prior: Option<&StateItem>) -> Expect {
     prior.map_or(Expect::Absent, |p| Expect::Version(p.version))
 }
 
-fn claim<'a>(change: Change, finding: Cow<'a, Finding>, history: History, item: StateItem, prior: Option<&StateItem>) -> Claim<'a> {
+fn claim<'a>(change: NoticeKind, finding: Cow<'a, Finding>, history: History, item: StateItem, prior: Option<&StateItem>) -> Claim<'a> {
     let claimed_version = item.version;
     let release = match prior {
         Some(p) => {

@@ -14,7 +14,7 @@ pub fn catalog_json() -> Value {
             let defaults = rule.default_params();
             let mut params: Map<String, Value> = Map::new();
             if !meta.enabled_by_default {
-                // As RULES.md lists it: opt-in rules take `enabled` like a parameter.
+                // Opt-in rules take `enabled` like a parameter.
                 params.insert(
                     "enabled".into(),
                     json!({"default": false, "description": "Opt-in: set true to run this rule (it costs extra API calls)."}),
@@ -28,9 +28,7 @@ pub fn catalog_json() -> Value {
             let mut flat: Map<String, Value> = Map::new();
             flat.insert("enabled".into(), Value::Bool(meta.enabled_by_default));
             flat.insert("severity".into(), json!(meta.severity));
-            if let Value::Object(values) = &defaults {
-                flat.extend(values.clone());
-            }
+            flat.extend(crate::generate::default_settings(*rule).into_iter().filter(|(k, _)| k != "enabled"));
             json!({
                 "id": meta.id,
                 "rule_id": meta.id,
@@ -43,7 +41,8 @@ pub fn catalog_json() -> Value {
                 "standards": meta.standards,
                 "data": meta.data,
                 "enabled_by_default": meta.enabled_by_default,
-                "needs_complete_account": meta.needs_complete_account != iam_assurance_rules::rule::Whole::No,
+                "needs_complete_account": meta.needs_complete_account != iam_assurance_rules::WholeAccount::NotNeeded,
+                "moved_by": meta.moved_by,
                 "params": params,
                 "defaults": flat,
             })

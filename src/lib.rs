@@ -8,8 +8,9 @@
 pub mod alerts;
 pub mod audit;
 pub mod catalog_view;
-pub mod event;
-pub mod live;
+pub mod change;
+pub mod generate;
 pub mod notify;
 pub mod output;
-pub mod roster;
+pub mod route;
+pub mod run;

@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use iam_assurance::audit::{self, AuditFiles};
 use iam_assurance::catalog_view;
-use iam_assurance::live::{self, Config, SettingsSource};
-use iam_assurance::output::RunOutput;
+use iam_assurance::output::{RunOutput, Trigger};
+use iam_assurance::run::{self, Config, SettingsSource};
 use iam_assurance_aws::Clients;
-use iam_assurance_rules::{evaluate, Settings};
-use serde_json::{json, Value};
+use iam_assurance_rules::{evaluate, ProblemKind, Settings};
+use serde_json::Value;
 
 /// Continuous assurance for AWS IAM.
 #[derive(Parser)]
@@ -73,6 +73,12 @@ enum Command {
     },
     /// Print the AWS actions the function calls (what its execution role must grant).
     Permissions,
+    /// Print a file generated from the rule definitions and the event table (docs/rules.md,
+    /// docs/events.md, infra/settings.yaml); `make generated` writes them.
+    Generate {
+        /// The file's path in the repository.
+        path: String,
+    },
     /// Run as the Lambda function (automatic when AWS_LAMBDA_RUNTIME_API is set).
     Lambda,
 }
@@ -142,19 +148,18 @@ fn print(output: &RunOutput, format: Format) -> Result<()> {
     }
 }
 
-/// Exit status after a run: settings errors are a user mistake worth a non-zero exit even
+/// Exit status after a run: settings errors are a user mistake worth a non-zero exit (3) even
 /// though the other rules ran.
 fn exit_for(output: &RunOutput) -> ExitCode {
-    let settings_errors = output.errors.iter().any(|e| e.starts_with("settings of") || e.starts_with("unknown rule id"));
-    if settings_errors {
-        eprintln!("error: invalid settings (the affected rules were not evaluated):");
-        for e in output.errors.iter().filter(|e| e.starts_with("settings of") || e.starts_with("unknown rule id")) {
-            eprintln!("  - {e}");
-        }
-        ExitCode::from(3)
-    } else {
-        ExitCode::SUCCESS
+    let mut settings_errors = output.errors.iter().filter(|e| e.kind == ProblemKind::Settings).peekable();
+    if settings_errors.peek().is_none() {
+        return ExitCode::SUCCESS;
     }
+    eprintln!("error: invalid settings (the affected rules were not evaluated):");
+    for e in settings_errors {
+        eprintln!("  - {e}");
+    }
+    ExitCode::from(3)
 }
 
 fn settings_from_file(path: &PathBuf) -> Result<Settings> {
@@ -171,6 +176,14 @@ fn run(command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Generate { path } => {
+            let Some(file) = iam_assurance::generate::all().into_iter().find(|g| g.path == path) else {
+                let known: Vec<&str> = iam_assurance::generate::all().iter().map(|g| g.path).collect();
+                anyhow::bail!("{path} is not a generated file (generated: {})", known.join(", "));
+            };
+            emit(&file.content)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Permissions => {
             emit(&iam_assurance_aws::permissions::all().iter().map(|a| format!("{a}\n")).collect::<String>())?;
             Ok(ExitCode::SUCCESS)
@@ -182,7 +195,7 @@ fn run(command: Command) -> Result<ExitCode> {
             };
             let inventory = audit::load(&files)?;
             let report = evaluate(&inventory, &settings, now.unwrap_or_else(Utc::now));
-            let output = RunOutput::from_report(report, json!({"kind": "offline"}), Default::default());
+            let output = RunOutput::from_report(report, Trigger::Offline, Default::default());
             print(&output, format)?;
             Ok(exit_for(&output))
         }
@@ -201,18 +214,16 @@ fn run(command: Command) -> Result<ExitCode> {
             let rt = runtime()?;
             let output = rt.block_on(async {
                 let clients = Clients::from_env().await;
-                live::sweep(&clients, &config, json!({"kind": "manual"}), Utc::now()).await
+                run::sweep(&clients, &config, Trigger::Manual, Utc::now()).await
             })?;
             print(&output, format)?;
             Ok(exit_for(&output))
         }
         Command::Invoke { event, settings_file, no_publish } => {
             let text = std::fs::read_to_string(&event).with_context(|| format!("{}", event.display()))?;
-            // A file that is not JSON is handled as the function would handle such a payload.
-            let payload: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
-                tracing::warn!(file = %event.display(), error = %e, "event file is not valid JSON");
-                Value::String(text.clone())
-            });
+            // The function acknowledges any payload (Lambda would retry an error forever); a file
+            // given on the command line that is not JSON is the user's mistake.
+            let payload: Value = serde_json::from_str(&text).with_context(|| format!("{}: not a JSON event", event.display()))?;
             let mut config = Config::from_env();
             if let Some(path) = settings_file {
                 settings_from_file(&path)?;
@@ -224,10 +235,10 @@ fn run(command: Command) -> Result<ExitCode> {
             let rt = runtime()?;
             let output = rt.block_on(async {
                 let clients = Clients::from_env().await;
-                live::handle_event(&clients, &config, &payload, Utc::now()).await
+                run::handle_event(&clients, &config, &payload, Utc::now()).await
             })?;
             print(&output, Format::Json)?;
-            Ok(ExitCode::SUCCESS)
+            Ok(exit_for(&output))
         }
         Command::Lambda => Ok(run_lambda()),
     }
@@ -255,10 +266,10 @@ fn run_lambda() -> ExitCode {
             // Leave time to publish before Lambda's own deadline.
             let remaining = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
             config.time_budget = remaining.saturating_sub(std::time::Duration::from_secs(20)).max(std::time::Duration::from_secs(5));
-            match live::handle_event(clients, &config, &event.payload, Utc::now()).await {
+            match run::handle_event(clients, &config, &event.payload, Utc::now()).await {
                 Ok(output) => {
                     tracing::info!(
-                        trigger = %output.trigger,
+                        trigger = output.trigger.kind(),
                         findings = output.findings.len(),
                         api_calls = output.api_calls_total,
                         "run complete"
@@ -270,13 +281,7 @@ fn run_lambda() -> ExitCode {
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "run failed; the invocation fails so Lambda retries");
-                    let error_type = match err {
-                        live::RunError::Settings(_) => "SettingsUnavailable",
-                        live::RunError::Publish(_) => "PublishFailed",
-                        live::RunError::State(_) => "StateUnavailable",
-                        _ => "RunFailed",
-                    };
-                    Err(lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: err.to_string() })
+                    Err(lambda_runtime::Diagnostic { error_type: err.error_type().into(), error_message: err.to_string() })
                 }
             }
         }))

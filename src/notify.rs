@@ -20,7 +20,8 @@ use chrono::{DateTime, Duration, Utc};
 use iam_assurance_aws::sns::OutgoingMessage;
 use iam_assurance_rules::report::Finding;
 use iam_assurance_rules::{catalog, ResourceType, Severity};
-use serde::Serialize;
+
+use crate::alerts::{is_incident, History, NoticeKind};
 use serde_json::{json, Map, Value};
 
 /// SNS limits: subject under 100 characters; a whole message (body + attributes) at most
@@ -36,34 +37,6 @@ const CHAT_REMEDIATION_STEPS: usize = 5;
 /// Room kept in a digest part for what every part repeats (the counts by severity and rule,
 /// the Chatbot summary).
 const DIGEST_HEADER_BYTES: usize = 16 * 1024;
-
-/// Why a finding is being published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Change {
-    New,
-    Resolved,
-    Reminder,
-}
-
-impl Change {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Change::New => "new",
-            Change::Resolved => "resolved",
-            Change::Reminder => "reminder",
-        }
-    }
-}
-
-/// What the finding state knows about a finding, for the message.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct History {
-    /// When it was first seen open (this time round).
-    pub first_seen: Option<DateTime<Utc>>,
-    /// When a message about it was last published, before this one.
-    pub last_notified: Option<DateTime<Utc>>,
-}
 
 /// Context every message needs.
 pub struct MessageContext<'a> {
@@ -138,12 +111,12 @@ fn cut(text: &str, max: usize) -> String {
 
 /// The subject of a finding message: severity, what changed, which resource, the rule's
 /// title, and the account when there is room.
-fn finding_subject(finding: &Finding, change: Change) -> String {
+fn finding_subject(finding: &Finding, change: NoticeKind) -> String {
     let sev = finding.severity.as_str().to_uppercase();
     let head = match change {
-        Change::New => format!("[{sev}] "),
-        Change::Reminder => format!("[{sev}] Still open: "),
-        Change::Resolved => "[RESOLVED] ".to_string(),
+        NoticeKind::New => format!("[{sev}] "),
+        NoticeKind::Reminder => format!("[{sev}] Still open: "),
+        NoticeKind::Resolved => "[RESOLVED] ".to_string(),
     };
     if finding.resource_type == ResourceType::Account {
         return subject(&format!("{head}account {}: {}", finding.account_id, finding.title));
@@ -157,7 +130,7 @@ fn finding_subject(finding: &Finding, change: Change) -> String {
 
 /// The message for one finding. Never larger than [`MAX_MESSAGE_BYTES`]: a finding whose
 /// details or texts would not fit is sent without its details and with shortened texts.
-pub fn finding_message(finding: &Finding, change: Change, history: &History, ctx: &MessageContext<'_>) -> OutgoingMessage {
+pub fn finding_message(finding: &Finding, change: NoticeKind, history: &History, ctx: &MessageContext<'_>) -> OutgoingMessage {
     let message = render_finding(finding, change, history, ctx);
     if message.payload_size() <= MAX_MESSAGE_BYTES {
         return message;
@@ -169,7 +142,7 @@ pub fn finding_message(finding: &Finding, change: Change, history: &History, ctx
     render_finding(&small, change, history, ctx)
 }
 
-fn render_finding(finding: &Finding, change: Change, history: &History, ctx: &MessageContext<'_>) -> OutgoingMessage {
+fn render_finding(finding: &Finding, change: NoticeKind, history: &History, ctx: &MessageContext<'_>) -> OutgoingMessage {
     let mut default = Map::new();
     default.insert("change".into(), json!(change));
     default.insert("trigger".into(), json!(ctx.trigger));
@@ -227,11 +200,11 @@ fn resource_block(out: &mut String, finding: &Finding) {
 
 /// Readable email text: what, which resource, why it matters, the exact fix, the rule and how
 /// to change its settings or add an exception. Plain text, no links.
-pub fn email_text(finding: &Finding, change: Change, history: &History, ctx: &MessageContext<'_>) -> String {
+pub fn email_text(finding: &Finding, change: NoticeKind, history: &History, ctx: &MessageContext<'_>) -> String {
     let meta = catalog::find(&finding.rule_id).map(|r| r.meta());
     let sev = finding.severity.as_str().to_uppercase();
     let mut out = String::new();
-    if change == Change::Resolved {
+    if change == NoticeKind::Resolved {
         let _ = writeln!(out, "RESOLVED in AWS account {}: no action needed\n", finding.account_id);
         let _ = writeln!(out, "{}", finding.title);
         let since = history.first_seen.map(|t| format!(", reported since {}", when(t))).unwrap_or_default();
@@ -248,7 +221,7 @@ pub fn email_text(finding: &Finding, change: Change, history: &History, ctx: &Me
         return out;
     }
     match change {
-        Change::Reminder => {
+        NoticeKind::Reminder => {
             let open_for = history.first_seen.map(|t| format!(", open for {}", span(t, ctx.now))).unwrap_or_default();
             let _ = writeln!(out, "REMINDER: {sev} finding still open in AWS account {}{open_for}\n", finding.account_id);
         }
@@ -261,7 +234,7 @@ pub fn email_text(finding: &Finding, change: Change, history: &History, ctx: &Me
     out.push('\n');
     resource_block(&mut out, finding);
     let _ = writeln!(out, "  Found by:  {}, {}", ctx.trigger, when(ctx.now));
-    if change == Change::Reminder {
+    if change == NoticeKind::Reminder {
         if let Some(t) = history.first_seen {
             let _ = writeln!(out, "  Open since {}", when(t));
         }
@@ -275,7 +248,7 @@ pub fn email_text(finding: &Finding, change: Change, history: &History, ctx: &Me
     }
     let _ = writeln!(out, "\nHOW TO FIX");
     indented(&mut out, &finding.remediation);
-    let incident = crate::alerts::is_incident(finding);
+    let incident = is_incident(finding);
     let param = ctx.rule_parameter(&finding.rule_id);
     let file = format!("{}.json", finding.rule_id);
     if !incident {
@@ -340,23 +313,23 @@ pub fn email_text(finding: &Finding, change: Change, history: &History, ctx: &Me
 
 /// AWS Chatbot custom notification (https protocol → Slack / Teams / Chime): the title shows
 /// the severity and the change, the description what and where, the next steps the fix.
-pub fn chatbot(finding: &Finding, change: Change, history: &History, ctx: &MessageContext<'_>) -> Value {
+pub fn chatbot(finding: &Finding, change: NoticeKind, history: &History, ctx: &MessageContext<'_>) -> Value {
     let icon = match (change, finding.severity) {
-        (Change::Resolved, _) => ":white_check_mark:",
+        (NoticeKind::Resolved, _) => ":white_check_mark:",
         (_, Severity::Critical) => ":rotating_light:",
         (_, Severity::High) => ":warning:",
         _ => ":information_source:",
     };
     let sev = finding.severity.as_str().to_uppercase();
     let label = match change {
-        Change::New => "New",
-        Change::Resolved => "Resolved",
-        Change::Reminder => "Still open",
+        NoticeKind::New => "New",
+        NoticeKind::Resolved => "Resolved",
+        NoticeKind::Reminder => "Still open",
     };
     let what = if finding.resource_type == ResourceType::Account { "account".to_string() } else { finding.resource_name.clone() };
     let title = cut(&format!("{icon} *{sev}* {label}: {} ({what})", finding.title), CHAT_TITLE_MAX);
     let mut description = String::new();
-    if change == Change::Resolved {
+    if change == NoticeKind::Resolved {
         description.push_str("No longer the case: ");
     }
     description.push_str(&cut(&finding.message, CHAT_DESCRIPTION_MAX - 600));
@@ -365,10 +338,10 @@ pub fn chatbot(finding: &Finding, change: Change, history: &History, ctx: &Messa
         "\n*Resource:* `{}`\n*Account:* {}   *Rule:* `{}`   *Severity:* {}",
         finding.resource_arn, finding.account_id, finding.rule_id, finding.severity
     );
-    if let Some(t) = history.first_seen.filter(|_| change != Change::New) {
+    if let Some(t) = history.first_seen.filter(|_| change != NoticeKind::New) {
         let _ = write!(description, "\n*Open since:* {} ({})", when(t), span(t, ctx.now));
     }
-    let next_steps: Vec<String> = if change == Change::Resolved {
+    let next_steps: Vec<String> = if change == NoticeKind::Resolved {
         vec!["No action needed.".to_string()]
     } else {
         let mut steps: Vec<String> = finding
@@ -385,7 +358,7 @@ pub fn chatbot(finding: &Finding, change: Change, history: &History, ctx: &Messa
         if finding.remediation.lines().filter(|l| !l.trim().is_empty()).count() > CHAT_REMEDIATION_STEPS {
             steps.push("The email has the remaining steps.".to_string());
         }
-        if !crate::alerts::is_incident(finding) {
+        if !is_incident(finding) {
             let param = ctx.rule_parameter(&finding.rule_id);
             steps.push(format!("Accepted? Add an exception to the SSM parameter `{param}` (the email has the command)."));
         }
@@ -450,7 +423,7 @@ pub fn digests(input: &DigestInput<'_>, ctx: &MessageContext<'_>) -> Vec<Outgoin
 pub struct Digest<'d> {
     input: &'d DigestInput<'d>,
     ctx: &'d MessageContext<'d>,
-    parts: Vec<Vec<(Change, &'d Finding)>>,
+    parts: Vec<Vec<(NoticeKind, &'d Finding)>>,
 }
 
 impl<'d> Digest<'d> {
@@ -481,10 +454,10 @@ pub fn digest<'d>(input: &'d DigestInput<'d>, ctx: &'d MessageContext<'d>) -> Di
     if input.new.is_empty() && input.resolved.is_empty() {
         return Digest { input, ctx, parts: Vec::new() };
     }
-    let entries = input.new.iter().map(|f| (Change::New, *f)).chain(input.resolved.iter().map(|f| (Change::Resolved, *f)));
+    let entries = input.new.iter().map(|f| (NoticeKind::New, *f)).chain(input.resolved.iter().map(|f| (NoticeKind::Resolved, *f)));
     let escaped = |text: &str| serde_json::to_string(text).map_or(text.len() * 2, |s| s.len());
     let budget = MAX_MESSAGE_BYTES - DIGEST_HEADER_BYTES;
-    let mut parts: Vec<Vec<(Change, &Finding)>> = vec![Vec::new()];
+    let mut parts: Vec<Vec<(NoticeKind, &Finding)>> = vec![Vec::new()];
     let mut size = 0usize;
     for entry in entries {
         let cost = escaped(&digest_line(entry.1)) + escaped(&digest_entry(entry.0, entry.1).to_string()) + 8;
@@ -507,7 +480,7 @@ pub fn digest<'d>(input: &'d DigestInput<'d>, ctx: &'d MessageContext<'d>) -> Di
         if !over.contains(&true) {
             return Digest { input, ctx, parts };
         }
-        let mut split: Vec<Vec<(Change, &Finding)>> = Vec::new();
+        let mut split: Vec<Vec<(NoticeKind, &Finding)>> = Vec::new();
         for (mut part, over) in parts.into_iter().zip(over) {
             if over {
                 let second = part.split_off(part.len() / 2);
@@ -522,7 +495,7 @@ pub fn digest<'d>(input: &'d DigestInput<'d>, ctx: &'d MessageContext<'d>) -> Di
 }
 
 /// One finding in a digest's `default` JSON.
-fn digest_entry(change: Change, f: &Finding) -> Value {
+fn digest_entry(change: NoticeKind, f: &Finding) -> Value {
     json!({"change": change, "rule_id": f.rule_id, "severity": f.severity, "resource_arn": f.resource_arn,
            "fingerprint": f.fingerprint, "message": cut(&f.message, 400)})
 }
@@ -536,7 +509,7 @@ fn digest_line(f: &Finding) -> String {
 
 fn digest_part(
     input: &DigestInput<'_>,
-    part: &[(Change, &Finding)],
+    part: &[(NoticeKind, &Finding)],
     index: usize,
     parts: usize,
     ctx: &MessageContext<'_>,
@@ -577,12 +550,12 @@ fn digest_part(
     for (rule, c) in by_rule.iter().filter(|(_, c)| c.new + c.resolved > 0) {
         let _ = writeln!(text, "  {rule:<36} {:>6} {:>9} {:>6}", c.new, c.resolved, c.open);
     }
-    for (change, heading) in [(Change::New, "NEW"), (Change::Resolved, "RESOLVED")] {
+    for (change, heading) in [(NoticeKind::New, "NEW"), (NoticeKind::Resolved, "RESOLVED")] {
         let listed: Vec<&Finding> = part.iter().filter(|(c, _)| *c == change).map(|(_, f)| *f).collect();
         if listed.is_empty() {
             continue;
         }
-        let total = if change == Change::New { new } else { resolved };
+        let total = if change == NoticeKind::New { new } else { resolved };
         let of = if listed.len() < total { format!(", {} of {total} in this part", listed.len()) } else { String::new() };
         let _ = writeln!(text, "\n{heading} ({}{of})", listed.len());
         for f in listed {
@@ -609,7 +582,7 @@ fn digest_part(
         .join("; ");
     let mut description = format!("{severity_line}. {open} open in total.");
     for (c, f) in part.iter().take(10) {
-        let mark = if *c == Change::Resolved { ":white_check_mark:" } else { "•" };
+        let mark = if *c == NoticeKind::Resolved { ":white_check_mark:" } else { "•" };
         let _ = write!(description, "\n{mark} *{}* `{}` {}", f.severity.as_str(), f.rule_id, cut(&f.message, 200));
     }
     if part.len() > 10 {

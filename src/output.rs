@@ -4,16 +4,156 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
-use iam_assurance_rules::report::{Finding, FindingStatus, Report, RuleStatus, RuleSummary};
+use iam_assurance_rules::report::{Finding, FindingStatus, Problem, Report, RuleStatus, RuleSummary};
+use iam_assurance_rules::settings::GlobalSettings;
 use serde::Serialize;
-use serde_json::Value;
+
+use crate::change::Entity;
+
+/// What started a run: `{ "kind": "schedule" | "cloudtrail" | "manual" | "offline" | "ignored", ... }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Trigger {
+    /// The EventBridge schedule: a full sweep.
+    Schedule { event_id: Option<String>, time: Option<String> },
+    /// `iam-assurance sweep`.
+    Manual,
+    /// `iam-assurance audit`.
+    Offline,
+    /// A CloudTrail event.
+    Cloudtrail(EventTrigger),
+    /// An event the function acknowledged and ignored.
+    Ignored { reason: String },
+}
+
+/// The CloudTrail event a run evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventTrigger {
+    pub event_id: String,
+    pub event_name: String,
+    pub event_time: Option<DateTime<Utc>>,
+    /// Root activity: the run reports `root-usage`.
+    pub root_activity: bool,
+    /// The IAM entity the event changed, and the other one it names.
+    pub entity: Option<Entity>,
+    pub related: Option<Entity>,
+    /// Why the IAM part of the event was not evaluated.
+    pub skipped: Option<String>,
+    /// How the run read less than the whole account, and why that is enough.
+    pub narrowed: Option<String>,
+    /// What that read proved unchanged: the rules the event's change moves that read only
+    /// that were not evaluated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmoved: Vec<iam_assurance_rules::change::Unmoved>,
+}
+
+impl Trigger {
+    /// A one-line description for messages: `scheduled sweep`, `CloudTrail event AttachUserPolicy 2026-...`.
+    pub fn describe(&self) -> String {
+        match self {
+            Trigger::Schedule { .. } => "scheduled sweep".to_string(),
+            Trigger::Manual => "manual sweep".to_string(),
+            Trigger::Offline => "offline".to_string(),
+            Trigger::Ignored { .. } => "ignored".to_string(),
+            Trigger::Cloudtrail(event) => {
+                let time = event.event_time.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)).unwrap_or_default();
+                format!("CloudTrail event {} {time}", event.event_name).trim().to_string()
+            }
+        }
+    }
+
+    /// `schedule`, `cloudtrail`...: the `kind` of the JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Trigger::Schedule { .. } => "schedule",
+            Trigger::Manual => "manual",
+            Trigger::Offline => "offline",
+            Trigger::Cloudtrail(_) => "cloudtrail",
+            Trigger::Ignored { .. } => "ignored",
+        }
+    }
+}
+
+/// What a run published to SNS.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Published {
+    pub topic_arn: String,
+    /// Where the finding state is kept: `dynamodb`, or `none` (every open finding is then
+    /// published as new, every run).
+    pub state: StateKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_table: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<&'static str>,
+    pub changes: Changes,
+    pub digest_parts: usize,
+    pub messages: usize,
+    pub batches: usize,
+    pub retried: usize,
+    pub not_published: NotPublished,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_items: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_items_skipped: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_updates: Option<StateUpdates>,
+    /// The global settings the run published with.
+    pub settings: GlobalSettings,
+    /// What the run did with the administrator roster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roster: Option<RosterOutcome>,
+}
+
+/// Where the finding state is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateKind {
+    None,
+    Dynamodb,
+}
+
+/// How many notices of each kind were published.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    pub new: usize,
+    pub resolved: usize,
+    pub reminder: usize,
+}
+
+/// What was not published, and why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct NotPublished {
+    pub below_min_severity: usize,
+    /// Another invocation claimed the notice first (and publishes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claimed_by_another_run: Option<usize>,
+}
+
+/// The state writes that published nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StateUpdates {
+    pub written: usize,
+    pub conflicts: usize,
+    pub failed: usize,
+}
+
+/// What a run did with the administrator roster kept in the state table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RosterOutcome {
+    /// Stored (it changed).
+    Written,
+    /// The stored one is the same.
+    Unchanged,
+    /// Removed: another run wrote it since this one read it, or it is too large to keep.
+    Dropped,
+}
 
 /// What a run did: `{ account_id, trigger, evaluated_at, findings, rules, ... }`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunOutput {
     pub account_id: String,
-    /// What started the run: `{ "kind": "schedule" | "cloudtrail" | "manual" | "offline" | "ignored", ... }`.
-    pub trigger: Value,
+    pub trigger: Trigger,
     pub evaluated_at: DateTime<Utc>,
     /// When the credential report used was generated: it may be up to 4 hours old.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -21,16 +161,13 @@ pub struct RunOutput {
     pub findings: Vec<Finding>,
     pub rules: Vec<RuleSummary>,
     /// Settings errors, data that could not be collected, documents that could not be parsed.
-    pub errors: Vec<String>,
+    pub errors: Vec<Problem>,
     /// AWS API calls this run made, by `service:Operation`.
     pub api_calls: BTreeMap<String, u64>,
     pub api_calls_total: u64,
-    /// What was sent to SNS, when publishing: `state` (`dynamodb`, or `none` without a state
-    /// table: every open finding is then published as new), `changes` (`new`, `resolved`,
-    /// `reminder` counts), `digest_parts`, `messages`, `batches`, what was `not_published` and
-    /// why, and the global `settings` used.
+    /// What was sent to SNS, when publishing.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub published: Option<Value>,
+    pub published: Option<Published>,
     /// Set when `findings` was cut to fit a size limit (the Lambda response).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub findings_truncated: Option<Truncated>,
@@ -91,7 +228,7 @@ impl RunOutput {
         Ok(self)
     }
 
-    pub fn from_report(report: Report, trigger: Value, api_calls: BTreeMap<String, u64>) -> Self {
+    pub fn from_report(report: Report, trigger: Trigger, api_calls: BTreeMap<String, u64>) -> Self {
         RunOutput {
             account_id: report.account_id,
             trigger,
@@ -108,10 +245,10 @@ impl RunOutput {
     }
 
     /// A run that evaluated nothing (an ignored event).
-    pub fn ignored(account_id: String, trigger: Value, now: DateTime<Utc>) -> Self {
+    pub fn ignored(account_id: String, reason: String, now: DateTime<Utc>) -> Self {
         RunOutput {
             account_id,
-            trigger,
+            trigger: Trigger::Ignored { reason },
             evaluated_at: now,
             credential_report_generated_at: None,
             findings: Vec::new(),
@@ -121,6 +258,15 @@ impl RunOutput {
             api_calls_total: 0,
             published: None,
             findings_truncated: None,
+        }
+    }
+
+    /// Record what the run published (nothing without a topic), and the calls it made in all.
+    pub fn record_published(&mut self, published: Option<Published>, api_calls: BTreeMap<String, u64>) {
+        if let Some(published) = published {
+            self.published = Some(published);
+            self.api_calls_total = api_calls.values().sum();
+            self.api_calls = api_calls;
         }
     }
 
@@ -170,7 +316,7 @@ impl RunOutput {
             }
         }
         if let Some(published) = &self.published {
-            let _ = writeln!(out, "\n{}", published_text(published));
+            let _ = writeln!(out, "\n{}", published.describe());
         }
         if self.api_calls_total > 0 {
             let calls = self.api_calls.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
@@ -180,31 +326,25 @@ impl RunOutput {
     }
 }
 
-/// One line about what a run published.
-pub fn published_text(published: &Value) -> String {
-    let n = |v: &Value| v.as_u64().unwrap_or(0);
-    let changes = &published["changes"];
-    let mut text = format!(
-        "Published to SNS: {} new, {} resolved, {} reminder(s)",
-        n(&changes["new"]),
-        n(&changes["resolved"]),
-        n(&changes["reminder"])
-    );
-    let parts = n(&published["digest_parts"]);
-    if parts > 0 {
-        text.push_str(&format!(", digest in {parts} part(s)"));
-    }
-    text.push_str(&format!("; {} message(s) in {} batch(es).", n(&published["messages"]), n(&published["batches"])));
-    let below = n(&published["not_published"]["below_min_severity"]);
-    if below > 0 {
-        text.push_str(&format!(" {below} change(s) below notify_min_severity not published."));
-    }
-    match published["state"].as_str() {
-        Some("dynamodb") => {
-            text.push_str(&format!(" Finding state: DynamoDB table {}.", published["state_table"].as_str().unwrap_or("?")));
+impl Published {
+    /// One line about what a run published.
+    pub fn describe(&self) -> String {
+        let changes = self.changes;
+        let mut text = format!("Published to SNS: {} new, {} resolved, {} reminder(s)", changes.new, changes.resolved, changes.reminder);
+        if self.digest_parts > 0 {
+            text.push_str(&format!(", digest in {} part(s)", self.digest_parts));
         }
-        Some("none") => text.push_str(" No finding state (STATE_TABLE unset): every open finding counts as new."),
-        _ => {}
+        text.push_str(&format!("; {} message(s) in {} batch(es).", self.messages, self.batches));
+        let below = self.not_published.below_min_severity;
+        if below > 0 {
+            text.push_str(&format!(" {below} change(s) below notify_min_severity not published."));
+        }
+        match self.state {
+            StateKind::Dynamodb => {
+                text.push_str(&format!(" Finding state: DynamoDB table {}.", self.state_table.as_deref().unwrap_or("?")));
+            }
+            StateKind::None => text.push_str(" No finding state (STATE_TABLE unset): every open finding counts as new."),
+        }
+        text
     }
-    text
 }

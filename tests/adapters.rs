@@ -32,7 +32,7 @@ use aws_sdk_sns::types::{BatchResultErrorEntry, PublishBatchResultEntry};
 use aws_sdk_ssm::operation::get_parameters_by_path::{GetParametersByPathError, GetParametersByPathOutput};
 use aws_sdk_ssm::types::Parameter;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
-use iam_assurance_aws::{collect, load_settings, publish, AdapterError, AuthScope, Clients, OutgoingMessage, Plan};
+use iam_assurance_aws::{collect, load_settings, publish, AdapterError, AuthScope, Clients, Collection, OutgoingMessage};
 use iam_assurance_rules::inventory::{CredentialSource, DataSource, ReportDate, ReportFlag};
 
 const ACCOUNT: &str = "123456789012";
@@ -108,8 +108,8 @@ fn get_report_rule() -> Rule {
     })
 }
 
-fn report_only() -> Plan {
-    Plan { credential_report: true, ..Plan::default() }
+fn report_only() -> Collection {
+    Collection { credential_report: true, ..Collection::default() }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ async fn credential_report_that_never_completes_is_a_gap_and_other_sources_still
         )
     });
     let clients = iam_only(&[&generate, &get, &summary, &password]);
-    let plan = Plan { credential_report: true, account_summary: true, password_policy: true, ..Plan::default() };
+    let plan = Collection { credential_report: true, account_summary: true, password_policy: true, ..Collection::default() };
 
     let started = Instant::now();
     let inventory = collect(&clients, &plan, started + Duration::from_millis(1600)).await;
@@ -231,7 +231,7 @@ async fn missing_password_policy_is_some_none_not_a_gap() {
         )
     });
     let clients = iam_only(&[&password]);
-    let plan = Plan { password_policy: true, ..Plan::default() };
+    let plan = Collection { password_policy: true, ..Collection::default() };
 
     let inventory = collect(&clients, &plan, soon(30)).await;
 
@@ -252,7 +252,7 @@ async fn every_http_attempt_is_counted_including_sdk_retries() {
         .output(|| GetAccountSummaryOutput::builder().summary_map(SummaryKeyType::Users, 3).build())
         .build();
     let clients = clients_with(&[&summary], &[], &[], true);
-    let plan = Plan { account_summary: true, ..Plan::default() };
+    let plan = Collection { account_summary: true, ..Collection::default() };
 
     let inventory = collect(&clients, &plan, soon(30)).await;
 
@@ -377,7 +377,7 @@ async fn authorization_details_follow_the_marker_and_decode_documents() {
         .match_requests(|r| r.marker() == Some("page-2") && r.max_items() == Some(1000))
         .then_output(aad_page_two);
     let clients = iam_only(&[&first, &second]);
-    let plan = Plan { authorization: AuthScope::Full, ..Plan::default() };
+    let plan = Collection { authorization: AuthScope::Full, ..Collection::default() };
 
     let inventory = collect(&clients, &plan, soon(30)).await;
 
@@ -492,7 +492,7 @@ async fn no_aws_managed_scope_filters_on_the_server() {
         .match_requests(|r| r.filter() == [EntityType::User, EntityType::Role, EntityType::Group, EntityType::LocalManagedPolicy])
         .then_output(|| GetAccountAuthorizationDetailsOutput::builder().is_truncated(false).build());
     let clients = iam_only(&[&page]);
-    let plan = Plan { authorization: AuthScope::NoAwsManaged, ..Plan::default() };
+    let plan = Collection { authorization: AuthScope::NoAwsManaged, ..Collection::default() };
 
     let inventory = collect(&clients, &plan, soon(30)).await;
 
@@ -511,7 +511,7 @@ async fn a_failed_source_is_a_gap_and_the_others_still_arrive() {
     let summary = mock!(aws_sdk_iam::Client::get_account_summary)
         .then_output(|| GetAccountSummaryOutput::builder().summary_map(SummaryKeyType::Users, 2).build());
     let clients = iam_only(&[&aad, &summary]);
-    let plan = Plan { authorization: AuthScope::Full, account_summary: true, service_last_accessed: true, ..Plan::default() };
+    let plan = Collection { authorization: AuthScope::Full, account_summary: true, service_last_accessed: true, ..Collection::default() };
 
     let inventory = collect(&clients, &plan, soon(30)).await;
 
@@ -542,7 +542,7 @@ async fn service_last_accessed_stops_at_the_first_failure() {
         .repeatedly()
         .build();
     let clients = iam_only(&[&aad, &job]);
-    let plan = Plan { authorization: AuthScope::Full, service_last_accessed: true, ..Plan::default() };
+    let plan = Collection { authorization: AuthScope::Full, service_last_accessed: true, ..Collection::default() };
 
     let inventory = collect(&clients, &plan, soon(30)).await;
 
@@ -625,7 +625,7 @@ async fn live_user_credentials_build_one_current_row() {
             .expect("certs")
     });
     let clients = iam_only(&[&get_user, &login, &keys, &last_used, &never_used, &mfa, &certs]);
-    let plan = Plan { user_credentials: Some("bob".into()), credential_report: true, ..Plan::default() };
+    let plan = Collection { user_credentials: Some("bob".into()), credential_report: true, ..Collection::default() };
 
     let inventory = collect(&clients, &plan, soon(30)).await;
 
@@ -659,7 +659,7 @@ async fn live_credentials_of_a_deleted_user_are_an_empty_report() {
         )
     });
     let clients = iam_only(&[&get_user]);
-    let plan = Plan { user_credentials: Some("gone".into()), ..Plan::default() };
+    let plan = Collection { user_credentials: Some("gone".into()), ..Collection::default() };
 
     let inventory = collect(&clients, &plan, soon(30)).await;
 
@@ -698,7 +698,7 @@ async fn settings_follow_next_token_and_name_a_bad_parameter() {
     let settings = load_settings(&clients, "/iam-assurance/").await.expect("settings");
 
     let rotation = settings.rule("access-key-rotation").expect("valid settings");
-    assert_eq!(rotation.params.get("max_age_days").and_then(|v| v.as_u64()), Some(30));
+    assert_eq!(rotation.params.get::<iam_assurance_rules::rules::MaxAge>().unwrap().max_age_days, 30);
     let bad = settings.rule("user-mfa").expect_err("invalid JSON is that rule's error");
     assert!(bad.contains("parameter /iam-assurance/rules/user-mfa is not valid JSON"), "{bad}");
     assert!(settings.rule("root-mfa").is_ok(), "absent → defaults");

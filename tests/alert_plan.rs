@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use iam_assurance::alerts::*;
-use iam_assurance::notify::{Change, History};
+use iam_assurance::alerts::{History, NoticeKind};
 use iam_assurance_aws::state::{Expect, ItemStatus, StateItem};
 use iam_assurance_rules::report::{Finding, FindingStatus, Suppression};
 use iam_assurance_rules::settings::GlobalSettings;
@@ -65,7 +65,7 @@ fn apply(state: &mut BTreeMap<String, StateItem>, plan: &Plan) {
     }
 }
 
-fn changes(plan: &Plan) -> Vec<(Change, String)> {
+fn changes(plan: &Plan) -> Vec<(NoticeKind, String)> {
     plan.claims.iter().map(|c| (c.notice.change, c.notice.finding.fingerprint.clone())).collect()
 }
 
@@ -74,7 +74,7 @@ fn first_sweep_is_all_new_and_the_second_says_nothing() {
     let findings = vec![finding("user-mfa", "bob", Severity::High), finding("unused-user", "carol", Severity::Medium)];
     let mut state = BTreeMap::new();
     let first = plan(&sweep(&findings, &["user-mfa", "unused-user"], t(0), global()), &state);
-    assert_eq!(changes(&first), vec![(Change::New, "user-mfa:bob".into()), (Change::New, "unused-user:carol".into())]);
+    assert_eq!(changes(&first), vec![(NoticeKind::New, "user-mfa:bob".into()), (NoticeKind::New, "unused-user:carol".into())]);
     assert!(first.updates.is_empty());
     assert!(first.claims.iter().all(|c| c.claim.expect == Expect::Absent && c.release.put.is_none()));
     apply(&mut state, &first);
@@ -101,7 +101,7 @@ fn a_fixed_finding_resolves_once_and_only_when_its_rule_was_evaluated() {
     assert!(blind.claims.is_empty() && blind.updates.is_empty(), "{blind:?}");
 
     let fixed = plan(&sweep(&after, &["user-mfa", "unused-user"], t(1), global()), &state);
-    assert_eq!(changes(&fixed), vec![(Change::Resolved, "user-mfa:bob".into())]);
+    assert_eq!(changes(&fixed), vec![(NoticeKind::Resolved, "user-mfa:bob".into())]);
     let claim = &fixed.claims[0];
     assert_eq!(claim.notice.finding.message, "user-mfa on bob.", "the resolved notice says what was fixed");
     assert_eq!(claim.notice.history.first_seen, Some(t(0)));
@@ -116,7 +116,7 @@ fn a_fixed_finding_resolves_once_and_only_when_its_rule_was_evaluated() {
 
     // It comes back: new again, with a fresh first_seen.
     let back = plan(&sweep(&before, &["user-mfa", "unused-user"], t(3), global()), &state);
-    assert_eq!(changes(&back), vec![(Change::New, "user-mfa:bob".into())]);
+    assert_eq!(changes(&back), vec![(NoticeKind::New, "user-mfa:bob".into())]);
     assert_eq!(back.claims[0].notice.history.first_seen, Some(t(3)));
     assert_eq!(back.claims[0].claim.expect, Expect::Version(2));
 }
@@ -130,7 +130,7 @@ fn reminders_after_renotify_hours_on_sweeps_only() {
     let early = plan(&sweep(&findings, &["user-mfa"], t(23), global()), &state);
     assert!(early.claims.is_empty());
     let due = plan(&sweep(&findings, &["user-mfa"], t(24), global()), &state);
-    assert_eq!(changes(&due), vec![(Change::Reminder, "user-mfa:bob".into())]);
+    assert_eq!(changes(&due), vec![(NoticeKind::Reminder, "user-mfa:bob".into())]);
     assert_eq!(due.claims[0].notice.history, History { first_seen: Some(t(0)), last_notified: Some(t(0)) });
     // An event that sees the same finding never reminds.
     let mut event = sweep(&findings, &["user-mfa"], t(24), global());
@@ -140,7 +140,7 @@ fn reminders_after_renotify_hours_on_sweeps_only() {
     assert_eq!(state["user-mfa:bob"].last_change.as_deref(), Some("reminder"));
     assert_eq!(state["user-mfa:bob"].first_seen, t(0), "a reminder keeps first_seen");
     assert!(plan(&sweep(&findings, &["user-mfa"], t(47), global()), &state).claims.is_empty());
-    assert_eq!(plan(&sweep(&findings, &["user-mfa"], t(48), global()), &state).count(Change::Reminder), 1);
+    assert_eq!(plan(&sweep(&findings, &["user-mfa"], t(48), global()), &state).count(NoticeKind::Reminder), 1);
     // 0: never remind (but the item is still touched once a day).
     let never = GlobalSettings { renotify_hours: 0, ..global() };
     let quiet = plan(&sweep(&findings, &["user-mfa"], t(24 * 30), never), &state);
@@ -155,14 +155,14 @@ fn below_min_severity_is_tracked_not_published_and_published_when_the_minimum_dr
     let high = GlobalSettings { notify_min_severity: Severity::High, ..global() };
     let mut state = BTreeMap::new();
     let first = plan(&sweep(&findings, &["user-mfa", "multiple-access-keys"], t(0), high), &state);
-    assert_eq!(changes(&first), vec![(Change::New, "user-mfa:bob".into())]);
+    assert_eq!(changes(&first), vec![(NoticeKind::New, "user-mfa:bob".into())]);
     assert_eq!(first.below_min_severity, 1);
     assert_eq!(first.updates.len(), 1, "the low finding is tracked");
     apply(&mut state, &first);
     assert_eq!(state["multiple-access-keys:bob"].last_notified, None);
     // Stays quiet, no reminders either.
     let later = plan(&sweep(&findings, &["user-mfa", "multiple-access-keys"], t(25), high), &state);
-    assert_eq!(changes(&later), vec![(Change::Reminder, "user-mfa:bob".into())]);
+    assert_eq!(changes(&later), vec![(NoticeKind::Reminder, "user-mfa:bob".into())]);
     // Resolving a finding nobody was told about says nothing.
     let only_high = vec![findings[0].clone()];
     let silent = plan(&sweep(&only_high, &["user-mfa", "multiple-access-keys"], t(2), high), &state);
@@ -170,7 +170,7 @@ fn below_min_severity_is_tracked_not_published_and_published_when_the_minimum_dr
     assert_eq!(silent.updates[0].put.as_ref().unwrap().status, ItemStatus::Resolved);
     // With the minimum lowered, the low finding is news.
     let all = plan(&sweep(&findings, &["user-mfa", "multiple-access-keys"], t(2), global()), &state);
-    assert_eq!(changes(&all), vec![(Change::New, "multiple-access-keys:bob".into())]);
+    assert_eq!(changes(&all), vec![(NoticeKind::New, "multiple-access-keys:bob".into())]);
     assert_eq!(all.claims[0].notice.history.first_seen, Some(t(0)), "tracked since the first sweep");
 }
 
@@ -198,7 +198,7 @@ fn suppressed_findings_go_quiet_and_come_back_as_new() {
     assert_eq!(gone.updates[0].put.as_ref().unwrap().status, ItemStatus::Resolved);
     // The exception expires: open again, new again.
     let expired = plan(&sweep(&open, &["user-mfa"], t(32), global()), &state);
-    assert_eq!(changes(&expired), vec![(Change::New, "user-mfa:bob".into())]);
+    assert_eq!(changes(&expired), vec![(NoticeKind::New, "user-mfa:bob".into())]);
     assert_eq!(expired.claims[0].notice.history.first_seen, Some(t(0)));
 }
 
@@ -235,13 +235,13 @@ fn an_event_resolves_only_within_its_scope() {
     let resolved = plan(&event, &state);
     let mut got = changes(&resolved);
     got.sort();
-    assert_eq!(got, vec![(Change::Resolved, "attached:alice".into()), (Change::Resolved, "unapproved".into())]);
+    assert_eq!(got, vec![(NoticeKind::Resolved, "attached:alice".into()), (NoticeKind::Resolved, "unapproved".into())]);
     // A finding the evaluation still produced (outside what the event reports) is not resolved.
     let present = Observation { present: ["unapproved".to_string()].into(), ..event.clone() };
-    assert_eq!(changes(&plan(&present, &state)), vec![(Change::Resolved, "attached:alice".into())]);
+    assert_eq!(changes(&plan(&present, &state)), vec![(NoticeKind::Resolved, "attached:alice".into())]);
     // A rule the event did not evaluate resolves nothing.
     let narrow = Observation { resolvable: ["unapproved-policy-in-use".to_string()].into(), ..event.clone() };
-    assert_eq!(changes(&plan(&narrow, &state)), vec![(Change::Resolved, "unapproved".into())]);
+    assert_eq!(changes(&plan(&narrow, &state)), vec![(NoticeKind::Resolved, "unapproved".into())]);
     // Root activity alone covers nothing.
     let nothing = Observation { scope: Scope::Nothing, ..event };
     assert!(plan(&nothing, &state).claims.is_empty());
@@ -260,7 +260,7 @@ fn incidents_are_notified_once_never_reminded_nor_resolved() {
     let mut event = sweep(&findings, &["root-usage"], t(0), global());
     event.kind = RunKind::Event;
     let first = plan(&event, &state);
-    assert_eq!(first.count(Change::New), 1);
+    assert_eq!(first.count(NoticeKind::New), 1);
     let item = first.claims[0].claim.put.clone().unwrap();
     assert!(item.incident);
     assert_eq!(item.expires_at, Some(t(0) + Duration::days(INCIDENT_RETENTION_DAYS)));
@@ -310,7 +310,7 @@ fn stateless_mode_and_stored_json_limits() {
     findings.push(Finding { status: FindingStatus::Suppressed, ..finding("unused-user", "x", Severity::High) });
     let (notices, below) = stateless(&findings, GlobalSettings { notify_min_severity: Severity::Medium, ..global() });
     assert_eq!(notices.len(), 1);
-    assert_eq!((notices[0].change, below), (Change::New, 1));
+    assert_eq!((notices[0].change, below), (NoticeKind::New, 1));
 
     let mut huge = finding("max-admins", "x", Severity::High);
     huge.details = json!({"admins": vec!["arn:aws:iam::123456789012:user/someone-with-a-long-name"; 5000]});
@@ -391,5 +391,5 @@ fn a_disabled_rule_s_findings_close_silently_and_expire() {
     apply(&mut state, &p);
     // Enabled again and still failing: new again.
     let back = plan(&sweep(&findings, &["user-mfa", "access-key-rotation"], t(2), global()), &state);
-    assert_eq!(changes(&back), vec![(Change::New, findings[0].fingerprint.clone())]);
+    assert_eq!(changes(&back), vec![(NoticeKind::New, findings[0].fingerprint.clone())]);
 }

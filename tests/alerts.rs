@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use iam_assurance::alerts::Observation;
-use iam_assurance::live::{self, Config, RunError, SettingsSource};
-use iam_assurance::notify::{self, Change, History, MessageContext};
+use iam_assurance::alerts::{History, NoticeKind};
+use iam_assurance::notify::{self, MessageContext};
 use iam_assurance::output::RunOutput;
+use iam_assurance::run::{self as live, Config, RunError};
 use iam_assurance_aws::state::{Expect, StateStore, StateWrite, WriteOutcome};
 use iam_assurance_aws::Clients;
 use iam_assurance_rules::report::{Finding, FindingStatus, Report, RuleStatus, RuleSummary};
@@ -23,132 +24,22 @@ use serde_json::{json, Value};
 use crate::support::*;
 
 const ACCOUNT: &str = "123456789012";
-const TABLE: &str = "iam-assurance-state";
+const TABLE: &str = STATE_TABLE;
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 const RDS: &str = "arn:aws:iam::aws:policy/AmazonRDSFullAccess";
-/// SNS's (and SQS's) limit on one message.
-const LIMIT: usize = 256 * 1024;
 
-struct Env {
-    moto: Moto,
-    config: aws_config::SdkConfig,
-    topic: String,
-    queue: String,
-}
-
-impl Env {
-    async fn start() -> Env {
-        let moto = Moto::start();
-        let config = moto.sdk_config().await;
-        let (topic, queue) = findings_topic_with_queue(&config).await;
-        create_state_table(&config).await;
-        Env { moto, config, topic, queue }
-    }
-
-    fn clients(&self) -> Clients {
-        Clients::from_config(&self.config)
-    }
-
-    fn live_config(&self) -> Config {
-        Config {
-            settings: SettingsSource::Ssm("/iam-assurance".into()),
-            settings_prefix: "/iam-assurance".into(),
-            topic_arn: Some(self.topic.clone()),
-            state_table: Some(TABLE.into()),
-            time_budget: std::time::Duration::from_secs(60),
-        }
-    }
-
-    fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(&self.config)
-    }
-
-    async fn put_parameter(&self, name: &str, value: Value) {
-        aws_sdk_ssm::Client::new(&self.config)
-            .put_parameter()
-            .name(name)
-            .value(value.to_string())
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .overwrite(true)
-            .send()
-            .await
-            .unwrap();
-    }
-
-    /// Every SNS message delivered to the queue so far (the SNS envelopes), drained.
-    async fn received(&self) -> Vec<Value> {
-        drain(aws_sdk_sqs::Client::new(&self.config), self.queue.clone(), None).await
-    }
-
-    /// A small account: bob has a console password without MFA (high), carol is not on the
-    /// approved list (medium), deploy-bot has a policy attached directly (low), alice is an
-    /// admin with MFA, old-contractors is an empty group (low), the password policy is weak
-    /// (medium).
-    async fn seed(&self) {
-        let iam = self.iam();
-        crate::support::seed_people(&iam).await;
-        iam.create_access_key().user_name("deploy-bot").send().await.unwrap();
-        iam.attach_user_policy().user_name("deploy-bot").policy_arn(RDS).send().await.unwrap();
-        iam.create_group().group_name("old-contractors").send().await.unwrap();
-        iam.update_account_password_policy().minimum_password_length(8).require_symbols(false).send().await.unwrap();
-        self.put_parameter("/iam-assurance/rules/approved-users", json!({"approved": ["alice", "bob", "deploy-*"]})).await;
-    }
-
-    async fn state_items(&self) -> BTreeMap<String, iam_assurance_aws::StateItem> {
-        let loaded = StateStore::new(&self.clients(), TABLE).load().await.expect("scan");
-        assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
-        loaded.items
-    }
-}
-
-/// Receive and delete every message of the queue; with `until`, keep polling until it is set
-/// and the queue is empty (draining while a large publish runs keeps moto's queue short:
-/// its receive and delete take time linear in the queue's length). Each SQS body is checked
-/// against the size limit.
-async fn drain(sqs: aws_sdk_sqs::Client, queue: String, until: Option<Arc<AtomicBool>>) -> Vec<Value> {
-    let mut out = Vec::new();
-    loop {
-        let finished = until.as_ref().is_none_or(|u| u.load(Ordering::SeqCst));
-        let got = sqs.receive_message().queue_url(&queue).max_number_of_messages(10).send().await.unwrap();
-        let messages = got.messages.unwrap_or_default();
-        if messages.is_empty() {
-            if finished {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            continue;
-        }
-        let mut delete = Vec::new();
-        for (i, m) in messages.into_iter().enumerate() {
-            let body = m.body.unwrap_or_default();
-            assert!(body.len() <= LIMIT, "an SQS delivery of {} bytes", body.len());
-            out.push(serde_json::from_str::<Value>(&body).unwrap());
-            delete.push(
-                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                    .id(format!("d{i}"))
-                    .receipt_handle(m.receipt_handle.unwrap_or_default())
-                    .build()
-                    .unwrap(),
-            );
-        }
-        sqs.delete_message_batch().queue_url(&queue).set_entries(Some(delete)).send().await.unwrap();
-    }
-    out
-}
-
-async fn create_state_table(config: &aws_config::SdkConfig) {
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-    aws_sdk_dynamodb::Client::new(config)
-        .create_table()
-        .table_name(TABLE)
-        .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("fingerprint").attribute_type(ScalarAttributeType::S).build().unwrap(),
-        )
-        .key_schema(KeySchemaElement::builder().attribute_name("fingerprint").key_type(KeyType::Hash).build().unwrap())
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+/// A small account: bob has a console password without MFA (high), carol is not on the
+/// approved list (medium), deploy-bot has a policy attached directly (low), alice is an
+/// admin with MFA, old-contractors is an empty group (low), the password policy is weak
+/// (medium).
+async fn seed(env: &Env) {
+    let iam = env.iam();
+    crate::support::seed_people(&iam).await;
+    iam.create_access_key().user_name("deploy-bot").send().await.unwrap();
+    iam.attach_user_policy().user_name("deploy-bot").policy_arn(RDS).send().await.unwrap();
+    iam.create_group().group_name("old-contractors").send().await.unwrap();
+    iam.update_account_password_policy().minimum_password_length(8).require_symbols(false).send().await.unwrap();
+    env.put_parameter("/iam-assurance/rules/approved-users", json!({"approved": ["alice", "bob", "deploy-*"]})).await;
 }
 
 fn change(m: &Value) -> &str {
@@ -176,7 +67,9 @@ fn event(name: &str) -> Value {
 }
 
 async fn sweep(env: &Env, clients: &Clients, now: DateTime<Utc>) -> Value {
-    let out = live::sweep(clients, &env.live_config(), json!({"kind": "schedule"}), now).await.expect("sweep");
+    let out = live::sweep(clients, &env.live_config(), iam_assurance::output::Trigger::Schedule { event_id: None, time: None }, now)
+        .await
+        .expect("sweep");
     serde_json::to_value(&out).unwrap()
 }
 
@@ -193,7 +86,7 @@ fn check_limits(delivered: &[Value]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_sweeps_in_a_row_the_second_publishes_nothing() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let clients = env.clients();
     let now = Utc::now();
 
@@ -234,7 +127,7 @@ async fn two_sweeps_in_a_row_the_second_publishes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn fixing_one_resource_publishes_exactly_one_resolved_and_a_digest() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let clients = env.clients();
     let now = Utc::now();
     sweep(&env, &clients, now).await;
@@ -285,7 +178,7 @@ async fn fixing_one_resource_publishes_exactly_one_resolved_and_a_digest() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_cloudtrail_event_twice_alerts_once() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let clients = env.clients();
     let config = env.live_config();
     let now = Utc::now();
@@ -351,7 +244,7 @@ async fn the_same_cloudtrail_event_twice_alerts_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_event_reads_only_the_state_it_can_change_and_resolves_a_deleted_inline_policy() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let clients = env.clients();
     let config = env.live_config();
     let now = Utc::now();
@@ -396,7 +289,7 @@ async fn an_event_reads_only_the_state_it_can_change_and_resolves_a_deleted_inli
 #[tokio::test(flavor = "multi_thread")]
 async fn deleting_a_user_resolves_its_findings_at_once() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let iam = env.iam();
     iam.create_user().user_name("leaver").send().await.unwrap();
     iam.attach_user_policy().user_name("leaver").policy_arn(RDS).send().await.unwrap();
@@ -442,7 +335,7 @@ async fn deleting_a_user_resolves_its_findings_at_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn attaching_a_policy_that_cannot_make_an_admin_reads_only_the_policy_and_the_user() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let clients = env.clients();
     let config = env.live_config();
     let now = Utc::now();
@@ -562,12 +455,12 @@ async fn two_thousand_findings_are_all_delivered_within_the_limits() {
         rules: summaries,
         errors: vec![],
     };
-    let output = RunOutput::from_report(report, json!({"kind": "schedule"}), BTreeMap::new());
+    let output = RunOutput::from_report(report, iam_assurance::output::Trigger::Schedule { event_id: None, time: None }, BTreeMap::new());
     let obs = Observation::sweep(&output.findings, rules.iter().map(|r| r.to_string()), now, GlobalSettings::default());
 
     let done = Arc::new(AtomicBool::new(false));
     let drainer = tokio::spawn(drain(aws_sdk_sqs::Client::new(&env.config), env.queue.clone(), Some(done.clone())));
-    let published = live::publish_changes(&clients, &config, &output, &obs).await.expect("published");
+    let published = serde_json::to_value(live::publish_changes(&clients, &config, &output, &obs).await.expect("published")).unwrap();
     done.store(true, Ordering::SeqCst);
     assert_eq!(published["changes"]["new"], 2000);
     let delivered = drainer.await.expect("drained");
@@ -591,10 +484,10 @@ async fn two_thousand_findings_are_all_delivered_within_the_limits() {
     let ctx = MessageContext { trigger: "scheduled sweep", settings_prefix: "/iam-assurance", now, renotify_hours: 24 };
     let refs: Vec<&Finding> = output.findings.iter().collect();
     let parts = notify::digests(&notify::DigestInput { account_id: ACCOUNT, new: &refs, resolved: &[], reminders: 0, open: &refs }, &ctx);
-    assert!(parts.iter().all(|m| m.payload_size() <= LIMIT && m.subject.len() < 100));
+    assert!(parts.iter().all(|m| m.payload_size() <= MESSAGE_LIMIT && m.subject.len() < 100));
 
     // A second run: nothing new.
-    let again = live::publish_changes(&clients, &config, &output, &obs).await.expect("published");
+    let again = serde_json::to_value(live::publish_changes(&clients, &config, &output, &obs).await.expect("published")).unwrap();
     assert_eq!(again["changes"], json!({"new": 0, "resolved": 0, "reminder": 0}));
     assert_eq!(again["state_items"], 2000);
     assert!(env.received().await.is_empty());
@@ -603,13 +496,13 @@ async fn two_thousand_findings_are_all_delivered_within_the_limits() {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_sweeps_racing_notify_each_finding_once() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let (a, b) = (env.clients(), env.clients());
     let now = Utc::now();
     let config = env.live_config();
     let (ra, rb) = tokio::join!(
-        live::sweep(&a, &config, json!({"kind": "schedule"}), now),
-        live::sweep(&b, &config, json!({"kind": "schedule"}), now)
+        live::sweep(&a, &config, iam_assurance::output::Trigger::Schedule { event_id: None, time: None }, now),
+        live::sweep(&b, &config, iam_assurance::output::Trigger::Schedule { event_id: None, time: None }, now)
     );
     let (ra, rb) = (serde_json::to_value(ra.unwrap()).unwrap(), serde_json::to_value(rb.unwrap()).unwrap());
     let open = open_count(&ra);
@@ -643,12 +536,13 @@ async fn two_sweeps_racing_notify_each_finding_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_publish_leaves_the_findings_unclaimed_for_the_retry() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let clients = env.clients();
     let now = Utc::now();
     let mut config = env.live_config();
     config.topic_arn = Some(format!("arn:aws:sns:us-east-1:{ACCOUNT}:no-such-topic"));
-    let err = live::sweep(&clients, &config, json!({"kind": "schedule"}), now).await.unwrap_err();
+    let err =
+        live::sweep(&clients, &config, iam_assurance::output::Trigger::Schedule { event_id: None, time: None }, now).await.unwrap_err();
     assert!(matches!(err, RunError::Publish(_)), "{err}");
     assert!(err.to_string().contains("released"), "{err}");
     let items = env.state_items().await;
@@ -664,7 +558,7 @@ async fn a_failed_publish_leaves_the_findings_unclaimed_for_the_retry() {
 #[tokio::test(flavor = "multi_thread")]
 async fn reminders_follow_renotify_hours_from_ssm() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let clients = env.clients();
     let t0 = Utc::now();
     let first = sweep(&env, &clients, t0).await;
@@ -696,7 +590,7 @@ async fn reminders_follow_renotify_hours_from_ssm() {
 #[tokio::test(flavor = "multi_thread")]
 async fn notify_min_severity_holds_back_lower_findings_until_lowered() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     env.put_parameter("/iam-assurance/global", json!({"notify_min_severity": "high"})).await;
     let clients = env.clients();
     let now = Utc::now();
@@ -742,15 +636,15 @@ async fn notify_min_severity_holds_back_lower_findings_until_lowered() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_email_of_a_real_finding_says_what_to_do() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let clients = env.clients();
     let now = Utc::now();
     let mut config = env.live_config();
     config.topic_arn = None;
-    let out = live::sweep(&clients, &config, json!({"kind": "schedule"}), now).await.unwrap();
+    let out = live::sweep(&clients, &config, iam_assurance::output::Trigger::Schedule { event_id: None, time: None }, now).await.unwrap();
     let bob = out.findings.iter().find(|f| f.rule_id == "user-mfa").expect("bob's finding");
     let ctx = MessageContext { trigger: "scheduled sweep", settings_prefix: "/iam-assurance", now, renotify_hours: 24 };
-    let email = notify::email_text(bob, Change::New, &History { first_seen: Some(now), last_notified: None }, &ctx);
+    let email = notify::email_text(bob, NoticeKind::New, &History { first_seen: Some(now), last_notified: None }, &ctx);
     let arn = format!("arn:aws:iam::{ACCOUNT}:user/bob");
     for expected in [
         "NEW HIGH FINDING in AWS account 123456789012",
@@ -771,7 +665,7 @@ async fn the_email_of_a_real_finding_says_what_to_do() {
     assert!(!email.contains("http"), "no links: the email stands alone\n{email}");
 
     let resolved =
-        notify::email_text(bob, Change::Resolved, &History { first_seen: Some(now - Duration::days(3)), last_notified: None }, &ctx);
+        notify::email_text(bob, NoticeKind::Resolved, &History { first_seen: Some(now - Duration::days(3)), last_notified: None }, &ctx);
     assert!(resolved.starts_with("RESOLVED in AWS account 123456789012: no action needed"), "{resolved}");
     assert!(resolved.contains("Open:      from"), "{resolved}");
     assert!(resolved.contains("(3 days)"), "{resolved}");
@@ -779,7 +673,7 @@ async fn the_email_of_a_real_finding_says_what_to_do() {
 
     let reminder = notify::email_text(
         bob,
-        Change::Reminder,
+        NoticeKind::Reminder,
         &History { first_seen: Some(now - Duration::days(2)), last_notified: Some(now - Duration::days(1)) },
         &ctx,
     );
@@ -787,7 +681,7 @@ async fn the_email_of_a_real_finding_says_what_to_do() {
     assert!(reminder.contains("HOW TO FIX"));
 
     // Slack (AWS Chatbot): title with the severity, the fix as next steps.
-    let chat = notify::chatbot(bob, Change::New, &History::default(), &ctx);
+    let chat = notify::chatbot(bob, NoticeKind::New, &History::default(), &ctx);
     assert_eq!((chat["version"].as_str(), chat["source"].as_str()), (Some("1.0"), Some("custom")));
     assert!(chat["content"]["title"].as_str().unwrap().contains("*HIGH*"), "{chat}");
     let steps: Vec<&str> = chat["content"]["nextSteps"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
@@ -801,7 +695,7 @@ fn cli_keeps_state_in_the_table_from_the_environment() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let env = rt.block_on(async {
         let env = Env::start().await;
-        env.seed().await;
+        seed(&env).await;
         env
     });
     let vars = env.moto.env();
@@ -907,7 +801,7 @@ fn assert_roster_reads(run: &Value, reads: &[&str], context: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn admin_changes_go_through_the_roster_and_the_next_sweep_agrees() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     env.put_parameter("/iam-assurance/rules/unapproved-policy-in-use", json!({"unapproved": ["AdministratorAccess"]})).await;
     env.put_parameter("/iam-assurance/rules/max-admins", json!({"max": 3})).await;
     let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
@@ -1050,7 +944,7 @@ async fn admin_changes_go_through_the_roster_and_the_next_sweep_agrees() {
 #[tokio::test(flavor = "multi_thread")]
 async fn group_changes_go_through_the_roster_and_the_next_sweep_agrees() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
     // The empty group keeps an inline policy: its finding says so.
     let read_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
@@ -1132,7 +1026,7 @@ async fn group_changes_go_through_the_roster_and_the_next_sweep_agrees() {
 #[tokio::test(flavor = "multi_thread")]
 async fn role_changes_go_through_the_roster_and_the_next_sweep_agrees() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
     // AdministratorAccess is on the unapproved list: a role event still goes through the roster
     // when the role holds it (no role event changes what a policy is attached to).
@@ -1189,7 +1083,7 @@ async fn role_changes_go_through_the_roster_and_the_next_sweep_agrees() {
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_usable_roster_events_read_the_whole_account_and_write_one() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
     let store = StateStore::new(&clients, TABLE);
     let t0 = Utc::now();
@@ -1226,8 +1120,8 @@ async fn without_a_usable_roster_events_read_the_whole_account_and_write_one() {
     let roster: iam_assurance_rules::roster::Roster = serde_json::from_str(&replaced.json).unwrap();
     assert!(matches!(store.put_roster(&replaced.json, Some(8), "another run", t0).await, WriteOutcome::Written));
     assert_eq!(store.roster().await.unwrap().unwrap().version, 9);
-    let kept = iam_assurance::roster::keep(&store, &roster, Some(8), "test", t0).await.unwrap();
-    assert_eq!(kept, "dropped");
+    let kept = iam_assurance::run::roster_store::store(&store, &roster, Some(8), "test", t0).await.unwrap();
+    assert_eq!(kept, iam_assurance::output::RosterOutcome::Dropped);
     assert!(store.roster().await.unwrap().is_none());
 }
 
@@ -1238,7 +1132,7 @@ async fn without_a_usable_roster_events_read_the_whole_account_and_write_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn inline_policy_and_boundary_changes_go_through_the_roster_and_the_next_sweep_agrees() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
     let trust = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{ACCOUNT}:root")},"Action":"sts:AssumeRole"}]});
     iam.create_role().role_name("builder").assume_role_policy_document(trust.to_string()).send().await.unwrap();
@@ -1360,7 +1254,7 @@ async fn inline_policy_and_boundary_changes_go_through_the_roster_and_the_next_s
 #[tokio::test(flavor = "multi_thread")]
 async fn policy_changes_go_through_the_roster_and_the_next_sweep_agrees() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
     let read_only = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
     let read_more = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":"*"}]}"#;
@@ -1499,7 +1393,7 @@ async fn policy_changes_go_through_the_roster_and_the_next_sweep_agrees() {
 #[tokio::test(flavor = "multi_thread")]
 async fn renames_move_the_roster_entries() {
     let env = Env::start().await;
-    env.seed().await;
+    seed(&env).await;
     env.put_parameter("/iam-assurance/rules/max-admins", json!({"max": 1})).await;
     let (clients, config, iam) = (env.clients(), env.live_config(), env.iam());
     iam.attach_user_policy().user_name("bob").policy_arn(ADMIN).send().await.unwrap();

@@ -9,8 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
-use iam_assurance::live::{self, Config, SettingsSource};
-use iam_assurance_aws::Clients;
+use iam_assurance::run as live;
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -19,112 +18,46 @@ const ACCOUNT: &str = "123456789012";
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 const RDS: &str = "arn:aws:iam::aws:policy/AmazonRDSFullAccess";
 
-struct Env {
-    moto: Moto,
-    config: aws_config::SdkConfig,
-    topic: String,
-    queue: String,
-}
-
-impl Env {
-    async fn start() -> Env {
-        let moto = Moto::start();
-        let config = moto.sdk_config().await;
-        let (topic, queue) = findings_topic_with_queue(&config).await;
-        Env { moto, config, topic, queue }
+/// The scenario account: users with and without MFA, keys, groups, admin roles, an
+/// unapproved policy on a user, a group and a role, a weak password policy, settings.
+async fn seed(env: &Env) {
+    let iam = env.iam();
+    crate::support::seed_people(&iam).await;
+    iam.create_access_key().user_name("bob").send().await.unwrap();
+    iam.create_access_key().user_name("bob").send().await.unwrap();
+    iam.create_access_key().user_name("deploy-bot").send().await.unwrap();
+    iam.attach_user_policy().user_name("deploy-bot").policy_arn(RDS).send().await.unwrap();
+    iam.create_group().group_name("developers").send().await.unwrap();
+    iam.attach_group_policy().group_name("developers").policy_arn(RDS).send().await.unwrap();
+    iam.add_user_to_group().group_name("developers").user_name("bob").send().await.unwrap();
+    iam.create_group().group_name("old-contractors").send().await.unwrap();
+    let trust = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{ACCOUNT}:root")},"Action":"sts:AssumeRole"}]});
+    for role in ["ci-deployer", "etl"] {
+        iam.create_role().role_name(role).assume_role_policy_document(trust.to_string()).send().await.unwrap();
     }
-
-    fn iam(&self) -> aws_sdk_iam::Client {
-        aws_sdk_iam::Client::new(&self.config)
-    }
-
-    fn live_config(&self) -> Config {
-        Config {
-            settings: SettingsSource::Ssm("/iam-assurance".into()),
-            settings_prefix: "/iam-assurance".into(),
-            topic_arn: Some(self.topic.clone()),
-            // These tests check what a run finds and sends without finding state (every open
-            // finding is new); tests/alerts.rs covers the state table.
-            state_table: None,
-            time_budget: std::time::Duration::from_secs(60),
-        }
-    }
-
-    fn clients(&self) -> Clients {
-        Clients::from_config(&self.config)
-    }
-
-    async fn put_setting(&self, rule: &str, value: Value) {
-        aws_sdk_ssm::Client::new(&self.config)
-            .put_parameter()
-            .name(format!("/iam-assurance/rules/{rule}"))
-            .value(value.to_string())
-            .r#type(aws_sdk_ssm::types::ParameterType::String)
-            .overwrite(true)
-            .send()
-            .await
-            .unwrap();
-    }
-
-    /// Every SNS message delivered to the queue so far (the SNS envelopes), drained.
-    async fn received(&self) -> Vec<Value> {
-        let sqs = aws_sdk_sqs::Client::new(&self.config);
-        let mut out = Vec::new();
-        loop {
-            let got = sqs.receive_message().queue_url(&self.queue).max_number_of_messages(10).send().await.unwrap();
-            let messages = got.messages.unwrap_or_default();
-            if messages.is_empty() {
-                break;
-            }
-            for m in messages {
-                out.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
-                sqs.delete_message().queue_url(&self.queue).receipt_handle(m.receipt_handle.unwrap()).send().await.unwrap();
-            }
-        }
-        out
-    }
-
-    /// The scenario account: users with and without MFA, keys, groups, admin roles, an
-    /// unapproved policy on a user, a group and a role, a weak password policy, settings.
-    async fn seed(&self) {
-        let iam = self.iam();
-        crate::support::seed_people(&iam).await;
-        iam.create_access_key().user_name("bob").send().await.unwrap();
-        iam.create_access_key().user_name("bob").send().await.unwrap();
-        iam.create_access_key().user_name("deploy-bot").send().await.unwrap();
-        iam.attach_user_policy().user_name("deploy-bot").policy_arn(RDS).send().await.unwrap();
-        iam.create_group().group_name("developers").send().await.unwrap();
-        iam.attach_group_policy().group_name("developers").policy_arn(RDS).send().await.unwrap();
-        iam.add_user_to_group().group_name("developers").user_name("bob").send().await.unwrap();
-        iam.create_group().group_name("old-contractors").send().await.unwrap();
-        let trust = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{ACCOUNT}:root")},"Action":"sts:AssumeRole"}]});
-        for role in ["ci-deployer", "etl"] {
-            iam.create_role().role_name(role).assume_role_policy_document(trust.to_string()).send().await.unwrap();
-        }
-        iam.attach_role_policy().role_name("ci-deployer").policy_arn(ADMIN).send().await.unwrap();
-        iam.attach_role_policy().role_name("etl").policy_arn(RDS).send().await.unwrap();
-        iam.put_role_policy()
-            .role_name("etl")
-            .policy_name("everything")
-            .policy_document(json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}).to_string())
-            .send()
-            .await
-            .unwrap();
-        iam.update_account_password_policy().minimum_password_length(8).require_symbols(false).send().await.unwrap();
-        self.put_setting("approved-users", json!({"approved": ["alice", "bob", "deploy-*"]})).await;
-        self.put_setting("unapproved-policy-in-use", json!({"unapproved": ["AmazonRDSFullAccess"]})).await;
-        self.put_setting("max-admins", json!({"max": 2})).await;
-        self.put_setting(
-            "multiple-access-keys",
-            json!({"exceptions": [{"resource": format!("arn:aws:iam::{ACCOUNT}:user/bob"), "reason": "rotation in progress", "expires": "2099-01-01"}]}),
-        )
-        .await;
-        self.put_setting(
-            "user-attached-policies",
-            json!({"exceptions": [{"resource": format!("arn:aws:iam::{ACCOUNT}:user/deploy-bot"), "reason": "expired", "expires": "2020-01-01"}]}),
-        )
-        .await;
-    }
+    iam.attach_role_policy().role_name("ci-deployer").policy_arn(ADMIN).send().await.unwrap();
+    iam.attach_role_policy().role_name("etl").policy_arn(RDS).send().await.unwrap();
+    iam.put_role_policy()
+        .role_name("etl")
+        .policy_name("everything")
+        .policy_document(json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    iam.update_account_password_policy().minimum_password_length(8).require_symbols(false).send().await.unwrap();
+    env.put_setting("approved-users", json!({"approved": ["alice", "bob", "deploy-*"]})).await;
+    env.put_setting("unapproved-policy-in-use", json!({"unapproved": ["AmazonRDSFullAccess"]})).await;
+    env.put_setting("max-admins", json!({"max": 2})).await;
+    env.put_setting(
+        "multiple-access-keys",
+        json!({"exceptions": [{"resource": format!("arn:aws:iam::{ACCOUNT}:user/bob"), "reason": "rotation in progress", "expires": "2099-01-01"}]}),
+    )
+    .await;
+    env.put_setting(
+        "user-attached-policies",
+        json!({"exceptions": [{"resource": format!("arn:aws:iam::{ACCOUNT}:user/deploy-bot"), "reason": "expired", "expires": "2020-01-01"}]}),
+    )
+    .await;
 }
 
 fn arn(kind: &str, name: &str) -> String {
@@ -155,10 +88,10 @@ fn assert_calls_granted(run: &Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sweep_flags_exactly_the_expected_resources_and_publishes_them() {
-    let env = Env::start().await;
-    env.seed().await;
+    let env = Env::start_stateless().await;
+    seed(&env).await;
     let clients = env.clients();
-    let output = live::sweep(&clients, &env.live_config(), json!({"kind": "manual"}), Utc::now()).await.expect("sweep");
+    let output = live::sweep(&clients, &env.live_config(), iam_assurance::output::Trigger::Manual, Utc::now()).await.expect("sweep");
     let run = serde_json::to_value(&output).unwrap();
     assert_eq!(run["account_id"], ACCOUNT);
     let root = format!("arn:aws:iam::{ACCOUNT}:root");
@@ -249,8 +182,8 @@ async fn sweep_flags_exactly_the_expected_resources_and_publishes_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_behave_as_designed() {
-    let env = Env::start().await;
-    env.seed().await;
+    let env = Env::start_stateless().await;
+    seed(&env).await;
     let clients = env.clients();
     let config = env.live_config();
     let event = |name: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(event_path(name)).unwrap()).unwrap() };
@@ -311,8 +244,8 @@ async fn events_behave_as_designed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_settings_affect_only_their_rule_and_publish_failures_fail_the_run() {
-    let env = Env::start().await;
-    env.seed().await;
+    let env = Env::start_stateless().await;
+    seed(&env).await;
     env.put_setting("access-key-rotation", json!({"max_age": 30})).await;
     aws_sdk_ssm::Client::new(&env.config)
         .put_parameter()
@@ -325,7 +258,8 @@ async fn bad_settings_affect_only_their_rule_and_publish_failures_fail_the_run()
     let clients = env.clients();
     let mut config = env.live_config();
     config.topic_arn = None;
-    let run = serde_json::to_value(live::sweep(&clients, &config, json!({"kind": "manual"}), Utc::now()).await.unwrap()).unwrap();
+    let run =
+        serde_json::to_value(live::sweep(&clients, &config, iam_assurance::output::Trigger::Manual, Utc::now()).await.unwrap()).unwrap();
     let aks = rule(&run, "access-key-rotation");
     assert_eq!(aks["status"], "not_evaluated");
     assert!(aks["reason"].as_str().unwrap().contains("max_age"), "{aks}");
@@ -337,7 +271,7 @@ async fn bad_settings_affect_only_their_rule_and_publish_failures_fail_the_run()
 
     // A topic that does not exist: the run fails (so Lambda retries), it does not swallow it.
     config.topic_arn = Some(format!("arn:aws:sns:us-east-1:{ACCOUNT}:no-such-topic"));
-    let err = live::sweep(&clients, &config, json!({"kind": "manual"}), Utc::now()).await.unwrap_err();
+    let err = live::sweep(&clients, &config, iam_assurance::output::Trigger::Manual, Utc::now()).await.unwrap_err();
     assert!(matches!(err, live::RunError::Publish(_)), "{err}");
 }
 
@@ -346,8 +280,8 @@ async fn bad_settings_affect_only_their_rule_and_publish_failures_fail_the_run()
 fn cli_sweep_and_invoke_against_the_emulator() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let env = rt.block_on(async {
-        let env = Env::start().await;
-        env.seed().await;
+        let env = Env::start_stateless().await;
+        seed(&env).await;
         env
     });
     let vars = env.moto.env();
@@ -373,12 +307,19 @@ fn cli_sweep_and_invoke_against_the_emulator() {
     assert_eq!(run["findings"][0]["rule_id"], "root-usage");
     assert_eq!(rt.block_on(env.received()).len(), 1);
 
-    // A garbage event file: acknowledged (exit 0), like the function would.
+    // A file that is not JSON is the user's mistake: a non-zero exit naming the file. JSON
+    // that is no event is acknowledged (exit 0), as the function does.
     let dir = std::env::temp_dir().join(format!("iam-assurance-garbage-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let garbage = dir.join("garbage.json");
     std::fs::write(&garbage, "\u{0}not json at all").unwrap();
     let out = run_bin(&["invoke", garbage.to_str().unwrap()], &envs);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("garbage.json") && stderr(&out).contains("not a JSON event"), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    let not_an_event = dir.join("not-an-event.json");
+    std::fs::write(&not_an_event, r#"{"hello": "world"}"#).unwrap();
+    let out = run_bin(&["invoke", not_an_event.to_str().unwrap()], &envs);
     assert!(out.status.success(), "{}", stderr(&out));
     let run: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(run["trigger"]["kind"], "ignored");

@@ -1,6 +1,7 @@
 //! Every sample event in `events/` routes as DESIGN.md says ("Events").
 
-use iam_assurance::event::{route, Entity, Need, Route};
+use iam_assurance::change::{Change, Entity, Need};
+use iam_assurance::route::{route, CloudTrailEvent, Route};
 use serde_json::{json, Value};
 
 fn load(name: &str) -> Value {
@@ -8,16 +9,16 @@ fn load(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn targeted(name: &str) -> iam_assurance::event::Targeted {
+fn targeted(name: &str) -> Change {
     match route(&load(name)) {
-        Route::CloudTrail { targeted: Some(t), root: None, .. } => t,
+        Route::CloudTrail(CloudTrailEvent { change: Some(t), root: None, .. }) => t,
         other => panic!("{name}: expected a targeted evaluation, got {other:?}"),
     }
 }
 
 #[test]
 fn schedule_is_a_sweep() {
-    assert_eq!(route(&load("schedule.json")), Route::Sweep);
+    assert!(matches!(route(&load("schedule.json")), Route::Sweep { .. }));
 }
 
 #[test]
@@ -27,18 +28,21 @@ fn credential_events_read_the_user_live() {
     {
         let t = targeted(file);
         assert_eq!(t.entity, Entity::User(user.into()), "{file}");
-        assert!(matches!(t.need, Need::UserCredentials(_)), "{file}");
-        assert!(!t.rules.contains(&"max-admins"), "{file}: a credential change cannot move admin counts");
+        assert!(matches!(t.need(), Need::UserCredentials(_)), "{file}");
+        assert!(!t.rule_ids().contains(&"max-admins"), "{file}: a credential change cannot move admin counts");
     }
-    assert!(targeted("create-user.json").rules.contains(&"approved-users"));
+    assert!(targeted("create-user.json").rule_ids().contains(&"approved-users"));
     // Each event reads only what it can change, and runs only the rules over that.
-    let Need::UserCredentials(parts) = targeted("create-access-key.json").need else { unreachable!() };
+    let Need::UserCredentials(parts) = targeted("create-access-key.json").need() else { unreachable!() };
     assert!(parts.access_keys && parts.key_last_used && !parts.login_profile && !parts.mfa_devices && !parts.signing_certificates);
-    assert!(targeted("create-access-key.json").rules.contains(&"inactive-access-key"));
-    assert!(!targeted("create-access-key.json").rules.contains(&"user-mfa"), "user-mfa needs the login profile, not read for a key event");
-    let Need::UserCredentials(parts) = targeted("create-login-profile.json").need else { unreachable!() };
+    assert!(targeted("create-access-key.json").rule_ids().contains(&"inactive-access-key"));
+    assert!(
+        !targeted("create-access-key.json").rule_ids().contains(&"user-mfa"),
+        "user-mfa needs the login profile, not read for a key event"
+    );
+    let Need::UserCredentials(parts) = targeted("create-login-profile.json").need() else { unreachable!() };
     assert!(parts.login_profile && parts.mfa_devices && !parts.access_keys);
-    assert_eq!(targeted("create-login-profile.json").rules, vec!["user-mfa", "console-access-inactive"]);
+    assert_eq!(targeted("create-login-profile.json").rule_ids(), vec!["user-mfa", "console-access-inactive"]);
 }
 
 #[test]
@@ -55,9 +59,9 @@ fn attachment_events_reevaluate_policies_and_admin_counts() {
     for (file, entity, rule) in cases {
         let t = targeted(file);
         assert_eq!(t.entity, entity, "{file}");
-        assert_eq!(t.need, Need::Authorization, "{file}");
-        assert!(t.rules.contains(&rule), "{file}: {:?}", t.rules);
-        assert!(t.rules.contains(&"max-admins") && t.rules.contains(&"min-admins"), "{file}: {:?}", t.rules);
+        assert_eq!(t.need(), Need::Authorization, "{file}");
+        assert!(t.rule_ids().contains(&rule), "{file}: {:?}", t.rule_ids());
+        assert!(t.rule_ids().contains(&"max-admins") && t.rule_ids().contains(&"min-admins"), "{file}: {:?}", t.rule_ids());
     }
     assert_eq!(targeted("attach-user-policy.json").related, Some(Entity::Policy("arn:aws:iam::aws:policy/AdministratorAccess".into())));
     assert_eq!(targeted("add-user-to-group.json").related, Some(Entity::User("contractor-bob".into())));
@@ -75,7 +79,7 @@ fn failed_calls_are_skipped() {
 fn root_activity_is_an_immediate_root_usage() {
     for file in ["root-console-signin.json", "root-api-call.json"] {
         match route(&load(file)) {
-            Route::CloudTrail { root: Some(activity), targeted: None, .. } => {
+            Route::CloudTrail(CloudTrailEvent { root: Some(activity), change: None, .. }) => {
                 assert!(!activity.event_id.is_empty(), "{file}");
                 assert!(activity.source_ip.is_some(), "{file}");
             }
@@ -87,14 +91,16 @@ fn root_activity_is_an_immediate_root_usage() {
     event["detail"]["userIdentity"] =
         json!({"type": "Root", "principalId": "123456789012", "arn": "arn:aws:iam::123456789012:root", "accountId": "123456789012"});
     match route(&event) {
-        Route::CloudTrail { root: Some(_), targeted: Some(t), .. } => assert_eq!(t.entity, Entity::User("deploy-bot".into())),
+        Route::CloudTrail(CloudTrailEvent { root: Some(_), change: Some(t), .. }) => {
+            assert_eq!(t.entity, Entity::User("deploy-bot".into()))
+        }
         other => panic!("expected both, got {other:?}"),
     }
     // A failed root sign-in is still root activity.
     let mut event = load("root-console-signin.json");
     event["detail"]["errorMessage"] = json!("Failed authentication");
     event["detail"]["responseElements"] = json!({"ConsoleLogin": "Failure"});
-    assert!(matches!(route(&event), Route::CloudTrail { root: Some(_), .. }));
+    assert!(matches!(route(&event), Route::CloudTrail(CloudTrailEvent { root: Some(_), .. })));
 }
 
 #[test]

@@ -208,7 +208,8 @@ fn the_handler_result_fits_lambdas_response_limit() {
     let inventory = load(&files).unwrap();
     let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").unwrap().with_timezone(&chrono::Utc);
     let report = iam_assurance_rules::evaluate(&inventory, &iam_assurance_rules::Settings::defaults(), now);
-    let output = RunOutput::from_report(report, json!({"kind": "schedule"}), Default::default());
+    let output =
+        RunOutput::from_report(report, iam_assurance::output::Trigger::Schedule { event_id: None, time: None }, Default::default());
     let total = output.findings.len();
     assert!(total > 5);
 

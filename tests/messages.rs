@@ -2,7 +2,8 @@
 //! into parts, and what each protocol's body says.
 
 use chrono::{DateTime, Duration, Utc};
-use iam_assurance::notify::{self, Change, DigestInput, History, MessageContext, MAX_MESSAGE_BYTES, MAX_SUBJECT};
+use iam_assurance::alerts::{History, NoticeKind};
+use iam_assurance::notify::{self, DigestInput, MessageContext, MAX_MESSAGE_BYTES, MAX_SUBJECT};
 use iam_assurance_rules::report::{Finding, FindingStatus};
 use iam_assurance_rules::{ResourceType, Severity};
 use serde_json::{json, Value};
@@ -46,7 +47,7 @@ fn part(message: &iam_assurance_aws::OutgoingMessage, key: &str) -> Value {
 
 #[test]
 fn every_message_has_the_filter_attributes_and_the_three_protocols() {
-    for change in [Change::New, Change::Reminder, Change::Resolved] {
+    for change in [NoticeKind::New, NoticeKind::Reminder, NoticeKind::Resolved] {
         let m = notify::finding_message(&finding(1, Severity::High), change, &History::default(), &ctx());
         let keys: Vec<&str> = m.attributes.keys().map(String::as_str).collect();
         assert_eq!(keys, ["account_id", "change", "resource_type", "rule_id", "severity"]);
@@ -65,13 +66,13 @@ fn subjects_are_one_ascii_line_under_100_characters() {
     let mut f = finding(1, Severity::Critical);
     f.resource_name = format!("{}\nédition-{}", "a".repeat(150), "ü".repeat(20));
     f.title = "A title with a line break\nand ünïcode".into();
-    for change in [Change::New, Change::Reminder, Change::Resolved] {
+    for change in [NoticeKind::New, NoticeKind::Reminder, NoticeKind::Resolved] {
         let s = notify::finding_message(&f, change, &History::default(), &ctx()).subject;
         assert!(s.len() <= MAX_SUBJECT && s.is_ascii() && !s.chars().any(|c| c.is_control()), "{s:?}");
     }
-    let short = notify::finding_message(&finding(7, Severity::High), Change::New, &History::default(), &ctx()).subject;
+    let short = notify::finding_message(&finding(7, Severity::High), NoticeKind::New, &History::default(), &ctx()).subject;
     assert_eq!(short, "[HIGH] user-7: Console user without MFA (123456789012)");
-    let resolved = notify::finding_message(&finding(7, Severity::High), Change::Resolved, &History::default(), &ctx()).subject;
+    let resolved = notify::finding_message(&finding(7, Severity::High), NoticeKind::Resolved, &History::default(), &ctx()).subject;
     assert_eq!(resolved, "[RESOLVED] user-7: Console user without MFA (123456789012)");
 }
 
@@ -80,7 +81,7 @@ fn an_oversized_finding_is_sent_in_one_message_without_its_details() {
     let mut f = finding(1, Severity::High);
     f.details = json!({"admins": vec!["arn:aws:iam::123456789012:role/a-role-with-a-rather-long-name"; 20_000]});
     f.message = "m".repeat(300_000);
-    let m = notify::finding_message(&f, Change::New, &History::default(), &ctx());
+    let m = notify::finding_message(&f, NoticeKind::New, &History::default(), &ctx());
     assert!(m.payload_size() <= MAX_MESSAGE_BYTES, "{}", m.payload_size());
     let default = part(&m, "default");
     assert!(default["finding"]["details"]["omitted"].as_str().unwrap().contains("too large"));
@@ -131,15 +132,15 @@ fn a_large_digest_is_split_into_parts_that_fit_and_list_everything() {
 fn resolved_and_reminder_texts_read_as_such() {
     let f = finding(3, Severity::Medium);
     let history = History { first_seen: Some(now() - Duration::days(3)), last_notified: Some(now() - Duration::days(1)) };
-    let reminder = notify::email_text(&f, Change::Reminder, &history, &ctx());
+    let reminder = notify::email_text(&f, NoticeKind::Reminder, &history, &ctx());
     assert!(reminder.starts_with("REMINDER: MEDIUM finding still open in AWS account 123456789012, open for 3 days"), "{reminder}");
     assert!(reminder.contains("Open since 2026-11-20 12:00 UTC") && reminder.contains("Last message 2026-11-22 12:00 UTC"));
     assert!(reminder.contains("A reminder follows every 24 hours"));
-    let resolved = notify::email_text(&f, Change::Resolved, &history, &ctx());
+    let resolved = notify::email_text(&f, NoticeKind::Resolved, &history, &ctx());
     assert!(resolved.contains("This is no longer the case, reported since 2026-11-20 12:00 UTC:\n  User user-3 has a console password"));
     assert!(resolved.contains("Open:      from 2026-11-20 12:00 UTC to 2026-11-23 12:00 UTC (3 days)"), "{resolved}");
     assert!(!resolved.contains("HOW TO FIX") && !resolved.contains("EXCEPTION"));
-    let chat = notify::chatbot(&f, Change::Resolved, &history, &ctx());
+    let chat = notify::chatbot(&f, NoticeKind::Resolved, &history, &ctx());
     assert!(chat["content"]["title"].as_str().unwrap().starts_with(":white_check_mark: *MEDIUM* Resolved:"));
     assert_eq!(chat["content"]["nextSteps"], json!(["No action needed."]));
     assert_eq!(chat["metadata"]["threadId"], f.fingerprint);
@@ -152,14 +153,14 @@ fn a_root_activity_incident_offers_no_exception_and_no_reminder() {
     f.resource_type = ResourceType::Account;
     f.resource_arn = "arn:aws:iam::123456789012:root".into();
     f.details = json!({"source": "cloudtrail", "event": {"event_id": "e-1"}});
-    let email = notify::email_text(&f, Change::New, &History::default(), &ctx());
+    let email = notify::email_text(&f, NoticeKind::New, &History::default(), &ctx());
     assert!(email.starts_with("NEW CRITICAL FINDING in AWS account 123456789012"));
     assert!(!email.contains("ADD AN EXCEPTION") && !email.contains("A reminder follows"), "{email}");
     assert!(email.contains("reported once"));
-    let chat = notify::chatbot(&f, Change::New, &History::default(), &ctx());
+    let chat = notify::chatbot(&f, NoticeKind::New, &History::default(), &ctx());
     let steps = chat["content"]["nextSteps"].as_array().unwrap();
     assert!(!steps.iter().any(|s| s.as_str().unwrap().contains("exception")), "{steps:?}");
     assert!(chat["content"]["title"].as_str().unwrap().starts_with(":rotating_light: *CRITICAL* New:"));
-    let subject = notify::finding_message(&f, Change::New, &History::default(), &ctx()).subject;
+    let subject = notify::finding_message(&f, NoticeKind::New, &History::default(), &ctx()).subject;
     assert!(subject.starts_with("[CRITICAL] account 123456789012: "), "{subject}");
 }

@@ -1,7 +1,16 @@
-//! Shared test support: paths and running the binary.
+//! Shared test support: paths, running the binary, a moto server, and the live tests' world
+//! ([`Env`]: moto, a topic with a queue, the state table).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use iam_assurance::run::{Config, SettingsSource};
+use iam_assurance_aws::state::StateStore;
+use iam_assurance_aws::Clients;
+use serde_json::Value;
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -179,4 +188,136 @@ pub async fn seed_people(iam: &aws_sdk_iam::Client) {
         .await
         .unwrap();
     iam.create_login_profile().user_name("bob").password("Sample-Passw0rd!b").send().await.unwrap();
+}
+
+/// The finding-state table the live tests create.
+pub const STATE_TABLE: &str = "iam-assurance-state";
+/// SNS's (and SQS's) limit on one message.
+pub const MESSAGE_LIMIT: usize = 256 * 1024;
+
+/// A live test's world: a moto server, a findings topic with an SQS queue subscribed to it, and
+/// (unless stateless) the finding-state table.
+pub struct Env {
+    pub moto: Moto,
+    pub config: aws_config::SdkConfig,
+    pub topic: String,
+    pub queue: String,
+    pub state_table: Option<String>,
+}
+
+impl Env {
+    /// With the finding-state table, as deployed.
+    pub async fn start() -> Env {
+        let mut env = Env::start_stateless().await;
+        create_state_table(&env.config).await;
+        env.state_table = Some(STATE_TABLE.into());
+        env
+    }
+
+    /// Without a state table: every open finding is published as new, every run.
+    pub async fn start_stateless() -> Env {
+        let moto = Moto::start();
+        let config = moto.sdk_config().await;
+        let (topic, queue) = findings_topic_with_queue(&config).await;
+        Env { moto, config, topic, queue, state_table: None }
+    }
+
+    pub fn clients(&self) -> Clients {
+        Clients::from_config(&self.config)
+    }
+
+    /// The live path's configuration: settings from SSM, this topic, this state table.
+    pub fn live_config(&self) -> Config {
+        Config {
+            settings: SettingsSource::Ssm("/iam-assurance".into()),
+            settings_prefix: "/iam-assurance".into(),
+            topic_arn: Some(self.topic.clone()),
+            state_table: self.state_table.clone(),
+            time_budget: std::time::Duration::from_secs(60),
+        }
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.config)
+    }
+
+    pub async fn put_parameter(&self, name: &str, value: Value) {
+        aws_sdk_ssm::Client::new(&self.config)
+            .put_parameter()
+            .name(name)
+            .value(value.to_string())
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// A rule's settings in SSM (`/iam-assurance/rules/<rule>`).
+    pub async fn put_setting(&self, rule: &str, value: Value) {
+        self.put_parameter(&format!("/iam-assurance/rules/{rule}"), value).await;
+    }
+
+    /// Every SNS message delivered to the queue so far (the SNS envelopes), drained.
+    pub async fn received(&self) -> Vec<Value> {
+        drain(aws_sdk_sqs::Client::new(&self.config), self.queue.clone(), None).await
+    }
+
+    /// Every item of the state table.
+    pub async fn state_items(&self) -> BTreeMap<String, iam_assurance_aws::StateItem> {
+        let table = self.state_table.as_deref().expect("a state table");
+        let loaded = StateStore::new(&self.clients(), table).load().await.expect("scan");
+        assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
+        loaded.items
+    }
+}
+
+/// Receive and delete every message of the queue; with `until`, keep polling until it is set
+/// and the queue is empty (draining while a large publish runs keeps moto's queue short:
+/// its receive and delete take time linear in the queue's length). Each SQS body is checked
+/// against the size limit.
+pub async fn drain(sqs: aws_sdk_sqs::Client, queue: String, until: Option<Arc<AtomicBool>>) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let finished = until.as_ref().is_none_or(|u| u.load(Ordering::SeqCst));
+        let got = sqs.receive_message().queue_url(&queue).max_number_of_messages(10).send().await.unwrap();
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            if finished {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            continue;
+        }
+        let mut delete = Vec::new();
+        for (i, m) in messages.into_iter().enumerate() {
+            let body = m.body.unwrap_or_default();
+            assert!(body.len() <= MESSAGE_LIMIT, "an SQS delivery of {} bytes", body.len());
+            out.push(serde_json::from_str::<Value>(&body).unwrap());
+            delete.push(
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(format!("d{i}"))
+                    .receipt_handle(m.receipt_handle.unwrap_or_default())
+                    .build()
+                    .unwrap(),
+            );
+        }
+        sqs.delete_message_batch().queue_url(&queue).set_entries(Some(delete)).send().await.unwrap();
+    }
+    out
+}
+
+pub async fn create_state_table(config: &aws_config::SdkConfig) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    aws_sdk_dynamodb::Client::new(config)
+        .create_table()
+        .table_name(STATE_TABLE)
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("fingerprint").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("fingerprint").key_type(KeyType::Hash).build().unwrap())
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
 }

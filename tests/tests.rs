@@ -1,7 +1,8 @@
 //! The one integration-test binary (one link step): every module below is a test suite.
 //!
 //! - `cli`: the `iam-assurance` binary on the sample account (offline audit, rules, bad files).
-//! - `events`: every sample event in `events/` routes as DESIGN.md says.
+//! - `events`: every sample event in `events/` routes to the change and rules it should.
+//! - `generated`: the committed docs/rules.md, docs/events.md and infra/settings.yaml are current.
 //! - `adapters`: the AWS adapters against scripted SDK responses (paging, throttling, report states).
 //! - `emulator`: the live path end to end against moto on 127.0.0.1 through the real SDK clients.
 //! - `alert_plan`: the finding-state diff (new / resolved / reminder), pure, on plain data.
@@ -17,5 +18,6 @@ mod alerts;
 mod cli;
 mod emulator;
 mod events;
+mod generated;
 mod lambda;
 mod messages;

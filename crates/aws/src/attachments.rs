@@ -7,15 +7,15 @@ use aws_sdk_iam::types::PolicyUsageType;
 use iam_assurance_rules::inventory::{name_from_arn, AttachedPolicy, Group, ManagedPolicy, PolicyEntities, Role, User};
 use iam_assurance_rules::policy::PolicyDocument;
 
-use crate::convert::{datetime, opt_datetime};
+use crate::convert::{canonical_order, datetime, opt_datetime};
+use crate::credentials::{gone_or, next_marker, Lookup};
 use crate::error::AwsFailure;
-use crate::live::{gone_or, next_marker, Step};
 use crate::Clients;
 
 /// The default version's document of a managed policy, as IAM returns it (URL-encoded JSON):
 /// GetPolicy, then GetPolicyVersion. `Ok(None)`: the policy does not exist. `Err` names the
 /// operation and the AWS error.
-pub async fn policy_document(clients: &Clients, arn: &str) -> Step<String> {
+pub async fn policy_document(clients: &Clients, arn: &str) -> Lookup<String> {
     Ok(policy_with_document(clients, arn).await?.map(|(_, document)| document))
 }
 
@@ -23,7 +23,7 @@ pub async fn policy_document(clients: &Clients, arn: &str) -> Step<String> {
 /// details describe it (name, path, attachment count), and how many users and roles have it as
 /// their permissions boundary (`PermissionsBoundaryUsageCount`, when IAM says): GetPolicy, then
 /// GetPolicyVersion. `Ok(None)`: the policy does not exist.
-pub async fn managed_policy(clients: &Clients, arn: &str) -> Step<(ManagedPolicy, Option<i64>)> {
+pub async fn managed_policy(clients: &Clients, arn: &str) -> Lookup<(ManagedPolicy, Option<i64>)> {
     let Some((policy, document)) = policy_with_document(clients, arn).await? else { return Ok(None) };
     let managed = ManagedPolicy {
         name: policy.policy_name().map(str::to_owned).unwrap_or_else(|| name_from_arn(arn).to_owned()),
@@ -35,7 +35,7 @@ pub async fn managed_policy(clients: &Clients, arn: &str) -> Step<(ManagedPolicy
     Ok(Some((managed, policy.permissions_boundary_usage_count().map(i64::from))))
 }
 
-async fn policy_with_document(clients: &Clients, arn: &str) -> Step<(aws_sdk_iam::types::Policy, String)> {
+async fn policy_with_document(clients: &Clients, arn: &str) -> Lookup<(aws_sdk_iam::types::Policy, String)> {
     let policy = match clients.iam.get_policy().policy_arn(arn).send().await {
         Ok(out) => out.policy().cloned().ok_or_else(|| format!("GetPolicy returned no Policy for {arn}"))?,
         Err(err) => return gone_or(AwsFailure::from_sdk(&err), "GetPolicy"),
@@ -51,13 +51,6 @@ async fn policy_with_document(clients: &Clients, arn: &str) -> Step<(aws_sdk_iam
         }
         Err(err) => gone_or(AwsFailure::from_sdk(&err), "GetPolicyVersion"),
     }
-}
-
-/// Attached policies in one order, by name then ARN, whichever API listed them: a finding
-/// that lists them reads the same from an event's targeted read and from a sweep's
-/// authorization details (inline policies are kept by name for the same reason).
-pub fn canonical_order(attached: &mut [AttachedPolicy]) {
-    attached.sort_by(|a, b| (&a.name, &a.arn).cmp(&(&b.name, &b.arn)));
 }
 
 /// Every page of a `ListAttached{User,Group,Role}Policies` call, as [`AttachedPolicy`]s in
@@ -90,7 +83,7 @@ macro_rules! attached_policies {
 
 /// One user with its permissions boundary, nothing else (no policies, no groups): GetUser.
 /// `Ok(None)`: no such user.
-pub async fn user(clients: &Clients, name: &str) -> Step<User> {
+pub async fn user(clients: &Clients, name: &str) -> Lookup<User> {
     let user = match clients.iam.get_user().user_name(name).send().await {
         Ok(out) => out.user().cloned().ok_or_else(|| format!("GetUser returned no User for {name}"))?,
         Err(err) => return gone_or(AwsFailure::from_sdk(&err), "GetUser"),
@@ -111,7 +104,7 @@ pub async fn user(clients: &Clients, name: &str) -> Step<User> {
 /// One user with its directly attached managed policies and its permissions boundary, nothing
 /// else (no groups, no inline policies): GetUser, then ListAttachedUserPolicies. `Ok(None)`:
 /// no such user.
-pub async fn user_with_attached_policies(clients: &Clients, name: &str) -> Step<User> {
+pub async fn user_with_attached_policies(clients: &Clients, name: &str) -> Lookup<User> {
     let Some(mut user) = user(clients, name).await? else { return Ok(None) };
     let Some(attached) = attached_policies!(clients, list_attached_user_policies, user_name, name, "ListAttachedUserPolicies")? else {
         return Ok(None);
@@ -122,7 +115,7 @@ pub async fn user_with_attached_policies(clients: &Clients, name: &str) -> Step<
 
 /// One role with its permissions boundary and when it was last used (no policies, no trust
 /// policy): GetRole. `Ok(None)`: no such role.
-pub async fn role(clients: &Clients, name: &str) -> Step<Role> {
+pub async fn role(clients: &Clients, name: &str) -> Lookup<Role> {
     let role = match clients.iam.get_role().role_name(name).send().await {
         Ok(out) => out.role().cloned().ok_or_else(|| format!("GetRole returned no Role for {name}"))?,
         Err(err) => return gone_or(AwsFailure::from_sdk(&err), "GetRole"),
@@ -144,7 +137,7 @@ pub async fn role(clients: &Clients, name: &str) -> Step<Role> {
 /// One role with its directly attached managed policies, its permissions boundary and when it
 /// was last used (no inline policies, no trust policy): GetRole, then ListAttachedRolePolicies.
 /// `Ok(None)`: no such role.
-pub async fn role_with_attached_policies(clients: &Clients, name: &str) -> Step<Role> {
+pub async fn role_with_attached_policies(clients: &Clients, name: &str) -> Lookup<Role> {
     let Some(mut role) = role(clients, name).await? else { return Ok(None) };
     let Some(attached) = attached_policies!(clients, list_attached_role_policies, role_name, name, "ListAttachedRolePolicies")? else {
         return Ok(None);
@@ -155,7 +148,7 @@ pub async fn role_with_attached_policies(clients: &Clients, name: &str) -> Step<
 
 /// One group (no policies) and the ARN and name of every user in it: GetGroup, every page.
 /// `Ok(None)`: no such group.
-pub async fn group_members(clients: &Clients, name: &str) -> Step<(Group, Vec<(String, String)>)> {
+pub async fn group_members(clients: &Clients, name: &str) -> Lookup<(Group, Vec<(String, String)>)> {
     let mut group: Option<Group> = None;
     let mut members = Vec::new();
     let mut marker: Option<String> = None;
@@ -188,7 +181,7 @@ pub async fn group_members(clients: &Clients, name: &str) -> Step<(Group, Vec<(S
 /// One group with its directly attached managed policies (no inline policies) and the ARN and
 /// name of every user in it: GetGroup (every page), then ListAttachedGroupPolicies.
 /// `Ok(None)`: no such group.
-pub async fn group_with_members(clients: &Clients, name: &str) -> Step<(Group, Vec<(String, String)>)> {
+pub async fn group_with_members(clients: &Clients, name: &str) -> Lookup<(Group, Vec<(String, String)>)> {
     let Some((mut group, members)) = group_members(clients, name).await? else { return Ok(None) };
     let Some(attached) = attached_policies!(clients, list_attached_group_policies, group_name, name, "ListAttachedGroupPolicies")? else {
         return Ok(None);
@@ -201,7 +194,7 @@ pub async fn group_with_members(clients: &Clients, name: &str) -> Step<(Group, V
 /// those that have it as their permissions boundary, which IAM lists too unless told not to):
 /// ListEntitiesForPolicy, every page. Roles are named; whether each is service-linked is not in
 /// the answer and is left `false` for the caller to fill in. `Ok(None)`: no such policy.
-pub async fn policy_entities(clients: &Clients, arn: &str) -> Step<PolicyEntities> {
+pub async fn policy_entities(clients: &Clients, arn: &str) -> Lookup<PolicyEntities> {
     let mut entities = PolicyEntities { arn: arn.to_owned(), name: name_from_arn(arn).to_owned(), ..PolicyEntities::default() };
     let mut marker: Option<String> = None;
     loop {
@@ -247,19 +240,19 @@ macro_rules! policy_names {
 
 /// The names of a group's inline policies (not their documents), sorted: ListGroupPolicies,
 /// every page. `Ok(None)`: no such group.
-pub async fn group_policy_names(clients: &Clients, name: &str) -> Step<Vec<String>> {
+pub async fn group_policy_names(clients: &Clients, name: &str) -> Lookup<Vec<String>> {
     policy_names!(clients, list_group_policies, group_name, name, "ListGroupPolicies")
 }
 
 /// The names of a role's inline policies (not their documents), sorted: ListRolePolicies,
 /// every page. `Ok(None)`: no such role.
-pub async fn role_policy_names(clients: &Clients, name: &str) -> Step<Vec<String>> {
+pub async fn role_policy_names(clients: &Clients, name: &str) -> Lookup<Vec<String>> {
     policy_names!(clients, list_role_policies, role_name, name, "ListRolePolicies")
 }
 
 /// The names of a user's inline policies (not their documents), sorted: ListUserPolicies, every
 /// page. `Ok(None)`: no such user.
-pub async fn user_policy_names(clients: &Clients, name: &str) -> Step<Vec<String>> {
+pub async fn user_policy_names(clients: &Clients, name: &str) -> Lookup<Vec<String>> {
     policy_names!(clients, list_user_policies, user_name, name, "ListUserPolicies")
 }
 
@@ -273,7 +266,7 @@ pub enum InlineOwner {
 
 /// One inline policy's document, as IAM returns it (URL-encoded JSON): GetUserPolicy,
 /// GetGroupPolicy or GetRolePolicy. `Ok(None)`: no such policy (or no such owner).
-pub async fn inline_policy_document(clients: &Clients, owner: InlineOwner, name: &str, policy: &str) -> Step<String> {
+pub async fn inline_policy_document(clients: &Clients, owner: InlineOwner, name: &str, policy: &str) -> Lookup<String> {
     let missing = |operation: &str| format!("{operation} returned no document for {policy} of {name}");
     match owner {
         InlineOwner::User => match clients.iam.get_user_policy().user_name(name).policy_name(policy).send().await {
@@ -292,7 +285,7 @@ pub async fn inline_policy_document(clients: &Clients, owner: InlineOwner, name:
 }
 
 /// A document the SDK returned empty (a required field it could not read) is an error.
-fn non_empty(document: &str, missing: impl FnOnce() -> String) -> Step<String> {
+fn non_empty(document: &str, missing: impl FnOnce() -> String) -> Lookup<String> {
     if document.trim().is_empty() {
         Err(missing())
     } else {

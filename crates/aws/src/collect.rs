@@ -1,4 +1,4 @@
-//! Inventory collection: what to read ([`Plan`]) and [`collect`], which reads it.
+//! Inventory collection: what to read ([`Collection`]) and [`collect`], which reads it.
 //!
 //! Calls per source (`n` = pages; IAM lists are paginated):
 //!
@@ -27,10 +27,10 @@ use iam_assurance_rules::inventory::{
 use iam_assurance_rules::sources::account_summary_from_map;
 
 use crate::convert::{opt_datetime, AadBuilder, AccountHint};
+use crate::credentials::{next_marker, CredentialParts};
 use crate::deadline::Deadline;
 use crate::error::AwsFailure;
-use crate::live::{next_marker, CredentialParts};
-use crate::{credential_report, live, service_access, Clients};
+use crate::{credential_report, credentials, service_access, Clients};
 
 /// Which users, groups, roles and managed policies to read (GetAccountAuthorizationDetails).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,10 +47,10 @@ pub enum AuthScope {
     NoAwsManaged,
 }
 
-/// What [`collect`] reads. Each flag is one data source; a source not asked for is left
+/// What [`collect`] reads: which data sources. Each flag is one data source; a source not asked for is left
 /// `None` in the inventory with no gap recorded (the rules report it "not collected").
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Plan {
+pub struct Collection {
     /// Users, groups, roles and managed policies.
     pub authorization: AuthScope,
     /// The account credential report (up to 4 hours old).
@@ -74,11 +74,11 @@ pub struct Plan {
     pub service_last_accessed: bool,
 }
 
-impl Plan {
+impl Collection {
     /// Everything a full sweep of the catalog needs, except the opt-in service-last-accessed
     /// jobs (set `service_last_accessed` when a rule that uses them is enabled).
     pub fn full_sweep() -> Self {
-        Plan {
+        Collection {
             authorization: AuthScope::Full,
             credential_report: true,
             user_credentials: None,
@@ -105,7 +105,7 @@ impl Plan {
 /// names the account, `account_id` is left empty for the caller to fill.
 ///
 /// Every HTTP request is counted in `clients.counter` as `iam:<Operation>`.
-pub async fn collect(clients: &Clients, plan: &Plan, deadline: std::time::Instant) -> Inventory {
+pub async fn collect(clients: &Clients, plan: &Collection, deadline: std::time::Instant) -> Inventory {
     let deadline = Deadline::from_std(deadline);
     let iam = &clients.iam;
 
@@ -132,7 +132,7 @@ pub async fn collect(clients: &Clients, plan: &Plan, deadline: std::time::Instan
     let credentials = async {
         if let Some(user) = &plan.user_credentials {
             Some(Credentials::Live(
-                deadline.run("reading the user's credentials", live::fetch(iam, user, plan.user_credential_parts)).await,
+                deadline.run("reading the user's credentials", credentials::fetch(iam, user, plan.user_credential_parts)).await,
             ))
         } else if plan.credential_report {
             Some(Credentials::Report(deadline.run("the credential report", credential_report::fetch(iam, deadline)).await))
@@ -235,7 +235,7 @@ pub async fn collect(clients: &Clients, plan: &Plan, deadline: std::time::Instan
 }
 
 enum Credentials {
-    Live(Result<live::LiveCredentials, String>),
+    Live(Result<credentials::LiveCredentials, String>),
     Report(Result<CredentialReport, String>),
 }
 

@@ -162,7 +162,7 @@ impl AadBuilder {
                 Some(AttachedPolicy { name: name.to_owned(), arn: arn.to_owned() })
             })
             .collect();
-        crate::attachments::canonical_order(&mut attached);
+        canonical_order(&mut attached);
         attached
     }
 
@@ -249,4 +249,11 @@ impl AadBuilder {
             arn,
         });
     }
+}
+
+/// Attached policies in one order, by name then ARN, whichever API listed them: a finding
+/// that lists them reads the same from an event's targeted read and from a sweep's
+/// authorization details (inline policies are kept by name for the same reason).
+pub fn canonical_order(attached: &mut [AttachedPolicy]) {
+    attached.sort_by(|a, b| (&a.name, &a.arn).cmp(&(&b.name, &b.arn)));
 }

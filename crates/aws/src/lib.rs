@@ -9,7 +9,7 @@
 //! is belongs to `iam-assurance-rules`.
 //!
 //! The entry points:
-//! - [`collect`] with a [`Plan`]: an [`Inventory`](iam_assurance_rules::Inventory) that never
+//! - [`collect`] with a [`Collection`]: an [`Inventory`](iam_assurance_rules::Inventory) that never
 //!   fails as a whole (a source that cannot be read becomes a gap);
 //! - [`load_settings`]: rule settings from SSM;
 //! - [`publish`]: findings to SNS with `PublishBatch`;
@@ -27,19 +27,19 @@ pub mod collect;
 mod convert;
 pub mod counter;
 mod credential_report;
+pub mod credentials;
 mod deadline;
 pub mod error;
-pub mod live;
 pub mod permissions;
 mod service_access;
 pub mod sns;
 pub mod ssm;
 pub mod state;
 
-pub use collect::{collect, AuthScope, Plan};
+pub use collect::{collect, AuthScope, Collection};
 pub use counter::CallCounter;
+pub use credentials::CredentialParts;
 pub use error::AdapterError;
-pub use live::CredentialParts;
 pub use sns::{publish, OutgoingMessage, PublishStats};
 pub use ssm::load_settings;
 pub use state::{Expect, ItemStatus, StateItem, StateStore, StateWrite, WriteOutcome};

@@ -13,9 +13,9 @@ use aws_sdk_iam::types::JobStatusType;
 use iam_assurance_rules::inventory::ServiceAccess;
 
 use crate::convert::opt_datetime;
+use crate::credentials::next_marker;
 use crate::deadline::{Backoff, Deadline};
 use crate::error::AwsFailure;
-use crate::live::next_marker;
 
 /// Jobs in flight at once, at most.
 pub(crate) const MAX_IN_FLIGHT: usize = 4;

@@ -1,54 +1,14 @@
-//! The rule catalog: every rule, in the order of RULES.md.
+//! The rule catalog: every rule, in the order of the rules' modules (see [`crate::rules`]).
+//! Rule ids are user-facing (findings, SSM parameter names, SNS attributes): never rename one
+//! once shipped.
 
 use std::sync::LazyLock;
 
+use crate::change::ChangeKind;
 use crate::rule::Rule;
 use crate::rules;
 
-/// Rule ids in catalog order. Ids are user-facing (findings, SSM parameter names, SNS
-/// attributes): never rename one once shipped.
-pub const RULE_IDS: [&str; 29] = [
-    "root-access-keys",
-    "root-access-key-rotation",
-    "root-signing-certificates",
-    "root-signing-certificate-rotation",
-    "root-mfa",
-    "root-password-rotation",
-    "root-usage",
-    "individual-users",
-    "approved-users",
-    "unapproved-policy-in-use",
-    "min-admins",
-    "max-admins",
-    "password-policy",
-    "unused-user",
-    "user-mfa",
-    "access-key-rotation",
-    "inactive-access-key",
-    "multiple-access-keys",
-    "console-access-inactive",
-    "user-signing-certificate-rotation",
-    "user-inline-policies",
-    "user-attached-policies",
-    "user-service-inactivity",
-    "inactive-role",
-    "role-inline-policies",
-    "role-service-inactivity",
-    "empty-group",
-    "admin-policy",
-    "server-certificate-rotation",
-];
-
-static CATALOG: LazyLock<Vec<&'static dyn Rule>> = LazyLock::new(|| {
-    let mut all: Vec<&'static dyn Rule> = Vec::new();
-    all.extend(rules::root::rules());
-    all.extend(rules::account::rules());
-    all.extend(rules::users::rules());
-    all.extend(rules::resources::rules());
-    all.extend(rules::service_activity::rules());
-    all.sort_by_key(|r| RULE_IDS.iter().position(|id| *id == r.meta().id).unwrap_or(usize::MAX));
-    all
-});
+static CATALOG: LazyLock<Vec<&'static dyn Rule>> = LazyLock::new(rules::all);
 
 /// Every rule, in catalog order.
 pub fn all() -> &'static [&'static dyn Rule] {
@@ -60,16 +20,41 @@ pub fn find(id: &str) -> Option<&'static dyn Rule> {
     all().iter().copied().find(|r| r.meta().id == id)
 }
 
+/// The rules an IAM change of this kind can move, in catalog order.
+pub fn moved_by(kind: ChangeKind) -> impl Iterator<Item = &'static dyn Rule> {
+    all().iter().copied().filter(move |r| r.meta().moved_by.contains(&kind))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
     #[test]
-    fn catalog_has_every_rule_once_in_order() {
+    fn catalog_has_every_rule_once_with_a_well_formed_id() {
         let ids: Vec<&str> = all().iter().map(|r| r.meta().id).collect();
-        assert_eq!(ids, RULE_IDS.to_vec());
-        assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 29);
+        assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), ids.len(), "a rule id twice: {ids:?}");
+        for id in &ids {
+            let well_formed = !id.is_empty()
+                && !id.starts_with('-')
+                && !id.ends_with('-')
+                && !id.contains("--")
+                && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            assert!(well_formed, "rule id {id:?}: lowercase words joined by '-'");
+            assert_ne!(*id, crate::settings::GLOBAL_KEY, "rule id {id:?} is the global settings' key");
+        }
+        // The catalog's order is the modules' order: root, account, users, other resources.
+        assert_eq!(ids.first(), Some(&"root-access-keys"));
+        assert_eq!(ids.len(), 29);
+    }
+
+    #[test]
+    fn every_change_kind_moves_a_rule() {
+        for kind in ChangeKind::ALL {
+            assert!(moved_by(kind).next().is_some(), "{kind:?} moves no rule: nothing would evaluate such an event");
+        }
+        let admin_counts: Vec<&str> = moved_by(ChangeKind::GroupMembership).map(|r| r.meta().id).collect();
+        assert_eq!(admin_counts, ["min-admins", "max-admins", "empty-group"]);
     }
 
     #[test]
@@ -86,7 +71,7 @@ mod tests {
             assert!(!meta.title.is_empty() && !meta.description.is_empty() && !meta.rationale.is_empty(), "{}", meta.id);
             assert!(!meta.remediation.is_empty() && !meta.standards.is_empty() && !meta.data.is_empty(), "{}", meta.id);
             // Every rule accepts its own defaults.
-            rule.check_params(defaults.as_object().unwrap()).unwrap();
+            rule.parse_params(defaults.as_object().unwrap()).unwrap();
         }
     }
 

@@ -8,9 +8,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::policy::PolicyDocument;
+use crate::types::ResourceType;
 
 /// The data sources rules depend on (the **data** column of RULES.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -75,7 +76,7 @@ pub struct Inventory {
     /// Every principal with administrator access, when a targeted run knows them without the
     /// whole account (the event path derives them from the administrator roster, see
     /// [`crate::roster`]). `None`: derived from `authorization`, which must then be complete.
-    pub admins: Option<Vec<crate::principals::Admin>>,
+    pub admins: Option<Vec<Admin>>,
     /// Every entity each of these managed policies is attached to, when a targeted run read
     /// them for those policies alone (ListEntitiesForPolicy). `None`: found in
     /// `authorization`, which must then be complete.
@@ -443,4 +444,55 @@ pub struct RootActivity {
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
     pub aws_region: Option<String>,
+}
+
+/// One path by which a principal gets administrator access.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AdminSource {
+    /// A managed policy attached to the principal itself.
+    Attached { policy_arn: String },
+    /// An inline policy of the principal itself.
+    Inline { policy_name: String },
+    /// A managed policy attached to a group the user belongs to.
+    GroupAttached { group: String, policy_arn: String },
+    /// An inline policy of a group the user belongs to.
+    GroupInline { group: String, policy_name: String },
+}
+
+impl std::fmt::Display for AdminSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminSource::Attached { policy_arn } => write!(f, "attached policy {policy_arn}"),
+            AdminSource::Inline { policy_name } => write!(f, "inline policy {policy_name}"),
+            AdminSource::GroupAttached { group, policy_arn } => write!(f, "group {group} (attached policy {policy_arn})"),
+            AdminSource::GroupInline { group, policy_name } => write!(f, "group {group} (inline policy {policy_name})"),
+        }
+    }
+}
+
+/// A principal with administrator access and where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Admin {
+    pub resource_type: ResourceType,
+    pub arn: String,
+    pub name: String,
+    /// Every path that grants it, without duplicates, in policy order.
+    pub via: Vec<AdminSource>,
+}
+
+impl Admin {
+    /// `user`, `role`.
+    pub fn kind(&self) -> &'static str {
+        match self.resource_type {
+            ResourceType::Role => "role",
+            _ => "user",
+        }
+    }
+
+    /// `user alice via attached policy arn:... and group admins (inline policy all)`.
+    pub fn describe(&self) -> String {
+        let via = self.via.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ");
+        format!("{} {} via {via}", self.kind(), self.name)
+    }
 }

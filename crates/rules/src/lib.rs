@@ -8,7 +8,9 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod change;
 pub mod inventory;
+pub mod patterns;
 pub mod policy;
 pub mod principals;
 pub mod report;
@@ -17,6 +19,7 @@ pub mod rule;
 pub mod rules;
 pub mod settings;
 pub mod sources;
+pub mod types;
 
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -24,8 +27,8 @@ pub(crate) mod testkit;
 use chrono::{DateTime, Utc};
 
 pub use inventory::{DataSource, Inventory};
-pub use report::{Finding, FindingStatus, Report, RuleStatus, RuleSummary};
-pub use rule::{Meta, ResourceType, Rule, Severity};
+pub use report::{Finding, FindingStatus, Problem, ProblemKind, Report, RuleStatus, RuleSummary};
+pub use rule::{Meta, ResourceType, Rule, Severity, WholeAccount};
 pub use settings::Settings;
 
 use report::{fingerprint, Suppression};
@@ -36,10 +39,11 @@ pub fn evaluate(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>) 
     evaluate_rules(inventory, settings, now, catalog::all())
 }
 
-/// Evaluate only the named rules (the event path). Unknown ids are ignored.
-pub fn evaluate_only(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>, ids: &[&str]) -> Report {
-    let rules = catalog::all().iter().copied().filter(|r| ids.contains(&r.meta().id)).collect::<Vec<_>>();
-    evaluate_rules(inventory, settings, now, &rules)
+/// Evaluate only these rules (the event path), in catalog order.
+pub fn evaluate_only(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>, rules: &[&'static dyn Rule]) -> Report {
+    let ordered: Vec<&'static dyn Rule> =
+        catalog::all().iter().copied().filter(|r| rules.iter().any(|given| given.meta().id == r.meta().id)).collect();
+    evaluate_rules(inventory, settings, now, &ordered)
 }
 
 fn evaluate_rules(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>, rules: &[&'static dyn Rule]) -> Report {
@@ -50,9 +54,9 @@ fn evaluate_rules(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>
         credential_report_generated_at: inventory.credential_report.as_ref().and_then(|r| r.generated_at),
         findings: Vec::new(),
         rules: Vec::new(),
-        errors: settings.errors.clone(),
+        errors: settings.errors.iter().map(Problem::settings).collect(),
     };
-    report.errors.extend(inventory.warnings.iter().cloned());
+    report.errors.extend(inventory.warnings.iter().map(Problem::data));
     for rule in rules {
         let meta = rule.meta();
         let mut summary = report::RuleSummary {
@@ -66,16 +70,16 @@ fn evaluate_rules(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>
         let rule_settings = match settings.rule(meta.id) {
             Ok(s) => s,
             Err(err) => {
-                report.errors.push(err.clone());
+                report.errors.push(Problem::settings(err));
                 summary.status = RuleStatus::NotEvaluated;
-                summary.reason = Some(err);
+                summary.reason = Some(err.to_string());
                 report.rules.push(summary);
                 continue;
             }
         };
         let severity = rule_settings.severity.unwrap_or(meta.severity);
         summary.severity = severity;
-        if !rule_settings.enabled.unwrap_or(meta.enabled_by_default) {
+        if !settings.enabled(meta) {
             summary.status = RuleStatus::Disabled;
             summary.reason = Some(if meta.enabled_by_default {
                 "disabled in settings".to_string()

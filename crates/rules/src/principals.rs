@@ -1,6 +1,6 @@
 //! Who holds administrator access.
 //!
-//! "Administrator access" (RULES.md) = a user (directly or through a group) or a role whose
+//! "Administrator access" = a user (directly or through a group) or a role whose
 //! effective policies — attached managed, inline, and through groups — contain an `Allow` of
 //! `*` (or `*:*`) on `*` without a `Condition`. Refinements that keep the count honest:
 //! - `Deny`, `NotAction` and `NotResource` statements never grant admin, nor does an `Allow`
@@ -21,64 +21,9 @@
 //!   a fixed order (its own attached policies by ARN, its own inline policies by name, then
 //!   its groups by name), so the list does not depend on the order IAM lists things in.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
 use crate::inventory::AuthorizationDetails;
-use crate::rule::ResourceType;
 
-/// One path by which a principal gets administrator access.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum AdminSource {
-    /// A managed policy attached to the principal itself.
-    Attached { policy_arn: String },
-    /// An inline policy of the principal itself.
-    Inline { policy_name: String },
-    /// A managed policy attached to a group the user belongs to.
-    GroupAttached { group: String, policy_arn: String },
-    /// An inline policy of a group the user belongs to.
-    GroupInline { group: String, policy_name: String },
-}
-
-impl fmt::Display for AdminSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AdminSource::Attached { policy_arn } => write!(f, "attached policy {policy_arn}"),
-            AdminSource::Inline { policy_name } => write!(f, "inline policy {policy_name}"),
-            AdminSource::GroupAttached { group, policy_arn } => write!(f, "group {group} (attached policy {policy_arn})"),
-            AdminSource::GroupInline { group, policy_name } => write!(f, "group {group} (inline policy {policy_name})"),
-        }
-    }
-}
-
-/// A principal with administrator access and where it comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Admin {
-    pub resource_type: ResourceType,
-    pub arn: String,
-    pub name: String,
-    /// Every path that grants it, without duplicates, in policy order.
-    pub via: Vec<AdminSource>,
-}
-
-impl Admin {
-    /// `user`, `role`.
-    pub fn kind(&self) -> &'static str {
-        match self.resource_type {
-            ResourceType::Role => "role",
-            _ => "user",
-        }
-    }
-
-    /// `user alice via attached policy arn:... and group admins (inline policy all)`.
-    pub fn describe(&self) -> String {
-        let via = self.via.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ");
-        format!("{} {} via {via}", self.kind(), self.name)
-    }
-}
-
+pub use crate::inventory::{Admin, AdminSource};
 pub use crate::roster::{is_known_admin_policy, is_known_deny_policy};
 
 /// Every principal with administrator access, users before roles (each by ARN), each once.
@@ -94,6 +39,7 @@ mod tests {
     use super::*;
     use crate::inventory::Inventory;
     use crate::testkit::*;
+    use crate::types::ResourceType;
     use serde_json::json;
 
     /// (name, sources as text) of every admin.

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::rule::{ResourceType, Severity};
+use crate::types::{ResourceType, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -99,7 +99,50 @@ pub struct Report {
     pub findings: Vec<Finding>,
     pub rules: Vec<RuleSummary>,
     /// Settings errors and inventory problems that did not stop the run.
-    pub errors: Vec<String>,
+    pub errors: Vec<Problem>,
+}
+
+/// A problem that did not stop a run, shown to people as its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub kind: ProblemKind,
+    pub message: String,
+}
+
+/// What kind of problem: what the CLI's exit status and the function's metrics are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// A setting is invalid (an unknown rule id or key, a wrong type): the rule it belongs to
+    /// was not evaluated, or the defaults were used.
+    Settings,
+    /// Data could not be read whole (a policy document that does not parse, a source that
+    /// could not be collected).
+    Data,
+}
+
+impl Problem {
+    pub fn settings(message: impl Into<String>) -> Self {
+        Problem { kind: ProblemKind::Settings, message: message.into() }
+    }
+
+    pub fn data(message: impl Into<String>) -> Self {
+        Problem { kind: ProblemKind::Data, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The run JSON lists problems as their messages.
+impl Serialize for Problem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.message)
+    }
 }
 
 impl Report {

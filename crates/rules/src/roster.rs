@@ -32,9 +32,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::inventory::{is_aws_managed_arn, AttachedPolicy, AuthorizationDetails, InlinePolicy, ManagedPolicy};
-use crate::principals::{Admin, AdminSource};
-use crate::rule::ResourceType;
+use crate::inventory::{is_aws_managed_arn, Admin, AdminSource, AttachedPolicy, AuthorizationDetails, InlinePolicy, ManagedPolicy};
+use crate::types::ResourceType;
 
 /// The roster's format: a stored roster of another format is not used.
 pub const FORMAT: u32 = 2;

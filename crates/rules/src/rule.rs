@@ -1,72 +1,16 @@
 //! What a rule is: metadata plus one small function over the inventory.
 
 use chrono::{DateTime, Utc};
+use std::any::Any;
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use crate::change::{ChangeKind, Unmoved};
 use crate::inventory::{AuthorizationDetails, CredentialReport, DataSource, Inventory};
-
-/// Finding severity, most severe first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Critical,
-    High,
-    Medium,
-    Low,
-    Info,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 5] = [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::High => "high",
-            Severity::Medium => "medium",
-            Severity::Low => "low",
-            Severity::Info => "info",
-        }
-    }
-}
-
-impl std::fmt::Display for Severity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// AWS Config's resource type names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum ResourceType {
-    #[serde(rename = "AWS::IAM::User")]
-    User,
-    #[serde(rename = "AWS::IAM::Role")]
-    Role,
-    #[serde(rename = "AWS::IAM::Group")]
-    Group,
-    #[serde(rename = "AWS::IAM::Policy")]
-    Policy,
-    #[serde(rename = "AWS::IAM::ServerCertificate")]
-    ServerCertificate,
-    #[serde(rename = "AWS::::Account")]
-    Account,
-}
-
-impl ResourceType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResourceType::User => "AWS::IAM::User",
-            ResourceType::Role => "AWS::IAM::Role",
-            ResourceType::Group => "AWS::IAM::Group",
-            ResourceType::Policy => "AWS::IAM::Policy",
-            ResourceType::ServerCertificate => "AWS::IAM::ServerCertificate",
-            ResourceType::Account => "AWS::::Account",
-        }
-    }
-}
+pub use crate::types::{ResourceType, Severity};
 
 /// Which data sources a rule needs before it can say anything.
 #[derive(Debug, Clone, Copy)]
@@ -106,43 +50,47 @@ pub struct Meta {
     pub requires: Requires,
     /// Rules that count over the whole account (admins, "no users") cannot run on a
     /// targeted, one-entity inventory, unless it carries the account-wide facts they read.
-    pub needs_complete_account: Whole,
+    pub needs_complete_account: WholeAccount,
     /// How its findings on one resource are told apart (their discriminators).
     pub keys: Keys,
+    /// The kinds of IAM change that can move its verdict: an event of one of these kinds
+    /// evaluates it (empty: only sweeps do).
+    pub moved_by: &'static [ChangeKind],
     pub enabled_by_default: bool,
     pub params: &'static [ParamDoc],
 }
 
-/// Whether a rule needs every user, group and role of the account.
+/// What a rule reads of the account as a whole (every user, group and role), and what an
+/// event-path run may give it instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Whole {
-    /// No: it reads what it is given.
-    No,
-    /// Yes: on a targeted inventory (`AuthorizationDetails::complete` false) it reports
-    /// `not_evaluated`.
-    Account,
-    /// The whole account, or the account's administrators known without it
+pub enum WholeAccount {
+    /// Nothing: it reads the entities it is given.
+    NotNeeded,
+    /// Every user, group and role: on a targeted inventory (`AuthorizationDetails::complete`
+    /// false) it reports `not_evaluated`.
+    Required,
+    /// Every principal, or the account's administrators known without them
     /// ([`Inventory::admins`](crate::Inventory::admins), from the administrator roster).
-    AccountOrAdmins,
-    /// The whole account, or every attachment of the policies in question
+    OrAdmins,
+    /// Every entity, or every attachment of the policies in question
     /// ([`Inventory::policy_entities`](crate::Inventory::policy_entities)).
-    AccountOrPolicyEntities,
-    /// The whole account, or the groups in question read with their members
+    OrPolicyEntities,
+    /// Every group, or the groups in question read with their members
     /// ([`Inventory::group_members`](crate::Inventory::group_members)).
-    AccountOrGroupMembers,
+    OrGroupMembers,
 }
 
-impl Whole {
+impl WholeAccount {
     /// Whether the inventory gives the rule what it needs.
     pub fn met_by(self, inventory: &Inventory) -> bool {
         let complete = inventory.authorization.as_ref().is_none_or(|a| a.complete);
         match self {
-            Whole::No => true,
-            Whole::Account => complete,
-            Whole::AccountOrAdmins => complete || inventory.admins.is_some(),
-            Whole::AccountOrPolicyEntities => complete || inventory.policy_entities.is_some(),
-            Whole::AccountOrGroupMembers => complete || inventory.group_members.is_some(),
+            WholeAccount::NotNeeded => true,
+            WholeAccount::Required => complete,
+            WholeAccount::OrAdmins => complete || inventory.admins.is_some(),
+            WholeAccount::OrPolicyEntities => complete || inventory.policy_entities.is_some(),
+            WholeAccount::OrGroupMembers => complete || inventory.group_members.is_some(),
         }
     }
 }
@@ -278,27 +226,77 @@ impl Hit {
 
 pub type Outcome = Result<Vec<Hit>, NotEvaluated>;
 
+/// A rule's parameter type: a struct with `#[serde(default, deny_unknown_fields)]` whose
+/// `Default` is the documented defaults, so that a parameter the rule does not declare cannot
+/// be set and one it reads cannot be missing. Parsed once per run, when the settings are.
+pub trait Params: DeserializeOwned + Serialize + Default + Send + Sync + 'static {
+    /// Whether the rule, with these parameters, reads this one of its data sources
+    /// ([`Meta::data`]). Some sources cost calls only some settings need (`root-mfa` reads the
+    /// virtual MFA devices only with `require_hardware`): a sweep collects a source only when
+    /// an enabled rule reads it.
+    fn reads(&self, source: DataSource) -> bool {
+        let _ = source;
+        true
+    }
+}
+
+/// A rule's parameters as parsed from its settings: the rule's own [`Params`] type, or `None`
+/// for its defaults.
+#[derive(Clone, Default)]
+pub struct ParsedParams(Option<Arc<dyn Any + Send + Sync>>);
+
+impl ParsedParams {
+    /// The defaults of whatever rule these belong to.
+    pub const DEFAULTS: ParsedParams = ParsedParams(None);
+
+    /// These parameters as `P` (the defaults when none were given); `None` when they belong to
+    /// a rule with another parameter type.
+    pub fn get<P: Params + Clone>(&self) -> Option<std::borrow::Cow<'_, P>> {
+        match &self.0 {
+            None => Some(std::borrow::Cow::Owned(P::default())),
+            Some(any) => any.downcast_ref::<P>().map(std::borrow::Cow::Borrowed),
+        }
+    }
+}
+
+impl std::fmt::Debug for ParsedParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "ParsedParams(..)" } else { "ParsedParams(defaults)" })
+    }
+}
+
 /// A rule as the engine sees it: metadata, parameter handling and the check.
 pub trait Rule: Sync {
     fn meta(&self) -> &Meta;
     /// The rule's parameters with their defaults, as JSON.
     fn default_params(&self) -> Value;
-    /// Validate the rule-specific part of its settings; the error names the parameter.
-    fn check_params(&self, raw: &Map<String, Value>) -> Result<(), String>;
-    /// Parse the parameters and run the check.
-    fn run(&self, ctx: &Ctx<'_>, raw: &Map<String, Value>) -> Outcome;
+    /// Parse and validate the rule-specific part of its settings; the error names the parameter.
+    fn parse_params(&self, raw: &Map<String, Value>) -> Result<ParsedParams, String>;
+    /// Whether the rule, with these parameters, reads this source (see [`Params::reads`]).
+    fn reads(&self, params: &ParsedParams, source: DataSource) -> bool;
+    /// Run the check with its parsed parameters.
+    fn run(&self, ctx: &Ctx<'_>, params: &ParsedParams) -> Outcome;
 }
 
-/// A rule with a typed parameter struct `P` (`#[serde(default, deny_unknown_fields)]`).
+/// A rule with a typed parameter struct `P`.
 pub struct RuleDef<P> {
     pub meta: Meta,
     pub check: fn(&Ctx<'_>, &P) -> Outcome,
+}
+
+impl<P> RuleDef<P> {
+    /// The rule's id (`RULE.id()` names a rule in code without repeating its id).
+    pub const fn id(&self) -> &'static str {
+        self.meta.id
+    }
 }
 
 /// Parameters of rules that take none.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NoParams {}
+
+impl Params for NoParams {}
 
 pub(crate) fn parse_params<P: DeserializeOwned>(raw: &Map<String, Value>) -> Result<P, String> {
     let value = Value::Object(raw.clone());
@@ -313,10 +311,16 @@ pub(crate) fn parse_params<P: DeserializeOwned>(raw: &Map<String, Value>) -> Res
     })
 }
 
-impl<P> Rule for RuleDef<P>
-where
-    P: DeserializeOwned + Serialize + Default + Sync,
-{
+impl<P: Params> RuleDef<P> {
+    fn with<R>(&self, params: &ParsedParams, f: impl FnOnce(&P) -> R) -> Option<R> {
+        match &params.0 {
+            None => Some(f(&P::default())),
+            Some(any) => any.downcast_ref::<P>().map(f),
+        }
+    }
+}
+
+impl<P: Params> Rule for RuleDef<P> {
     fn meta(&self) -> &Meta {
         &self.meta
     }
@@ -325,12 +329,33 @@ where
         serde_json::to_value(P::default()).unwrap_or(Value::Null)
     }
 
-    fn check_params(&self, raw: &Map<String, Value>) -> Result<(), String> {
-        parse_params::<P>(raw).map(|_| ())
+    fn parse_params(&self, raw: &Map<String, Value>) -> Result<ParsedParams, String> {
+        if raw.is_empty() {
+            return Ok(ParsedParams::DEFAULTS);
+        }
+        let params: P = parse_params(raw)?;
+        Ok(ParsedParams(Some(Arc::new(params))))
     }
 
-    fn run(&self, ctx: &Ctx<'_>, raw: &Map<String, Value>) -> Outcome {
-        let params = parse_params::<P>(raw).map_err(NotEvaluated)?;
-        (self.check)(ctx, &params)
+    fn reads(&self, params: &ParsedParams, source: DataSource) -> bool {
+        self.meta.data.contains(&source) && self.with(params, |p| p.reads(source)).unwrap_or(true)
+    }
+
+    fn run(&self, ctx: &Ctx<'_>, params: &ParsedParams) -> Outcome {
+        self.with(params, |p| (self.check)(ctx, p))
+            .unwrap_or_else(|| Err(NotEvaluated(format!("internal error: {} was given another rule's parameters", self.meta.id))))
+    }
+}
+
+impl Meta {
+    /// Whether `unmoved` is all that this rule reads of the account as a whole, so that the rule
+    /// cannot move when that did not.
+    pub fn unmoved_by(&self, unmoved: Unmoved) -> bool {
+        self.needs_complete_account
+            == match unmoved {
+                Unmoved::Administrators => WholeAccount::OrAdmins,
+                Unmoved::UnapprovedPolicyUse => WholeAccount::OrPolicyEntities,
+                Unmoved::Users => WholeAccount::Required,
+            }
     }
 }

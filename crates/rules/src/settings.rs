@@ -13,12 +13,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use globset::{GlobBuilder, GlobMatcher};
+use globset::GlobMatcher;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::catalog;
-use crate::rule::Severity;
+use crate::inventory::DataSource;
+use crate::patterns::glob;
+use crate::rule::{Meta, ParsedParams, Severity};
 
 /// An exception: findings on a matching resource are reported `suppressed` until it expires.
 #[derive(Debug, Clone, Serialize)]
@@ -43,27 +45,19 @@ impl Exception {
     }
 }
 
-/// Compile a case-insensitive glob where `*` crosses `/` (IAM names and ARNs are matched
-/// case-insensitively, as IAM itself treats names).
-pub fn glob(pattern: &str) -> Result<GlobMatcher, String> {
-    GlobBuilder::new(pattern)
-        .case_insensitive(true)
-        .literal_separator(false)
-        .backslash_escape(true)
-        .build()
-        .map(|g| g.compile_matcher())
-        .map_err(|e| format!("invalid pattern {pattern:?}: {e}"))
-}
-
 /// Settings of one rule, validated.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSettings {
     pub enabled: Option<bool>,
     pub severity: Option<Severity>,
     pub exceptions: Vec<Exception>,
-    /// The rule-specific parameters, already checked against the rule's parameter type.
-    pub params: Map<String, Value>,
+    /// The rule-specific parameters, parsed into the rule's parameter type.
+    pub params: ParsedParams,
 }
+
+/// A rule's settings when none were given.
+static DEFAULT_RULE_SETTINGS: RuleSettings =
+    RuleSettings { enabled: None, severity: None, exceptions: Vec::new(), params: ParsedParams::DEFAULTS };
 
 /// The key of the global settings in a settings file, and the last segment of their SSM
 /// parameter (`<prefix>/global`).
@@ -194,11 +188,29 @@ impl Settings {
     }
 
     /// The validated settings of a rule (defaults when none were given), or its error.
-    pub fn rule(&self, id: &str) -> Result<RuleSettings, String> {
+    pub fn rule(&self, id: &str) -> Result<&RuleSettings, &str> {
         match self.rules.get(id) {
-            None => Ok(RuleSettings::default()),
-            Some(result) => result.clone(),
+            None => Ok(&DEFAULT_RULE_SETTINGS),
+            Some(result) => result.as_ref().map_err(String::as_str),
         }
+    }
+
+    /// Whether a rule runs: as its settings say, else as its metadata does. A rule whose
+    /// settings are invalid counts as enabled (it reports `not_evaluated`, never nothing).
+    pub fn enabled(&self, meta: &Meta) -> bool {
+        self.rule(meta.id).ok().and_then(|r| r.enabled).unwrap_or(meta.enabled_by_default)
+    }
+
+    /// Whether some rule that runs with these settings reads this data source (see
+    /// [`Params::reads`](crate::rule::Params::reads)).
+    pub fn read(&self, source: DataSource) -> bool {
+        catalog::all().iter().any(|rule| {
+            self.enabled(rule.meta())
+                && match self.rule(rule.meta().id) {
+                    Ok(settings) => rule.reads(&settings.params, source),
+                    Err(_) => false,
+                }
+        })
     }
 
     /// Every error: unknown ids and invalid rule settings.
@@ -225,8 +237,7 @@ fn parse_rule_settings(id: &str, value: Value) -> Result<RuleSettings, String> {
         settings.exceptions = parse_exceptions(&exceptions)?;
     }
     let rule = catalog::find(id).ok_or_else(|| format!("unknown rule id `{id}`"))?;
-    rule.check_params(&map)?;
-    settings.params = map;
+    settings.params = rule.parse_params(&map)?;
     Ok(settings)
 }
 
@@ -295,7 +306,6 @@ fn short(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn defaults_when_absent() {
@@ -312,7 +322,7 @@ mod tests {
         .unwrap();
         let r = s.rule("access-key-rotation").unwrap();
         assert_eq!(r.severity, Some(Severity::High));
-        assert_eq!(r.params.get("max_age_days"), Some(&json!(30)));
+        assert_eq!(r.params.get::<crate::rules::MaxAge>().unwrap().max_age_days, 30);
         assert!(r.exceptions[0].matches("arn:aws:iam::123456789012:user/ci-deploy"));
         assert!(r.exceptions[0].matches("arn:aws:iam::123456789012:user/CI-Deploy"));
         assert!(!r.exceptions[0].matches("arn:aws:iam::123456789012:user/alice"));
@@ -397,7 +407,7 @@ mod tests {
                 {"resource":"*","reason":"c"}]}}"#,
         )
         .unwrap();
-        let ex = s.rule("user-mfa").unwrap().exceptions;
+        let ex = &s.rule("user-mfa").unwrap().exceptions;
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
         assert!(ex[0].active_at(at("2026-06-30T23:59:59Z")));
         assert!(!ex[0].active_at(at("2026-07-01T00:00:00Z")));

@@ -17,6 +17,24 @@ use crate::rule::*;
 
 use super::sh;
 
+/// The changes that can change who is an administrator (and so the administrator counts), or
+/// an administrator's name in their messages.
+const ADMIN_CHANGES: &[ChangeKind] = &[
+    ChangeKind::UserRenamed,
+    ChangeKind::UserDeleted,
+    ChangeKind::UserPolicyAttachment,
+    ChangeKind::GroupPolicyAttachment,
+    ChangeKind::RolePolicyAttachment,
+    ChangeKind::UserInlinePolicy,
+    ChangeKind::GroupInlinePolicy,
+    ChangeKind::RoleInlinePolicy,
+    ChangeKind::Boundary,
+    ChangeKind::GroupMembership,
+    ChangeKind::Group,
+    ChangeKind::Role,
+    ChangeKind::PolicyVersion,
+];
+
 pub fn rules() -> Vec<&'static dyn Rule> {
     vec![&INDIVIDUAL_USERS, &APPROVED_USERS, &UNAPPROVED_POLICY_IN_USE, &MIN_ADMINS, &MAX_ADMINS, &PASSWORD_POLICY]
 }
@@ -72,7 +90,7 @@ impl<'de> Deserialize<'de> for GlobList {
             if pattern.trim().is_empty() {
                 return Err(serde::de::Error::custom(format!("entry {i} is empty: expected a name, an ARN or a glob")));
             }
-            let matcher = crate::settings::glob(&pattern).map_err(serde::de::Error::custom)?;
+            let matcher = crate::patterns::glob(&pattern).map_err(serde::de::Error::custom)?;
             entries.push((pattern, matcher));
         }
         Ok(GlobList { entries })
@@ -91,11 +109,12 @@ pub static INDIVIDUAL_USERS: RuleDef<NoParams> = RuleDef {
         description: "The account has no IAM users at all, so every console or API access goes through the root user.",
         rationale: "When nobody has an individual identity, people share the root user: its credentials cannot be scoped, every action is attributed to root, and one leak compromises the whole account. Accounts that give people access only through IAM Identity Center or another federation can accept this finding with an exception.",
         remediation: "Create individual IAM users (or federated access through IAM Identity Center) for everyday work, give them least-privilege permissions through groups, and stop using root.",
-        standards: &["Conformity IAM-023 (Check for Individual IAM Users)", "seed 002: Check for Individual IAM Users"],
+        standards: &["Conformity IAM-023 (Check for Individual IAM Users)"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: Whole::Account,
+        needs_complete_account: WholeAccount::Required,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::UserDeleted],
         enabled_by_default: true,
         params: &[],
     },
@@ -133,6 +152,8 @@ pub struct ApprovedUsersParams {
     pub approved: GlobList,
 }
 
+impl Params for ApprovedUsersParams {}
+
 /// The commands that delete an IAM user: `delete-user` fails until every credential, group
 /// membership and policy is gone. Groups and policies come from the inventory; credentials
 /// (keys, MFA, certificates) have to be listed first.
@@ -168,11 +189,12 @@ pub static APPROVED_USERS: RuleDef<ApprovedUsersParams> = RuleDef {
         description: "An IAM user exists whose name is not on the configured list of approved users.",
         rationale: "Only users someone has reviewed and approved should be able to reach the account; an unknown user is either forgotten or was created to keep access. Until the list is configured the rule cannot say anything and reports not_evaluated.",
         remediation: "Delete the unapproved user (after removing its credentials, group memberships and policies), or, after review, add its name to the rule's \"approved\" list.",
-        standards: &["Conformity IAM-058 (Check that only safelisted IAM Users exist)", "seed 000: Check that only safelisted IAM Users exist"],
+        standards: &["Conformity IAM-058 (Check that only safelisted IAM Users exist)"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::UserCreated, ChangeKind::UserRenamed],
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "approved",
@@ -219,6 +241,8 @@ pub struct UnapprovedPolicyParams {
     pub unapproved: GlobList,
 }
 
+impl Params for UnapprovedPolicyParams {}
+
 /// The entities one policy is attached to.
 #[derive(Default)]
 struct Attachments {
@@ -245,11 +269,12 @@ pub static UNAPPROVED_POLICY_IN_USE: RuleDef<UnapprovedPolicyParams> = RuleDef {
         description: "A managed policy on the configured unapproved list is attached to a user, group or role; the finding names every attached entity.",
         rationale: "Some managed policies grant more than an organization accepts (broad AWS managed *FullAccess policies, legacy policies). Listing them and detecting every attachment keeps them out of use; the attachments are read from every user, group and role rather than trusting AttachmentCount.",
         remediation: "Detach the policy from every user, group and role it is attached to (aws iam detach-user-policy / detach-group-policy / detach-role-policy), replacing it with an approved, scoped policy.",
-        standards: &["Conformity IAM-068 (Unapproved IAM Policy in Use)", "seed 003: Unapproved IAM Policy in Use"],
+        standards: &["Conformity IAM-068 (Unapproved IAM Policy in Use)"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: Whole::AccountOrPolicyEntities,
+        needs_complete_account: WholeAccount::OrPolicyEntities,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::UserPolicyAttachment, ChangeKind::GroupPolicyAttachment, ChangeKind::RolePolicyAttachment],
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "unapproved",
@@ -375,6 +400,8 @@ pub struct MinAdminsParams {
     pub min: u32,
 }
 
+impl Params for MinAdminsParams {}
+
 impl Default for MinAdminsParams {
     fn default() -> Self {
         MinAdminsParams { min: 2 }
@@ -386,6 +413,8 @@ impl Default for MinAdminsParams {
 pub struct MaxAdminsParams {
     pub max: u32,
 }
+
+impl Params for MaxAdminsParams {}
 
 impl Default for MaxAdminsParams {
     fn default() -> Self {
@@ -449,11 +478,12 @@ pub static MIN_ADMINS: RuleDef<MinAdminsParams> = RuleDef {
         description: "Fewer than `min` principals (users, directly or through groups, and roles that are not service-linked) hold administrator access.",
         rationale: "With a single administrator (or none), losing that person or credential leaves only the root user to run the account, which pushes people to use root; a second administrator is the recovery path.",
         remediation: "Give a second trusted person administrator access, preferably through a group that has the AWS managed AdministratorAccess policy attached.",
-        standards: &["seed 004: AWS Account Should Have A Minimum Number of Admins"],
+        standards: &["Cloudanix IAM checklist: AWS Account Should Have A Minimum Number of Admins"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: Whole::AccountOrAdmins,
+        needs_complete_account: WholeAccount::OrAdmins,
         keys: Keys::ONE,
+        moved_by: ADMIN_CHANGES,
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "min",
@@ -509,11 +539,12 @@ pub static MAX_ADMINS: RuleDef<MaxAdminsParams> = RuleDef {
         description: "More than `max` principals (users, directly or through groups, and roles that are not service-linked) hold administrator access.",
         rationale: "Every administrator is a credential that can do anything in the account; the more there are, the likelier one is leaked, misused or forgotten. Least privilege keeps full access to the few people and roles that need it.",
         remediation: "Review who holds administrator access and replace it with scoped permissions for everyone who does not need it: detach the admin policy, delete the admin inline policy, or remove the user from the admin group.",
-        standards: &["seed 004: AWS Account Should Not Have Too Many Admins"],
+        standards: &["Cloudanix IAM checklist: AWS Account Should Not Have Too Many Admins"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: Whole::AccountOrAdmins,
+        needs_complete_account: WholeAccount::OrAdmins,
         keys: Keys::ONE,
+        moved_by: ADMIN_CHANGES,
         enabled_by_default: true,
         params: &[ParamDoc { name: "max", description: "The most principals with administrator access the account may have." }],
     },
@@ -563,6 +594,8 @@ pub struct PasswordPolicyParams {
     #[serde(deserialize_with = "de_reuse_prevention")]
     pub reuse_prevention: u32,
 }
+
+impl Params for PasswordPolicyParams {}
 
 impl Default for PasswordPolicyParams {
     fn default() -> Self {
@@ -735,12 +768,13 @@ pub static PASSWORD_POLICY: RuleDef<PasswordPolicyParams> = RuleDef {
             "AWS Security Hub IAM.7",
             "AWS Security Hub IAM.15",
             "AWS Security Hub IAM.16",
-            "seed 004: Complex Password Policy Should Be Present",
+            "Cloudanix IAM checklist: Complex Password Policy Should Be Present",
         ],
         data: &[DataSource::PasswordPolicy],
         requires: Requires::All(&[DataSource::PasswordPolicy]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::PasswordPolicy],
         enabled_by_default: true,
         params: &[
             ParamDoc { name: "min_length", description: "Minimum password length the policy must require (0 turns this requirement off; at most 128)." },

@@ -1,10 +1,22 @@
-//! The rules, one small function each, grouped as in RULES.md.
+//! The rules, one small function each, in four groups: the root user, the account (who may
+//! use it and how many administrators it has), users and their credentials, and the other
+//! resources (roles, groups, policies, certificates). Each group's module lists its rules in
+//! its `rules()`; [`all`] is the catalog, in that order. A rule is registered there, once, by
+//! its module: everything else (the catalog, `iam-assurance rules`, the rule and settings
+//! documentation, which events evaluate it) derives from its definition.
 
 pub mod account;
 pub mod resources;
 pub mod root;
 pub mod service_activity;
 pub mod users;
+
+use crate::rule::{Params, Rule};
+
+/// Every rule, in catalog order: root, account, users, other resources.
+pub fn all() -> Vec<&'static dyn Rule> {
+    [root::rules(), account::rules(), users::rules(), resources::rules()].concat()
+}
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,6 +27,8 @@ use serde::{Deserialize, Serialize};
 pub struct MaxAge {
     pub max_age_days: u32,
 }
+
+impl Params for MaxAge {}
 
 impl Default for MaxAge {
     fn default() -> Self {

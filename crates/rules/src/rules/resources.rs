@@ -11,10 +11,10 @@ use crate::inventory::{DataSource, InlinePolicy, Role};
 use crate::policy::PolicyDocument;
 use crate::rule::*;
 
-use super::{day, days, sh};
+use super::{day, days, service_activity, sh};
 
 pub fn rules() -> Vec<&'static dyn Rule> {
-    vec![&INACTIVE_ROLE, &ROLE_INLINE_POLICIES, &EMPTY_GROUP, &ADMIN_POLICY, &SERVER_CERTIFICATE_ROTATION]
+    vec![&INACTIVE_ROLE, &ROLE_INLINE_POLICIES, &ROLE_SERVICE_INACTIVITY, &EMPTY_GROUP, &ADMIN_POLICY, &SERVER_CERTIFICATE_ROTATION]
 }
 
 /// How long IAM keeps `RoleLastUsed` history.
@@ -49,6 +49,8 @@ pub struct InactiveRoleParams {
     pub max_unused_days: u32,
 }
 
+impl Params for InactiveRoleParams {}
+
 impl Default for InactiveRoleParams {
     fn default() -> Self {
         InactiveRoleParams { max_unused_days: 90 }
@@ -64,11 +66,12 @@ pub static INACTIVE_ROLE: RuleDef<InactiveRoleParams> = RuleDef {
         description: "A role (not service-linked) has not been used for more than `max_unused_days`; a role never used is counted from its creation.",
         rationale: "Unused roles keep their permissions and trust relationships: anyone who can assume them keeps that access without anybody noticing. IAM's RoleLastUsed only covers about the last 400 days, so a role with no recorded use may have been used before that window; either way it has not been used within it.",
         remediation: "Confirm the role is no longer needed (aws iam get-role shows RoleLastUsed), then remove it from its instance profiles, detach and delete its policies, and delete it.",
-        standards: &["seed 004: Inactive Roles Should Be Removed"],
+        standards: &["Cloudanix IAM checklist: Inactive Roles Should Be Removed"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::Role],
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "max_unused_days",
@@ -139,11 +142,12 @@ pub static ROLE_INLINE_POLICIES: RuleDef<NoParams> = RuleDef {
         description: "A role (not service-linked) has one or more inline policies.",
         rationale: "Inline policies are invisible from the policy list, cannot be reused or versioned, and are easy to miss in reviews; managed policies keep permissions auditable and rollback-able.",
         remediation: "Turn each inline policy into a customer managed policy, attach it to the role, and delete the inline policy.",
-        standards: &["seed 004: Roles Should Not Have Inline Policies"],
+        standards: &["Cloudanix IAM checklist: Roles Should Not Have Inline Policies"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::RoleInlinePolicy, ChangeKind::Role],
         enabled_by_default: true,
         params: &[],
     },
@@ -204,13 +208,14 @@ pub static EMPTY_GROUP: RuleDef<NoParams> = RuleDef {
         description: "An IAM group has no users in it.",
         rationale: "Empty groups are leftovers: they clutter reviews, and a forgotten group with broad policies is one add-user-to-group away from granting them again.",
         remediation: "Delete the group after detaching its managed policies and deleting its inline policies, or add the users it is meant for.",
-        standards: &["seed 004: Groups Without Users Should Be Removed"],
+        standards: &["Cloudanix IAM checklist: Groups Without Users Should Be Removed"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
         // Membership is read from the users' group lists, so every user must be there, or
         // from the groups themselves when a targeted run read them with their members.
-        needs_complete_account: Whole::AccountOrGroupMembers,
+        needs_complete_account: WholeAccount::OrGroupMembers,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::GroupMembership, ChangeKind::Group],
         enabled_by_default: true,
         params: &[],
     },
@@ -317,8 +322,9 @@ pub static ADMIN_POLICY: RuleDef<NoParams> = RuleDef {
         standards: &["CIS AWS Foundations 1.16", "AWS Security Hub IAM.1"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys { fixed: &[""], named: Some("inline:") },
+        moved_by: &[ChangeKind::UserInlinePolicy, ChangeKind::GroupInlinePolicy, ChangeKind::RoleInlinePolicy, ChangeKind::PolicyCreated, ChangeKind::PolicyVersion],
         enabled_by_default: true,
         params: &[],
     },
@@ -397,6 +403,8 @@ pub struct ServerCertificateParams {
     pub max_age_days: u32,
 }
 
+impl Params for ServerCertificateParams {}
+
 impl Default for ServerCertificateParams {
     fn default() -> Self {
         ServerCertificateParams { min_days_left: 30, max_age_days: 365 }
@@ -412,11 +420,12 @@ pub static SERVER_CERTIFICATE_ROTATION: RuleDef<ServerCertificateParams> = RuleD
         description: "An IAM server certificate (the kind ELB listeners use) has expired, has fewer than `min_days_left` days left, or was uploaded more than `max_age_days` ago.",
         rationale: "An expired certificate on a load balancer listener breaks TLS for every client; an old one has had its private key exposed for longer. IAM does not renew server certificates: they have to be replaced and the listeners switched by hand (or moved to AWS Certificate Manager, which renews).",
         remediation: "Upload a renewed certificate (or use an ACM certificate), switch every listener to it, then delete the old certificate.",
-        standards: &["seed 004: ELB Certificates Should Be Rotated"],
+        standards: &["Cloudanix IAM checklist: ELB Certificates Should Be Rotated"],
         data: &[DataSource::ServerCertificates],
         requires: Requires::All(&[DataSource::ServerCertificates]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::ServerCertificate],
         enabled_by_default: true,
         params: &[
             ParamDoc {
@@ -501,6 +510,43 @@ aws iam delete-server-certificate --server-certificate-name {old}",
             );
         }
         Ok(hits)
+    },
+};
+
+// ---------------------------------------------------------------------------------------------
+// role-service-inactivity
+
+pub static ROLE_SERVICE_INACTIVITY: RuleDef<service_activity::ServiceInactivityParams> = RuleDef {
+    meta: Meta {
+        id: "role-service-inactivity",
+        title: "Role allowed services it does not use",
+        severity: Severity::Low,
+        resource_type: ResourceType::Role,
+        description: "A role (not service-linked) is allowed to use services it has not used for more than `max_unused_days` (never used: counted from the role's creation). Opt-in: it costs one service-last-accessed job per role.",
+        rationale: "Roles accumulate permissions for services they no longer (or never) call; whoever can assume the role inherits them. Service-last-accessed data shows which granted services are actually used, so unused ones can be removed.",
+        remediation: "Remove the unused services from the role's policies, keeping only what it uses.",
+        standards: &["Cloudanix IAM checklist: Role Service Inactivity"],
+        data: &[DataSource::ServiceLastAccessed, DataSource::AuthorizationDetails],
+        requires: Requires::All(&[DataSource::ServiceLastAccessed, DataSource::AuthorizationDetails]),
+        needs_complete_account: WholeAccount::NotNeeded,
+        keys: Keys::ONE,
+        moved_by: &[],
+        enabled_by_default: false,
+        params: service_activity::PARAMS,
+    },
+    check: |ctx, params| {
+        let aad = ctx.aad()?;
+        service_activity::check_principals(
+            ctx,
+            params,
+            aad.roles.iter().filter(|r| !r.is_service_linked()).map(|r| service_activity::Principal {
+                resource_type: ResourceType::Role,
+                kind: "role",
+                name: &r.name,
+                arn: &r.arn,
+                created: r.create_date,
+            }),
+        )
     },
 };
 

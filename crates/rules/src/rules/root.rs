@@ -58,11 +58,12 @@ pub static ROOT_ACCESS_KEYS: RuleDef<NoParams> = RuleDef {
         description: "The root user has an active access key.",
         rationale: "Root access keys give unrestricted, unscoped API access to the whole account and cannot be limited by any policy; a leaked root key is a full account compromise.",
         remediation: "Sign in as root, open Security credentials, and delete the root access keys (root keys cannot be managed with IAM API calls made by other principals). Use IAM roles or users with least privilege for API access.",
-        standards: &["CIS AWS Foundations 1.4", "AWS Security Hub IAM.4", "seed 004: Root Account Should Not Have Access Keys"],
+        standards: &["CIS AWS Foundations 1.4", "AWS Security Hub IAM.4", "Cloudanix IAM checklist: Root Account Should Not Have Access Keys"],
         data: &[DataSource::CredentialReport, DataSource::AccountSummary],
         requires: Requires::Any(&[DataSource::CredentialReport, DataSource::AccountSummary]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[],
         enabled_by_default: true,
         params: &[],
     },
@@ -123,11 +124,12 @@ pub static ROOT_ACCESS_KEY_ROTATION: RuleDef<MaxAge> = RuleDef {
 logged or leaked, and gives unrestricted access to the whole account.",
         remediation: "Delete the root access key (preferred: use IAM roles or users for API access). If one must exist, create a new \
 root key, move its users to it, then deactivate and delete the old one.",
-        standards: &["seed 004: Root Account Access Keys Should Be Rotated", "CIS AWS Foundations 1.4"],
+        standards: &["Cloudanix IAM checklist: Root Account Access Keys Should Be Rotated", "CIS AWS Foundations 1.4"],
         data: &[DataSource::CredentialReport],
         requires: Requires::All(&[DataSource::CredentialReport]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ACCESS_KEY_SLOTS,
+        moved_by: &[],
         enabled_by_default: true,
         params: &[ParamDoc { name: "max_age_days", description: "Maximum age in days of an active root access key (default 90)." }],
     },
@@ -180,11 +182,12 @@ pub static ROOT_SIGNING_CERTIFICATES: RuleDef<NoParams> = RuleDef {
 certificates should not be tied to the root user.",
         remediation: "Sign in as root, open Security credentials, and delete the X.509 certificates. Issue certificates to IAM users \
 that need them instead.",
-        standards: &["seed 004: Certificates Should Not Be Tied With Root Account"],
+        standards: &["Cloudanix IAM checklist: Certificates Should Not Be Tied With Root Account"],
         data: &[DataSource::CredentialReport, DataSource::AccountSummary],
         requires: Requires::Any(&[DataSource::CredentialReport, DataSource::AccountSummary]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[],
         enabled_by_default: true,
         params: &[],
     },
@@ -240,11 +243,12 @@ pub static ROOT_SIGNING_CERTIFICATE_ROTATION: RuleDef<MaxAge> = RuleDef {
         rationale: "A long-lived root signing certificate has had that long to be copied or leaked, and signs requests with \
 unrestricted access to the account.",
         remediation: "Delete the root signing certificate (preferred), or replace it with a new one and delete the old one.",
-        standards: &["seed 004: Root Account Certificates Should Be Rotated"],
+        standards: &["Cloudanix IAM checklist: Root Account Certificates Should Be Rotated"],
         data: &[DataSource::CredentialReport],
         requires: Requires::All(&[DataSource::CredentialReport]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::CERTIFICATE_SLOTS,
+        moved_by: &[],
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "max_age_days",
@@ -295,6 +299,13 @@ pub struct RootMfaParams {
     pub require_hardware: bool,
 }
 
+impl Params for RootMfaParams {
+    /// The virtual MFA devices tell virtual from hardware MFA: needed only to require hardware.
+    fn reads(&self, source: DataSource) -> bool {
+        source != DataSource::VirtualMfaDevices || self.require_hardware
+    }
+}
+
 /// The serial number AWS gives the virtual MFA device of the root user.
 const ROOT_VIRTUAL_MFA_SUFFIX: &str = ":mfa/root-account-mfa-device";
 
@@ -314,12 +325,13 @@ strongest protection).",
             "CIS AWS Foundations 1.6",
             "AWS Security Hub IAM.9",
             "AWS Security Hub IAM.6",
-            "seed 004: Root account Should Have MFA",
+            "Cloudanix IAM checklist: Root account Should Have MFA",
         ],
         data: &[DataSource::CredentialReport, DataSource::AccountSummary, DataSource::VirtualMfaDevices],
         requires: Requires::Any(&[DataSource::CredentialReport, DataSource::AccountSummary]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[],
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "require_hardware",
@@ -392,11 +404,12 @@ pub static ROOT_PASSWORD_ROTATION: RuleDef<MaxAge> = RuleDef {
 leaked password stays useful.",
         remediation: "Sign in as root, open Security credentials, and change the password. Note that AWS usually reports the root \
 password's last change as `not_supported`; this rule then reports `not_evaluated` and the rotation must be checked by hand.",
-        standards: &["seed 004: Root Account Should Have Password Rotation"],
+        standards: &["Cloudanix IAM checklist: Root Account Should Have Password Rotation"],
         data: &[DataSource::CredentialReport],
         requires: Requires::All(&[DataSource::CredentialReport]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[],
         enabled_by_default: true,
         params: &[ParamDoc { name: "max_age_days", description: "Maximum age in days of the root password (default 90)." }],
     },
@@ -451,6 +464,8 @@ pub struct RootUsageParams {
     pub window_days: u32,
 }
 
+impl Params for RootUsageParams {}
+
 impl Default for RootUsageParams {
     fn default() -> Self {
         RootUsageParams { window_days: 1 }
@@ -471,12 +486,13 @@ rare, planned task that someone should confirm, or a sign that root credentials 
 password, check its MFA, delete any root access keys, and review the CloudTrail events the root user made.",
         standards: &[
             "CIS AWS Foundations 1.7",
-            "seed 004: Root Account Should Not Have Access Keys (\"it certainly shouldn't access any service\")",
+            "Cloudanix IAM checklist: Root Account Should Not Have Access Keys (\"it certainly shouldn't access any service\")",
         ],
         data: &[DataSource::CredentialReport, DataSource::CloudTrail],
         requires: Requires::Any(&[DataSource::CredentialReport, DataSource::CloudTrail]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys { fixed: &["credential-report"], named: Some("event:") },
+        moved_by: &[ChangeKind::RootActivity],
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "window_days",

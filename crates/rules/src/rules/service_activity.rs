@@ -1,4 +1,5 @@
-//! Service-level inactivity from service-last-accessed jobs (opt-in: each principal costs one
+//! Service-level inactivity from service-last-accessed jobs: the check `user-service-inactivity`
+//! (in `users`) and `role-service-inactivity` (in `resources`) share (opt-in: each principal costs one
 //! asynchronous `GenerateServiceLastAccessedDetails` job).
 //!
 //! `Inventory::service_last_accessed` maps a principal ARN to the services its policies
@@ -15,15 +16,13 @@ use crate::rule::*;
 
 use super::{day, days, sh};
 
-pub fn rules() -> Vec<&'static dyn Rule> {
-    vec![&USER_SERVICE_INACTIVITY, &ROLE_SERVICE_INACTIVITY]
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceInactivityParams {
     pub max_unused_days: u32,
 }
+
+impl Params for ServiceInactivityParams {}
 
 impl Default for ServiceInactivityParams {
     fn default() -> Self {
@@ -31,19 +30,19 @@ impl Default for ServiceInactivityParams {
     }
 }
 
-const PARAMS: &[ParamDoc] = &[ParamDoc {
+pub(crate) const PARAMS: &[ParamDoc] = &[ParamDoc {
     name: "max_unused_days",
     description: "Days a principal may go without using a service its policies allow (never used: counted from the principal's creation) before it is reported.",
 }];
 
 /// A principal the rules look at.
-struct Principal<'a> {
-    resource_type: ResourceType,
+pub(crate) struct Principal<'a> {
+    pub resource_type: ResourceType,
     /// `user` / `role`.
-    kind: &'static str,
-    name: &'a str,
-    arn: &'a str,
-    created: Option<DateTime<Utc>>,
+    pub kind: &'static str,
+    pub name: &'a str,
+    pub arn: &'a str,
+    pub created: Option<DateTime<Utc>>,
 }
 
 /// One service not used for too long.
@@ -54,7 +53,11 @@ struct Unused<'a> {
 
 /// The shared check: one finding per principal that has services unused for more than
 /// `max_unused_days`.
-fn check_principals<'a>(ctx: &Ctx<'_>, params: &ServiceInactivityParams, principals: impl Iterator<Item = Principal<'a>>) -> Outcome {
+pub(crate) fn check_principals<'a>(
+    ctx: &Ctx<'_>,
+    params: &ServiceInactivityParams,
+    principals: impl Iterator<Item = Principal<'a>>,
+) -> Outcome {
     let Some(map) = ctx.inventory.service_last_accessed.as_ref() else {
         return Err(NotEvaluated(ctx.inventory.missing_reason(DataSource::ServiceLastAccessed)));
     };
@@ -146,72 +149,6 @@ fn capitalize(word: &str) -> String {
         None => String::new(),
     }
 }
-
-pub static USER_SERVICE_INACTIVITY: RuleDef<ServiceInactivityParams> = RuleDef {
-    meta: Meta {
-        id: "user-service-inactivity",
-        title: "User allowed services it does not use",
-        severity: Severity::Low,
-        resource_type: ResourceType::User,
-        description: "An IAM user is allowed to use services it has not used for more than `max_unused_days` (never used: counted from the user's creation). Opt-in: it costs one service-last-accessed job per user.",
-        rationale: "Permissions for services nobody uses are pure risk: if the credentials leak, they widen what an attacker can do. Service-last-accessed data shows which granted services are actually used, so unused ones can be removed.",
-        remediation: "Remove the unused services from the user's policies (and its groups' policies), keeping only what it uses.",
-        standards: &["seed 004: User Account Service Inactivity"],
-        data: &[DataSource::ServiceLastAccessed, DataSource::AuthorizationDetails],
-        requires: Requires::All(&[DataSource::ServiceLastAccessed, DataSource::AuthorizationDetails]),
-        needs_complete_account: Whole::No,
-        keys: Keys::ONE,
-        enabled_by_default: false,
-        params: PARAMS,
-    },
-    check: |ctx, params| {
-        let aad = ctx.aad()?;
-        check_principals(
-            ctx,
-            params,
-            aad.users.iter().map(|u| Principal {
-                resource_type: ResourceType::User,
-                kind: "user",
-                name: &u.name,
-                arn: &u.arn,
-                created: u.create_date,
-            }),
-        )
-    },
-};
-
-pub static ROLE_SERVICE_INACTIVITY: RuleDef<ServiceInactivityParams> = RuleDef {
-    meta: Meta {
-        id: "role-service-inactivity",
-        title: "Role allowed services it does not use",
-        severity: Severity::Low,
-        resource_type: ResourceType::Role,
-        description: "A role (not service-linked) is allowed to use services it has not used for more than `max_unused_days` (never used: counted from the role's creation). Opt-in: it costs one service-last-accessed job per role.",
-        rationale: "Roles accumulate permissions for services they no longer (or never) call; whoever can assume the role inherits them. Service-last-accessed data shows which granted services are actually used, so unused ones can be removed.",
-        remediation: "Remove the unused services from the role's policies, keeping only what it uses.",
-        standards: &["seed 004: Role Service Inactivity"],
-        data: &[DataSource::ServiceLastAccessed, DataSource::AuthorizationDetails],
-        requires: Requires::All(&[DataSource::ServiceLastAccessed, DataSource::AuthorizationDetails]),
-        needs_complete_account: Whole::No,
-        keys: Keys::ONE,
-        enabled_by_default: false,
-        params: PARAMS,
-    },
-    check: |ctx, params| {
-        let aad = ctx.aad()?;
-        check_principals(
-            ctx,
-            params,
-            aad.roles.iter().filter(|r| !r.is_service_linked()).map(|r| Principal {
-                resource_type: ResourceType::Role,
-                kind: "role",
-                name: &r.name,
-                arn: &r.arn,
-                created: r.create_date,
-            }),
-        )
-    },
-};
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::inventory::{CredentialRow, DataSource, KeySlot, ReportDate, ReportFlag, User};
 use crate::rule::*;
 
-use super::{day, days, sh, MaxAge};
+use super::{day, days, service_activity, sh, MaxAge};
 
 pub fn rules() -> Vec<&'static dyn Rule> {
     vec![
@@ -25,6 +25,7 @@ pub fn rules() -> Vec<&'static dyn Rule> {
         &USER_SIGNING_CERTIFICATE_ROTATION,
         &USER_INLINE_POLICIES,
         &USER_ATTACHED_POLICIES,
+        &USER_SERVICE_INACTIVITY,
     ]
 }
 
@@ -80,6 +81,8 @@ pub struct MaxUnused {
     pub max_unused_days: u32,
 }
 
+impl Params for MaxUnused {}
+
 impl Default for MaxUnused {
     fn default() -> Self {
         MaxUnused { max_unused_days: 45 }
@@ -95,6 +98,8 @@ impl Default for MaxUnused {
 pub struct UnusedUserParams {
     pub grace_days: u32,
 }
+
+impl Params for UnusedUserParams {}
 
 impl Default for UnusedUserParams {
     fn default() -> Self {
@@ -114,11 +119,12 @@ than `grace_days` days ago are skipped.",
 surface and clutters access reviews. Removing unused users keeps the account's identities to the ones in use.",
         remediation: "Delete the user: remove its login profile, group memberships and policies, then delete it \
 (aws iam delete-user). Recreate it later if it turns out to be needed.",
-        standards: &["seed 001: Conformity IAM-029 Unused IAM User", "seed 004: User Account Without Any Usage Should Be Removed"],
+        standards: &["Conformity IAM-029 (Unused IAM User)", "Cloudanix IAM checklist: User Account Without Any Usage Should Be Removed"],
         data: &[DataSource::CredentialReport, DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::CredentialReport]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::UserCreated, ChangeKind::AccessKey],
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "grace_days",
@@ -134,7 +140,7 @@ fn unused_user(ctx: &Ctx<'_>, p: &UnusedUserParams) -> Outcome {
     let mut hits = Vec::new();
     let users = UserIndex::new(ctx);
     for row in user_rows(ctx)? {
-        // Any key, even an inactive one, means the user is set up for API access (seed 001:
+        // Any key, even an inactive one, means the user is set up for API access (Conformity IAM-029:
         // list-access-keys returns it).
         if row.password_last_used != ReportDate::Never || row.access_keys.iter().any(KeySlot::exists) {
             continue;
@@ -224,11 +230,16 @@ pub static USER_MFA: RuleDef<NoParams> = RuleDef {
 with the user's permissions.",
         remediation: "Have the user register an MFA device (virtual, FIDO security key or hardware), or remove the console \
 password if the user does not need the console.",
-        standards: &["CIS AWS Foundations 1.10", "AWS Security Hub IAM.5", "seed 004: MFA Should Be Enabled On User Accounts"],
+        standards: &[
+            "CIS AWS Foundations 1.10",
+            "AWS Security Hub IAM.5",
+            "Cloudanix IAM checklist: MFA Should Be Enabled On User Accounts",
+        ],
         data: &[DataSource::CredentialReport],
         requires: Requires::All(&[DataSource::CredentialReport]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::UserCreated, ChangeKind::ConsoleAccess],
         enabled_by_default: true,
         params: &[],
     },
@@ -275,11 +286,16 @@ pub static ACCESS_KEY_ROTATION: RuleDef<MaxAge> = RuleDef {
 leaked copy stays useful; rotating keys bounds that window.",
         remediation: "Create a new access key, move the applications to it, deactivate the old key, and delete it once nothing \
 fails. Prefer IAM roles with temporary credentials where possible.",
-        standards: &["CIS AWS Foundations 1.14", "AWS Security Hub IAM.3", "seed 004: User Account Access keys Should Be Rotated"],
+        standards: &[
+            "CIS AWS Foundations 1.14",
+            "AWS Security Hub IAM.3",
+            "Cloudanix IAM checklist: User Account Access keys Should Be Rotated",
+        ],
         data: &[DataSource::CredentialReport],
         requires: Requires::All(&[DataSource::CredentialReport]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ACCESS_KEY_SLOTS,
+        moved_by: &[ChangeKind::UserCreated, ChangeKind::AccessKey],
         enabled_by_default: true,
         params: &[ParamDoc { name: "max_age_days", description: "Maximum age in days of an active access key (default 90)." }],
     },
@@ -344,12 +360,13 @@ attacker can find and use.",
             "CIS AWS Foundations 1.12",
             "AWS Security Hub IAM.8",
             "AWS Security Hub IAM.22",
-            "seed 004: Inactive User Account Access keys Should Be Dropped",
+            "Cloudanix IAM checklist: Inactive User Account Access keys Should Be Dropped",
         ],
         data: &[DataSource::CredentialReport],
         requires: Requires::All(&[DataSource::CredentialReport]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ACCESS_KEY_SLOTS,
+        moved_by: &[ChangeKind::AccessKey],
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "max_unused_days",
@@ -413,6 +430,8 @@ pub struct MultipleKeysParams {
     pub count_inactive: bool,
 }
 
+impl Params for MultipleKeysParams {}
+
 pub static MULTIPLE_ACCESS_KEYS: RuleDef<MultipleKeysParams> = RuleDef {
     meta: Meta {
         id: "multiple-access-keys",
@@ -423,11 +442,12 @@ pub static MULTIPLE_ACCESS_KEYS: RuleDef<MultipleKeysParams> = RuleDef {
         rationale: "Two live keys for one identity double what can leak and hide which one is actually in use; one key per user \
 is enough outside a short rotation.",
         remediation: "Keep the key in use; deactivate and delete the other.",
-        standards: &["CIS AWS Foundations 1.13", "seed 004: User Account Should Not Have Multiple Access Keys"],
+        standards: &["CIS AWS Foundations 1.13", "Cloudanix IAM checklist: User Account Should Not Have Multiple Access Keys"],
         data: &[DataSource::CredentialReport],
         requires: Requires::All(&[DataSource::CredentialReport]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::UserCreated, ChangeKind::AccessKey],
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "count_inactive",
@@ -491,12 +511,13 @@ need the console should not have a password.",
             "CIS AWS Foundations 1.12",
             "AWS Security Hub IAM.8",
             "AWS Security Hub IAM.22",
-            "seed 004: User Console Access Inactive",
+            "Cloudanix IAM checklist: User Console Access Inactive",
         ],
         data: &[DataSource::CredentialReport],
         requires: Requires::All(&[DataSource::CredentialReport]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::UserCreated, ChangeKind::ConsoleAccess],
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "max_unused_days",
@@ -555,11 +576,12 @@ pub static USER_SIGNING_CERTIFICATE_ROTATION: RuleDef<MaxAge> = RuleDef {
         rationale: "A long-lived signing certificate has had that long to be copied or leaked, and signs requests with the user's \
 permissions for as long as it stays active.",
         remediation: "Upload a new signing certificate, move its users to it, then deactivate and delete the old one.",
-        standards: &["seed 004: User Account Certificates Should Be Rotated"],
+        standards: &["Cloudanix IAM checklist: User Account Certificates Should Be Rotated"],
         data: &[DataSource::CredentialReport],
         requires: Requires::All(&[DataSource::CredentialReport]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::CERTIFICATE_SLOTS,
+        moved_by: &[ChangeKind::SigningCertificate],
         enabled_by_default: true,
         params: &[ParamDoc { name: "max_age_days", description: "Maximum age in days of an active signing certificate (default 90)." }],
     },
@@ -618,12 +640,13 @@ inline policy.",
         standards: &[
             "CIS AWS Foundations 1.15",
             "AWS Config iam-no-inline-policy-check",
-            "seed 004: Users Should Not Have Inline Policies",
+            "Cloudanix IAM checklist: Users Should Not Have Inline Policies",
         ],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::UserInlinePolicy],
         enabled_by_default: true,
         params: &[],
     },
@@ -675,8 +698,9 @@ detach the policies from the user.",
         standards: &["CIS AWS Foundations 1.15", "AWS Security Hub IAM.2", "AWS Config iam-user-no-policies-check"],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        needs_complete_account: Whole::No,
+        needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
+        moved_by: &[ChangeKind::UserPolicyAttachment],
         enabled_by_default: true,
         params: &[],
     },
@@ -712,6 +736,43 @@ detach the policies from the user.",
             );
         }
         Ok(hits)
+    },
+};
+
+// ---------------------------------------------------------------------------------------------
+// user-service-inactivity
+
+pub static USER_SERVICE_INACTIVITY: RuleDef<service_activity::ServiceInactivityParams> = RuleDef {
+    meta: Meta {
+        id: "user-service-inactivity",
+        title: "User allowed services it does not use",
+        severity: Severity::Low,
+        resource_type: ResourceType::User,
+        description: "An IAM user is allowed to use services it has not used for more than `max_unused_days` (never used: counted from the user's creation). Opt-in: it costs one service-last-accessed job per user.",
+        rationale: "Permissions for services nobody uses are pure risk: if the credentials leak, they widen what an attacker can do. Service-last-accessed data shows which granted services are actually used, so unused ones can be removed.",
+        remediation: "Remove the unused services from the user's policies (and its groups' policies), keeping only what it uses.",
+        standards: &["Cloudanix IAM checklist: User Account Service Inactivity"],
+        data: &[DataSource::ServiceLastAccessed, DataSource::AuthorizationDetails],
+        requires: Requires::All(&[DataSource::ServiceLastAccessed, DataSource::AuthorizationDetails]),
+        needs_complete_account: WholeAccount::NotNeeded,
+        keys: Keys::ONE,
+        moved_by: &[],
+        enabled_by_default: false,
+        params: service_activity::PARAMS,
+    },
+    check: |ctx, params| {
+        let aad = ctx.aad()?;
+        service_activity::check_principals(
+            ctx,
+            params,
+            aad.users.iter().map(|u| service_activity::Principal {
+                resource_type: ResourceType::User,
+                kind: "user",
+                name: &u.name,
+                arn: &u.arn,
+                created: u.create_date,
+            }),
+        )
     },
 };
 
@@ -764,7 +825,7 @@ mod tests {
             row("ghost"),                                                  // never signed in, no keys: unused
             console("alice", Some(3), true),                               // signs in
             with_keys("ci", [key(1, 100, Some(1)), no_key(2)]),            // API user
-            with_keys("parked", [inactive(key(1, 300, None)), no_key(2)]), // an inactive key still counts (seed 001)
+            with_keys("parked", [inactive(key(1, 300, None)), no_key(2)]), // an inactive key still counts (Conformity IAM-029)
             console("invited", None, false),                               // password never used, no keys: unused
         ]);
         check(id, &inv, json!({}), &[&user_arn("ghost"), &user_arn("invited")]);

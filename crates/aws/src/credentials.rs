@@ -34,11 +34,12 @@ fn at(time: Option<DateTime<Utc>>) -> ReportDate {
     time.map_or(ReportDate::Never, ReportDate::At)
 }
 
-/// `Ok(None)` when IAM says the entity does not exist (deleted since the event).
-pub(crate) type Step<T> = Result<Option<T>, String>;
+/// A read of one entity: `Ok(Some)` found, `Ok(None)` IAM says there is no such entity (deleted
+/// since the event), `Err` why it could not be read (naming the operation).
+pub type Lookup<T> = Result<Option<T>, String>;
 
 /// `Ok(None)` for IAM's `NoSuchEntity`, else the failure's reason naming the operation.
-pub(crate) fn gone_or<T>(failure: AwsFailure, operation: &str) -> Step<T> {
+pub(crate) fn gone_or<T>(failure: AwsFailure, operation: &str) -> Lookup<T> {
     if failure.is("NoSuchEntity") {
         Ok(None)
     } else {
@@ -78,7 +79,7 @@ impl Default for CredentialParts {
     }
 }
 
-async fn when<T: Default>(wanted: bool, step: impl std::future::Future<Output = Step<T>>) -> Step<T> {
+async fn when<T: Default>(wanted: bool, step: impl std::future::Future<Output = Lookup<T>>) -> Lookup<T> {
     if wanted {
         step.await
     } else {
@@ -166,7 +167,7 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, user_name: &str, parts: Cre
 }
 
 /// `Some(None)`: no console password; `Some(Some(t))`: a password set at `t` (when known).
-async fn login_profile(iam: &aws_sdk_iam::Client, user_name: &str) -> Step<Option<Option<DateTime<Utc>>>> {
+async fn login_profile(iam: &aws_sdk_iam::Client, user_name: &str) -> Lookup<Option<Option<DateTime<Utc>>>> {
     match iam.get_login_profile().user_name(user_name).send().await {
         Ok(out) => Ok(Some(Some(out.login_profile().and_then(|p| datetime(p.create_date()))))),
         // NoSuchEntity here means "no password" (the user itself was found by GetUser).
@@ -181,7 +182,7 @@ async fn login_profile(iam: &aws_sdk_iam::Client, user_name: &str) -> Step<Optio
     }
 }
 
-async fn access_keys(iam: &aws_sdk_iam::Client, user_name: &str) -> Step<Vec<Key>> {
+async fn access_keys(iam: &aws_sdk_iam::Client, user_name: &str) -> Lookup<Vec<Key>> {
     let mut keys = Vec::new();
     let mut marker: Option<String> = None;
     loop {
@@ -200,7 +201,7 @@ async fn access_keys(iam: &aws_sdk_iam::Client, user_name: &str) -> Step<Vec<Key
     }
 }
 
-async fn mfa_active(iam: &aws_sdk_iam::Client, user_name: &str) -> Step<bool> {
+async fn mfa_active(iam: &aws_sdk_iam::Client, user_name: &str) -> Lookup<bool> {
     // One device is enough to know: a single page (no need to follow the marker).
     match iam.list_mfa_devices().user_name(user_name).send().await {
         Ok(out) => Ok(Some(!out.mfa_devices().is_empty())),
@@ -208,7 +209,7 @@ async fn mfa_active(iam: &aws_sdk_iam::Client, user_name: &str) -> Step<bool> {
     }
 }
 
-async fn certificates(iam: &aws_sdk_iam::Client, user_name: &str) -> Step<Vec<Cert>> {
+async fn certificates(iam: &aws_sdk_iam::Client, user_name: &str) -> Lookup<Vec<Cert>> {
     let mut certs = Vec::new();
     let mut marker: Option<String> = None;
     loop {

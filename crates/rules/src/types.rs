@@ -1,0 +1,64 @@
+//! The words every layer shares: how severe a finding is, and what kind of resource it is on.
+
+use serde::{Deserialize, Serialize};
+
+/// Finding severity, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+            Severity::Info => "info",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// AWS Config's resource type names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum ResourceType {
+    #[serde(rename = "AWS::IAM::User")]
+    User,
+    #[serde(rename = "AWS::IAM::Role")]
+    Role,
+    #[serde(rename = "AWS::IAM::Group")]
+    Group,
+    #[serde(rename = "AWS::IAM::Policy")]
+    Policy,
+    #[serde(rename = "AWS::IAM::ServerCertificate")]
+    ServerCertificate,
+    #[serde(rename = "AWS::::Account")]
+    Account,
+}
+
+impl ResourceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceType::User => "AWS::IAM::User",
+            ResourceType::Role => "AWS::IAM::Role",
+            ResourceType::Group => "AWS::IAM::Group",
+            ResourceType::Policy => "AWS::IAM::Policy",
+            ResourceType::ServerCertificate => "AWS::IAM::ServerCertificate",
+            ResourceType::Account => "AWS::::Account",
+        }
+    }
+}
