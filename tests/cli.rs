@@ -114,7 +114,7 @@ fn sample_account_findings_are_exactly_the_expected_ones() {
     let aks = rules.iter().find(|r| r["rule_id"] == "access-key-rotation").unwrap();
     assert_eq!((aks["failed"].as_u64(), aks["suppressed"].as_u64()), (Some(1), Some(1)));
 
-    // Every finding carries the fields DESIGN.md promises.
+    // Every finding carries the fields the run JSON promises (docs/output.md).
     for f in run["findings"].as_array().unwrap() {
         for field in
             ["rule_id", "severity", "status", "resource_type", "resource_arn", "account_id", "message", "remediation", "fingerprint"]
@@ -198,7 +198,7 @@ fn rules_json_lists_all_29_with_params_and_defaults() {
     assert_eq!(find("root-mfa")["params"]["require_hardware"]["default"], false);
     assert_eq!(find("root-usage")["params"]["window_days"]["default"], 1);
     assert_eq!(find("root-mfa")["severity"], "critical");
-    // Opt-in rules list `enabled` as RULES.md does; `defaults` is the flat view.
+    // Opt-in rules list `enabled` like a parameter; `defaults` is the flat view.
     assert_eq!(find("role-service-inactivity")["params"]["enabled"]["default"], false);
     assert_eq!(
         find("role-service-inactivity")["defaults"],
@@ -211,17 +211,20 @@ fn rules_json_lists_all_29_with_params_and_defaults() {
     }
 }
 
-/// The README's rule table matches the catalog.
+/// The rule table of docs/rules.md matches the catalog.
 #[test]
-fn readme_rule_table_matches_the_catalog() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+fn rules_doc_table_matches_the_catalog() {
+    let readme = std::fs::read_to_string(root().join("docs/rules.md")).unwrap();
     let out = run_bin(&["rules", "--format", "json"], &[]);
     let rules: Value = serde_json::from_str(&stdout(&out)).unwrap();
     for rule in rules.as_array().unwrap() {
         let id = rule["id"].as_str().unwrap();
         let severity = rule["severity"].as_str().unwrap();
-        let row = readme.lines().find(|l| l.starts_with(&format!("| `{id}` "))).unwrap_or_else(|| panic!("README has no row for {id}"));
-        assert!(row.contains(&format!("| {severity} |")), "README row for {id} does not say {severity}: {row}");
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| [`{id}`](#{id}) ")))
+            .unwrap_or_else(|| panic!("docs/rules.md has no row for {id}"));
+        assert!(row.contains(&format!("| {severity} |")), "docs/rules.md row for {id} does not say {severity}: {row}");
     }
 }
 

@@ -1,4 +1,4 @@
-//! Every sample event in `events/` routes as DESIGN.md says ("Events").
+//! Every sample event in `events/` routes to the change and the rules it should (docs/events.md).
 
 use iam_assurance::change::{Change, Entity, Need};
 use iam_assurance::route::{route, CloudTrailEvent, Route};

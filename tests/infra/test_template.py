@@ -5,7 +5,7 @@
     checked through moto's EventBridge (PutEvents -> rule -> SQS target) on loopback and
     through a small local matcher for the pattern syntax the template uses. moto 5.2's
     TestEventPattern is not implemented (it raises NotImplementedError), hence PutEvents;
-(c) every rule of RULES.md has its SSM settings parameter holding the documented defaults.
+(c) every rule of the catalog has its SSM settings parameter holding its defaults.
 
 Templates are read with cfn-lint's own loader, which understands !Ref, !Sub and friends.
 """
@@ -29,7 +29,7 @@ TEMPLATE = ROOT / "template.yaml"
 INFRA = ROOT / "infra"
 EVENTS = ROOT / "events"
 PERMISSIONS_RS = ROOT / "crates" / "aws" / "src" / "permissions.rs"
-ROUTER_RS = ROOT / "src" / "event.rs"
+EVENTS_MD = ROOT / "docs" / "events.md"
 
 FUNCTION = "IamAssuranceFunction"
 IAM_RULE = "IamChange"
@@ -474,18 +474,19 @@ def test_failed_root_call_still_reaches_the_root_rule(route):
     assert route(event) == {ROOT_RULE}
 
 
+def handled_events() -> set[str]:
+    """The IAM events the function handles: the rows of docs/events.md, which a Rust test
+    (tests/generated.rs) keeps equal to the router's table (src/change.rs `EVENTS`)."""
+    names = set(re.findall(r"^\| `([A-Z][A-Za-z0-9]+)` \|", EVENTS_MD.read_text(), re.M))
+    assert len(names) >= 40, f"docs/events.md lists {len(names)} events"
+    return names
+
+
 def test_iam_pattern_names_what_the_router_handles(root):
-    """The IAM rule's eventName list and the function's router (src/event.rs `target`)
-    handle the same events: a name only in the router would never arrive, a name only in
-    the pattern would invoke the function for nothing."""
-    if not ROUTER_RS.exists():
-        pytest.skip("src/event.rs not present")
-    text = ROUTER_RS.read_text()
-    start = text.find("fn target(")
-    if start < 0:
-        pytest.skip("src/event.rs has no `fn target`")
-    end = text.find("\nfn ", start + 1)
-    handled = set(re.findall(r'"([A-Z][A-Za-z0-9]+)"', text[start : end if end > 0 else len(text)]))
+    """The IAM rule's eventName list and the function's router handle the same events: a name
+    only in the router would never arrive, a name only in the pattern would invoke the function
+    for nothing."""
+    handled = handled_events()
     listed = set(patterns(root)[IAM_RULE]["detail"]["eventName"])
     assert listed == handled, f"only in pattern: {sorted(listed - handled)}, only in router: {sorted(handled - listed)}"
 
@@ -508,44 +509,32 @@ def test_rule_targets_have_a_dead_letter_queue(root):
 # ----------------------------------------------------------------------------- (c) settings
 
 
-def rules_md() -> Path:
-    candidates = [
-        os.environ.get("IAM_ASSURANCE_RULES_MD", ""),
-        ROOT / "RULES.md",
-        ROOT / "docs" / "RULES.md",
-        ROOT.parent / "shared" / "spec" / "RULES.md",
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    pytest.skip("RULES.md not found (set IAM_ASSURANCE_RULES_MD)")
+def catalog() -> list[dict]:
+    """The rule catalog as the binary prints it (`iam-assurance rules --format json`): the
+    built binary (`make test` builds it before these tests), else `cargo run`."""
+    import subprocess
+
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    binary = target / "debug" / "iam-assurance"
+    command = [str(binary)] if binary.is_file() else ["cargo", "run", "--quiet", "--bin", "iam-assurance", "--"]
+    out = subprocess.run(command + ["rules", "--format", "json"], capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
 
 
-def parse_rules_md(text: str) -> dict[str, dict]:
-    """Rule id -> params with defaults, from the catalog tables: rows
-    `| `id` | sev | what | data | params | refs |`. A param cell such as
-    "`require_uppercase`/`lowercase`/`numbers`=true" sets require_uppercase,
-    require_lowercase and require_numbers."""
-    rules: dict[str, dict] = {}
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) < 6 or not re.fullmatch(r"`[a-z0-9-]+`", cells[0]):
-            continue
-        rule_id = cells[0].strip("`")
-        params: dict = {}
-        for first, more, value in re.findall(r"`([a-z_]+)`((?:/`[a-z_]+`)*)=(\[\]|true|false|-?\d+)", cells[4]):
-            names = [first]
-            prefix = first.rsplit("_", 1)[0] + "_" if "_" in first else ""
-            names += [prefix + n for n in re.findall(r"`([a-z_]+)`", more)]
-            for name in names:
-                params[name] = json.loads(value)
-        rules[rule_id] = params
-    return rules
+def default_settings(rule: dict) -> dict:
+    """What a rule's SSM parameter holds at its defaults: `enabled` for opt-in rules, then its
+    parameters."""
+    expected = {name: spec["default"] for name, spec in rule["params"].items()}
+    if not rule["enabled_by_default"]:
+        expected["enabled"] = False
+    return expected
 
 
-def test_rules_md_parses():
-    rules = parse_rules_md(rules_md().read_text())
-    assert len(rules) >= 29
+def test_catalog_has_the_rules_with_their_defaults():
+    rules = {rule["id"]: default_settings(rule) for rule in catalog()}
+    documented = re.findall(r"^## ([a-z0-9-]+)$", (ROOT / "docs" / "rules.md").read_text(), re.M)
+    assert list(rules) == documented, "docs/rules.md lists the catalog's rules, in order"
     assert rules["password-policy"] == {
         "min_length": 14,
         "require_uppercase": True,
@@ -582,7 +571,9 @@ def settings_parameters(stack: dict) -> dict[str, dict]:
 
 
 def test_every_rule_has_its_settings_parameter_with_defaults(settings_stack):
-    expected = parse_rules_md(rules_md().read_text())
+    """infra/settings.yaml (generated from the catalog) holds one parameter per rule of the
+    binary's catalog, with its defaults."""
+    expected = {rule["id"]: default_settings(rule) for rule in catalog()}
     actual = settings_parameters(settings_stack)
     assert set(actual) == set(expected), (
         f"missing: {sorted(set(expected) - set(actual))}, unknown: {sorted(set(actual) - set(expected))}"
@@ -591,38 +582,6 @@ def test_every_rule_has_its_settings_parameter_with_defaults(settings_stack):
         assert actual[rule_id] == params, rule_id
     assert actual["user-service-inactivity"] == {"enabled": False, "max_unused_days": 90}
     assert actual["role-service-inactivity"] == {"enabled": False, "max_unused_days": 90}
-
-
-def test_settings_rule_ids_match_the_catalog(settings_stack):
-    catalog = ROOT / "crates" / "rules" / "src" / "catalog.rs"
-    if not catalog.exists():
-        pytest.skip("rules catalog not present")
-    found = re.search(r"pub const RULE_IDS[^=]*=\s*\[(.*?)\];", catalog.read_text(), re.S)
-    if not found:
-        pytest.skip("RULE_IDS not found in catalog.rs")
-    ids = set(re.findall(r'"([a-z0-9-]+)"', found.group(1)))
-    assert set(settings_parameters(settings_stack)) == ids
-
-
-def test_settings_match_the_binary_catalog(settings_stack):
-    """When the binary is built, its catalog (`iam-assurance rules --format json`) has the
-    same parameters and defaults as the SSM parameters."""
-    import subprocess
-
-    candidates = [os.environ.get("IAM_ASSURANCE_BIN", "")]
-    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    candidates += [target / "debug" / "iam-assurance", target / "release" / "iam-assurance"]
-    binary = next((Path(c) for c in candidates if c and Path(c).is_file()), None)
-    if binary is None:
-        pytest.skip("iam-assurance binary not built")
-    out = subprocess.run([str(binary), "rules", "--format", "json"], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    actual = settings_parameters(settings_stack)
-    for rule in json.loads(out.stdout):
-        expected = {name: spec["default"] for name, spec in rule["params"].items()}
-        if not rule["enabled_by_default"]:
-            expected["enabled"] = False
-        assert actual[rule["id"]] == expected, rule["id"]
 
 
 def test_settings_prefix_defaults_agree(root, settings_stack):

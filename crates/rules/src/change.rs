@@ -106,3 +106,7 @@ pub enum Unmoved {
     /// (`WholeAccount::Required`).
     Users,
 }
+
+impl Unmoved {
+    pub const ALL: [Unmoved; 3] = [Unmoved::Administrators, Unmoved::UnapprovedPolicyUse, Unmoved::Users];
+}

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::PolicyDocument;
 use crate::types::ResourceType;
 
-/// The data sources rules depend on (the **data** column of RULES.md).
+/// The data sources rules depend on (each rule lists the ones it reads in `Meta::data`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DataSource {
@@ -336,6 +336,39 @@ pub struct CertSlot {
     pub slot: u8,
     pub active: bool,
     pub last_rotated: ReportDate,
+}
+
+/// An access key or signing certificate slot: what the rotation and presence rules read of
+/// either.
+pub trait CredentialSlot {
+    fn slot(&self) -> u8;
+    fn active(&self) -> bool;
+    /// When the key was created or the certificate uploaded.
+    fn since(&self) -> Option<DateTime<Utc>>;
+}
+
+impl CredentialSlot for KeySlot {
+    fn slot(&self) -> u8 {
+        self.slot
+    }
+    fn active(&self) -> bool {
+        self.active
+    }
+    fn since(&self) -> Option<DateTime<Utc>> {
+        self.last_rotated.at()
+    }
+}
+
+impl CredentialSlot for CertSlot {
+    fn slot(&self) -> u8 {
+        self.slot
+    }
+    fn active(&self) -> bool {
+        self.active
+    }
+    fn since(&self) -> Option<DateTime<Utc>> {
+        self.last_rotated.at()
+    }
 }
 
 /// One row of the credential report.

@@ -11,7 +11,8 @@ pub mod root;
 pub mod service_activity;
 pub mod users;
 
-use crate::rule::{Params, Rule};
+use crate::inventory::CredentialSlot;
+use crate::rule::{Ctx, Params, Rule};
 
 /// Every rule, in catalog order: root, account, users, other resources.
 pub fn all() -> Vec<&'static dyn Rule> {
@@ -34,6 +35,26 @@ impl Default for MaxAge {
     fn default() -> Self {
         MaxAge { max_age_days: 90 }
     }
+}
+
+/// An active credential older than a rotation rule allows.
+pub(crate) struct Overdue<'a, S> {
+    pub slot: &'a S,
+    /// When it was created or uploaded.
+    pub since: DateTime<Utc>,
+    /// Its age in whole days.
+    pub age: i64,
+}
+
+/// The active keys or certificates among `slots` that are more than `max_age_days` whole
+/// days old: what every rotation rule reports.
+pub(crate) fn overdue<'a, S: CredentialSlot>(ctx: &Ctx<'_>, slots: &'a [S], max_age_days: u32) -> Vec<Overdue<'a, S>> {
+    slots
+        .iter()
+        .filter(|s| s.active())
+        .filter_map(|slot| slot.since().map(|since| Overdue { slot, since, age: ctx.days_since(since) }))
+        .filter(|o| o.age > i64::from(max_age_days))
+        .collect()
 }
 
 /// `2026-11-23` for messages.

@@ -11,10 +11,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::inventory::{CredentialRow, DataSource, ReportDate};
+use crate::inventory::{CredentialRow, CredentialSlot, DataSource, ReportDate};
 use crate::rule::*;
 
-use super::{day, days, MaxAge};
+use super::{day, days, overdue, MaxAge, Overdue};
 
 pub fn rules() -> Vec<&'static dyn Rule> {
     vec![
@@ -49,6 +49,41 @@ fn report_consistent(ctx: &Ctx<'_>) -> Result<(), NotEvaluated> {
     Ok(())
 }
 
+/// The root user's active keys or certificates, when it has any (`None`: it has none). The live
+/// account summary (`summary`) decides when present, else the report's root row: the summary
+/// may know of credentials created after the last credential report (then the list is empty).
+fn root_credentials<'a, S: CredentialSlot>(
+    ctx: &Ctx<'a>,
+    summary: Option<bool>,
+    slots: fn(&'a CredentialRow) -> &'a [S],
+) -> Result<Option<Vec<&'a S>>, NotEvaluated> {
+    report_consistent(ctx)?;
+    let row = root_row(ctx);
+    let active: Vec<&S> = row.as_ref().map(|r| slots(r).iter().filter(|s| s.active()).collect()).unwrap_or_default();
+    let present = match (summary, &row) {
+        (Some(present), _) => present,
+        (None, Ok(_)) => !active.is_empty(),
+        (None, Err(reason)) => return Err(reason.clone()),
+    };
+    Ok(present.then_some(active))
+}
+
+/// `key 1 created 2026-01-02 (325 days ago), key 2`, or what the summary says.
+fn describe_root_credentials<S: CredentialSlot>(ctx: &Ctx<'_>, active: &[&S], noun: &str, verb: &str, plural: &str) -> String {
+    if active.is_empty() {
+        let when = if verb == "created" { "created" } else { "uploaded" };
+        return format!("the account summary reports root {plural} ({when} after the last credential report)");
+    }
+    active
+        .iter()
+        .map(|s| match s.since() {
+            Some(t) => format!("{noun} {} {verb} {} ({} ago)", s.slot(), day(t), days(ctx.days_since(t))),
+            None => format!("{noun} {}", s.slot()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub static ROOT_ACCESS_KEYS: RuleDef<NoParams> = RuleDef {
     meta: Meta {
         id: "root-access-keys",
@@ -68,31 +103,9 @@ pub static ROOT_ACCESS_KEYS: RuleDef<NoParams> = RuleDef {
         params: &[],
     },
     check: |ctx, _| {
-        report_consistent(ctx)?;
-        let row = root_row(ctx);
         let summary = ctx.inventory.account_summary.as_ref().and_then(|s| s.account_access_keys_present);
-        let active: Vec<_> = row.as_ref().map(|r| r.access_keys.iter().filter(|k| k.active).collect()).unwrap_or_default();
-        // The live summary decides when present; else the report's root row.
-        let present = match (summary, &row) {
-            (Some(present), _) => present,
-            (None, Ok(_)) => !active.is_empty(),
-            (None, Err(reason)) => return Err(reason.clone()),
-        };
-        if !present {
-            return Ok(vec![]);
-        }
-        let detail = if active.is_empty() {
-            "the account summary reports root access keys (created after the last credential report)".to_string()
-        } else {
-            active
-                .iter()
-                .map(|k| match k.last_rotated.at() {
-                    Some(t) => format!("key {} created {} ({} ago)", k.slot, day(t), days(ctx.days_since(t))),
-                    None => format!("key {}", k.slot),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let Some(active) = root_credentials(ctx, summary, |r| &r.access_keys)? else { return Ok(vec![]) };
+        let detail = describe_root_credentials(ctx, &active, "key", "created", "access keys");
         let keys = active.iter().map(|k| json!({"slot": k.slot, "created": k.last_rotated.at()})).collect::<Vec<_>>();
         Ok(vec![Hit::new(
             ResourceType::Account,
@@ -137,12 +150,7 @@ root key, move its users to it, then deactivate and delete the old one.",
         let row = root_row(ctx)?;
         let max = i64::from(p.max_age_days);
         let mut hits = Vec::new();
-        for k in row.access_keys.iter().filter(|k| k.active) {
-            let Some(created) = k.last_rotated.at() else { continue };
-            let age = ctx.days_since(created);
-            if age <= max {
-                continue;
-            }
+        for Overdue { slot: k, since: created, age } in overdue(ctx, &row.access_keys, p.max_age_days) {
             hits.push(
                 Hit::new(
                     ResourceType::Account,
@@ -192,31 +200,9 @@ that need them instead.",
         params: &[],
     },
     check: |ctx, _| {
-        report_consistent(ctx)?;
-        let row = root_row(ctx);
         let summary = ctx.inventory.account_summary.as_ref().and_then(|s| s.account_signing_certificates_present);
-        let active: Vec<_> = row.as_ref().map(|r| r.certs.iter().filter(|c| c.active).collect()).unwrap_or_default();
-        // The live summary decides when present; else the report's root row.
-        let present = match (summary, &row) {
-            (Some(present), _) => present,
-            (None, Ok(_)) => !active.is_empty(),
-            (None, Err(reason)) => return Err(reason.clone()),
-        };
-        if !present {
-            return Ok(vec![]);
-        }
-        let detail = if active.is_empty() {
-            "the account summary reports root signing certificates (uploaded after the last credential report)".to_string()
-        } else {
-            active
-                .iter()
-                .map(|c| match c.last_rotated.at() {
-                    Some(t) => format!("certificate {} uploaded {} ({} ago)", c.slot, day(t), days(ctx.days_since(t))),
-                    None => format!("certificate {}", c.slot),
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let Some(active) = root_credentials(ctx, summary, |r| &r.certs)? else { return Ok(vec![]) };
+        let detail = describe_root_credentials(ctx, &active, "certificate", "uploaded", "signing certificates");
         let certs = active.iter().map(|c| json!({"slot": c.slot, "uploaded": c.last_rotated.at()})).collect::<Vec<_>>();
         Ok(vec![Hit::new(
             ResourceType::Account,
@@ -259,12 +245,7 @@ unrestricted access to the account.",
         let row = root_row(ctx)?;
         let max = i64::from(p.max_age_days);
         let mut hits = Vec::new();
-        for c in row.certs.iter().filter(|c| c.active) {
-            let Some(uploaded) = c.last_rotated.at() else { continue };
-            let age = ctx.days_since(uploaded);
-            if age <= max {
-                continue;
-            }
+        for Overdue { slot: c, since: uploaded, age } in overdue(ctx, &row.certs, p.max_age_days) {
             hits.push(
                 Hit::new(
                     ResourceType::Account,

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::inventory::{CredentialRow, DataSource, KeySlot, ReportDate, ReportFlag, User};
 use crate::rule::*;
 
-use super::{day, days, service_activity, sh, MaxAge};
+use super::{day, days, overdue, service_activity, sh, MaxAge, Overdue};
 
 pub fn rules() -> Vec<&'static dyn Rule> {
     vec![
@@ -303,12 +303,7 @@ fails. Prefer IAM roles with temporary credentials where possible.",
         let max = i64::from(p.max_age_days);
         let mut hits = Vec::new();
         for row in user_rows(ctx)? {
-            for k in row.access_keys.iter().filter(|k| k.active) {
-                let Some(created) = k.last_rotated.at() else { continue };
-                let age = ctx.days_since(created);
-                if age <= max {
-                    continue;
-                }
+            for Overdue { slot: k, since: created, age } in overdue(ctx, &row.access_keys, p.max_age_days) {
                 let name = sh(&row.user);
                 let full = if row.access_keys.iter().all(KeySlot::exists) {
                     "# the user already holds two keys: delete the other one first if it is unused\n"
@@ -589,12 +584,7 @@ permissions for as long as it stays active.",
         let max = i64::from(p.max_age_days);
         let mut hits = Vec::new();
         for row in user_rows(ctx)? {
-            for c in row.certs.iter().filter(|c| c.active) {
-                let Some(uploaded) = c.last_rotated.at() else { continue };
-                let age = ctx.days_since(uploaded);
-                if age <= max {
-                    continue;
-                }
+            for Overdue { slot: c, since: uploaded, age } in overdue(ctx, &row.certs, p.max_age_days) {
                 let name = sh(&row.user);
                 hits.push(
                     row_hit(
