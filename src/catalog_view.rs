@@ -28,7 +28,9 @@ pub fn catalog_json() -> Value {
             let mut flat: Map<String, Value> = Map::new();
             flat.insert("enabled".into(), Value::Bool(meta.enabled_by_default));
             flat.insert("severity".into(), json!(meta.severity));
-            flat.extend(crate::generate::default_settings(*rule).into_iter().filter(|(k, _)| k != "enabled"));
+            flat.extend(
+                crate::generate::default_settings(*rule).into_iter().filter(|(k, _)| *k != "enabled").map(|(k, v)| (k.to_string(), v)),
+            );
             json!({
                 "id": meta.id,
                 "rule_id": meta.id,

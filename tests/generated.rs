@@ -11,6 +11,9 @@ fn committed_copies_are_what_the_code_generates() {
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         if committed != file.content {
             stale.push(file.path);
+            if let Ok(dir) = std::env::var("GENERATED_DIFF_DIR") {
+                std::fs::write(std::path::Path::new(&dir).join(file.path.replace('/', "_")), &file.content).unwrap();
+            }
         }
     }
     assert!(stale.is_empty(), "{stale:?} differ from what the code generates: run `make generated` and commit them");
