@@ -519,15 +519,19 @@ async fn two_sweeps_racing_notify_each_finding_once() {
     assert!(!digests.is_empty() && digests.len() <= 2);
     assert_eq!(digests.iter().map(|d| d["new"].as_u64().unwrap()).sum::<u64>(), open as u64, "each digest lists what its run sent");
 
-    // The conditional write itself: of two writers expecting the item absent, one wins.
-    let store = StateStore::new(&a, TABLE);
+    // The conditional write itself: of two writers (two runs' stores) expecting the item
+    // absent, one wins. (The same store writing it twice is one write whose retry found it
+    // applied: see the lost-reply test.)
+    let (store_a, store_b) = (StateStore::new(&a, TABLE), StateStore::new(&b, TABLE));
     let item = env.state_items().await.into_values().next().unwrap();
     let fresh = StateWrite {
         fingerprint: "race".into(),
         expect: Expect::Absent,
         put: Some(iam_assurance_aws::StateItem { fingerprint: "race".into(), ..item }),
     };
-    let outcomes = store.apply(&[&fresh, &fresh]).await;
+    let writes = [&fresh];
+    let (first, second) = tokio::join!(store_a.apply(&writes), store_b.apply(&writes));
+    let outcomes: Vec<WriteOutcome> = first.into_iter().chain(second).collect();
     let won = outcomes.iter().filter(|o| matches!(o, WriteOutcome::Written)).count();
     let lost = outcomes.iter().filter(|o| matches!(o, WriteOutcome::Conflict)).count();
     assert_eq!((won, lost), (1, 1), "{outcomes:?}");

@@ -19,6 +19,7 @@
 //! | `message_hash` | S | a hash of the finding's message: tells a changed message without reading `finding` |
 //! | `version` | N | incremented by every write; writes are conditional on it |
 //! | `expires_at` | N | epoch seconds; DynamoDB deletes the item after it (TTL) |
+//! | `written_by` | S | a token of the run that wrote it: tells a write whose reply was lost from a conflict |
 //!
 //! One more item is not a finding: the administrator roster (`fingerprint` =
 //! [`ROSTER_KEY`]; `roster` (S): the roster as JSON, `version` (N), `updated_at` (S),
@@ -53,6 +54,9 @@ pub const MAX_ROSTER_BYTES: usize = 380_000;
 const BATCH_GET: &str = "dynamodb:BatchGetItem";
 const PUT: &str = "dynamodb:PutItem";
 const DELETE: &str = "dynamodb:DeleteItem";
+
+/// The attribute naming the run that wrote an item (see [`StateStore::apply`]).
+const WRITER: &str = "written_by";
 
 /// Every attribute but `finding`: what [`StateStore::load_light`] reads.
 const LIGHT_ATTRIBUTES: &[&str] = &[
@@ -169,11 +173,16 @@ pub struct Loaded {
 pub struct StateStore {
     clients: Clients,
     table: String,
+    /// Written with every item this store puts (`written_by`): a write whose reply was lost,
+    /// resent by the SDK, fails its own condition; the item then says whether it was this
+    /// store's (see [`StateStore::apply`]).
+    writer: String,
 }
 
 impl StateStore {
+    /// The table, for one run: each store has its own writer token.
     pub fn new(clients: &Clients, table: impl Into<String>) -> Self {
-        StateStore { clients: clients.clone(), table: table.into() }
+        StateStore { clients: clients.clone(), table: table.into(), writer: uuid::Uuid::new_v4().simple().to_string() }
     }
 
     pub fn table(&self) -> &str {
@@ -285,6 +294,12 @@ impl StateStore {
 
     /// Apply conditional writes, at most [`MAX_WRITES_IN_FLIGHT`] at a time. The outcomes are
     /// in the order of `writes`. Counted as `dynamodb:PutItem` / `dynamodb:DeleteItem`.
+    ///
+    /// A write whose condition failed is read back (a strongly consistent `GetItem`): if the
+    /// item is the one this store wrote (its `written_by` token and the version written), or is
+    /// gone after a delete, the write was applied and only its reply was lost (the SDK sent it
+    /// again, and the second attempt failed the condition the first one changed): it is
+    /// `Written`. Otherwise another run changed the item first: `Conflict`.
     pub async fn apply(&self, writes: &[&StateWrite]) -> Vec<WriteOutcome> {
         let mut outcomes: Vec<Option<WriteOutcome>> = (0..writes.len()).map(|_| None).collect();
         let mut tasks = tokio::task::JoinSet::new();
@@ -312,15 +327,54 @@ impl StateStore {
     }
 
     async fn write_one(&self, write: &StateWrite) -> WriteOutcome {
+        match self.write_once(write).await {
+            WriteOutcome::Conflict => self.confirm_own(write).await,
+            outcome => outcome,
+        }
+    }
+
+    /// Whether a write that met a failed condition was this store's own, applied before.
+    async fn confirm_own(&self, write: &StateWrite) -> WriteOutcome {
+        let read = self
+            .clients
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("fingerprint", AttributeValue::S(write.fingerprint.clone()))
+            .consistent_read(true)
+            .send()
+            .await;
+        let stored = match read {
+            Ok(out) => out.item,
+            Err(e) => return WriteOutcome::Failed(AdapterError::aws(GET, &e)),
+        };
+        let own = match (&write.put, &stored) {
+            (Some(item), Some(raw)) => {
+                raw.get(WRITER).and_then(|v| v.as_s().ok()) == Some(&self.writer) && version_of(raw) == Some(item.version)
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        if own {
+            tracing::info!(fingerprint = %write.fingerprint, "a state write whose reply was lost had been applied");
+            WriteOutcome::Written
+        } else {
+            WriteOutcome::Conflict
+        }
+    }
+
+    async fn write_once(&self, write: &StateWrite) -> WriteOutcome {
         let Condition { condition, names, values } = Condition::of(write.expect);
         match &write.put {
             Some(item) => {
+                let mut raw = to_item(item);
+                raw.insert(WRITER.to_string(), AttributeValue::S(self.writer.clone()));
                 let result = self
                     .clients
                     .dynamodb
                     .put_item()
                     .table_name(&self.table)
-                    .set_item(Some(to_item(item)))
+                    .set_item(Some(raw))
                     .condition_expression(condition)
                     .set_expression_attribute_names(names)
                     .set_expression_attribute_values(values)
