@@ -13,3 +13,4 @@ pub mod live;
 pub mod notify;
 pub mod output;
 pub mod roster;
+pub mod telemetry;

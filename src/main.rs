@@ -11,6 +11,7 @@ use iam_assurance::audit::{self, AuditFiles};
 use iam_assurance::catalog_view;
 use iam_assurance::live::{self, Config, SettingsSource};
 use iam_assurance::output::RunOutput;
+use iam_assurance::telemetry;
 use iam_assurance_aws::Clients;
 use iam_assurance_rules::{evaluate, Settings};
 use serde_json::{json, Value};
@@ -82,7 +83,7 @@ fn main() -> ExitCode {
         return run_lambda();
     }
     let cli = Cli::parse();
-    init_logging(false);
+    telemetry::init_logging(false);
     match run(cli.command) {
         Ok(code) => code,
         Err(err) => {
@@ -90,18 +91,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_logging(lambda: bool) {
-    use tracing_subscriber::EnvFilter;
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().map(|l| l.to_lowercase());
-    let filter = match level {
-        Some(level) => EnvFilter::new(format!("{level},aws_smithy_runtime=warn,aws_config=warn,hyper=warn")),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(if lambda { "info" } else { "warn" })),
-    };
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").map(|f| f.eq_ignore_ascii_case("json")).unwrap_or(lambda);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
-    let _ = if json { builder.json().without_time().try_init() } else { builder.try_init() };
 }
 
 /// One thread: a run is one invocation at a time whose waiting is on AWS calls (up to 16 in
@@ -234,7 +223,7 @@ fn run(command: Command) -> Result<ExitCode> {
 }
 
 fn run_lambda() -> ExitCode {
-    init_logging(true);
+    telemetry::init_logging(true);
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -255,7 +244,10 @@ fn run_lambda() -> ExitCode {
             // Leave time to publish before Lambda's own deadline.
             let remaining = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
             config.time_budget = remaining.saturating_sub(std::time::Duration::from_secs(20)).max(std::time::Duration::from_secs(5));
-            match live::handle_event(clients, &config, &event.payload, Utc::now()).await {
+            let invocation = telemetry::Invocation::start(&event.context.request_id);
+            let result = live::handle_event(clients, &config, &event.payload, Utc::now()).await;
+            invocation.finish(&event.payload, &result);
+            match result {
                 Ok(output) => {
                     tracing::info!(
                         trigger = %output.trigger,
@@ -270,13 +262,7 @@ fn run_lambda() -> ExitCode {
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "run failed; the invocation fails so Lambda retries");
-                    let error_type = match err {
-                        live::RunError::Settings(_) => "SettingsUnavailable",
-                        live::RunError::Publish(_) => "PublishFailed",
-                        live::RunError::State(_) => "StateUnavailable",
-                        _ => "RunFailed",
-                    };
-                    Err(lambda_runtime::Diagnostic { error_type: error_type.into(), error_message: err.to_string() })
+                    Err(lambda_runtime::Diagnostic { error_type: telemetry::error_type(&err).into(), error_message: err.to_string() })
                 }
             }
         }))
