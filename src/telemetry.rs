@@ -182,7 +182,8 @@ pub fn run_metrics(output: &RunOutput, duration: Duration, function: &str, reque
     }
     let mut properties = base_properties(function, facts.trigger, request_id);
     properties.insert("account_id".into(), json!(output.account_id));
-    let not_evaluated: Vec<&str> = output.rules.iter().filter(|r| r.status == RuleStatus::NotEvaluated).map(|r| r.rule_id.as_str()).collect();
+    let not_evaluated: Vec<&str> =
+        output.rules.iter().filter(|r| r.status == RuleStatus::NotEvaluated).map(|r| r.rule_id.as_str()).collect();
     properties.insert("not_evaluated".into(), json!(not_evaluated));
     let run = Document {
         at,
@@ -212,7 +213,14 @@ pub fn run_metrics(output: &RunOutput, duration: Duration, function: &str, reque
 
 /// The EMF document of a failed run: `RunsFailed` = 1 and `Duration`, dimensions
 /// `FunctionName`+`Trigger` (the trigger read from the event), with the error type and message.
-pub fn failure_metrics(payload: &Value, err: &RunError, duration: Duration, function: &str, request_id: Option<&str>, at: DateTime<Utc>) -> Value {
+pub fn failure_metrics(
+    payload: &Value,
+    err: &RunError,
+    duration: Duration,
+    function: &str,
+    request_id: Option<&str>,
+    at: DateTime<Utc>,
+) -> Value {
     let mut properties = base_properties(function, trigger_of(payload), request_id);
     properties.insert("error_type".into(), json!(error_type(err)));
     properties.insert("error".into(), json!(err.to_string()));
