@@ -23,7 +23,7 @@ PY_REQUIREMENTS := "moto[server]==5.2.1" "boto3>=1.34" "cfn-lint==1.51.0" "pytes
 # inside AWS::Serverless::Function, so the pinned cfn-lint above stays first on PATH.
 SAM_VENV ?= .venv-sam
 
-.PHONY: help venv sam-cli build-debug test test-rust test-infra lint lint-rust lint-templates demo build deploy bench bench-peers clean
+.PHONY: help venv sam-cli build-debug test test-rust test-infra lint lint-rust lint-templates demo cargo-lambda package test-package build deploy deploy-guided bench bench-peers clean
 
 help:
 	@sed -n '2,12p' Makefile
@@ -66,12 +66,43 @@ lint-rust:
 demo: venv build-debug
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
 
-# Deploy (needs the SAM CLI and cargo-lambda with zig; see docs/deploy.md).
-build:
-	sam build
+# ---------------------------------------------------------------- package and deploy
+# The Lambda package: the release `bootstrap` built by cargo-lambda (with zig as the linker),
+# installed from PyPI into its own virtualenv under .tools/ (git-ignored), in seconds.
+# ARCH=arm64 (the template's default) needs the aarch64-unknown-linux-gnu standard library
+# (`rustup target add aarch64-unknown-linux-gnu`); ARCH=x86_64 builds for x86_64 Lambda.
+# Output: $(LAMBDA_DIR)/iam-assurance/bootstrap. A release build takes ~11 min on 2 cores.
+TOOLS ?= .tools
+CARGO_LAMBDA_VERSION ?= 1.9.2
+ZIGLANG_VERSION ?= 0.14.1
+ARCH ?= arm64
+LAMBDA_DIR ?= $(CARGO_TARGET_DIR)/lambda
+CARGO_LAMBDA_BIN := $(CURDIR)/$(TOOLS)/cargo-lambda/bin
+RUST_TARGET_arm64 := aarch64-unknown-linux-gnu
+RUST_TARGET_x86_64 := x86_64-unknown-linux-gnu
 
-deploy: build
-	sam deploy --guided
+$(TOOLS)/cargo-lambda/.installed: Makefile
+	python3 -m venv $(TOOLS)/cargo-lambda
+	$(TOOLS)/cargo-lambda/bin/pip install --quiet --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "ziglang==$(ZIGLANG_VERSION)"
+	touch $@
+
+cargo-lambda: $(TOOLS)/cargo-lambda/.installed
+
+package: cargo-lambda
+	@target="$(RUST_TARGET_$(ARCH))"; \
+	if [ -z "$$target" ]; then echo "ARCH must be arm64 or x86_64, not '$(ARCH)'" >&2; exit 2; fi; \
+	if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$$target"; then \
+	  echo "the Rust standard library for $$target is not installed: run 'rustup target add $$target', or build ARCH=x86_64 (and deploy with Architecture=x86_64)" >&2; exit 2; fi
+	PATH="$(CARGO_LAMBDA_BIN):$$PATH" cargo lambda build --release --locked --bin iam-assurance \
+	  $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) --lambda-dir $(LAMBDA_DIR)
+	@ls -l $(LAMBDA_DIR)/iam-assurance/bootstrap
+
+# The built package under cargo-lambda's Runtime API emulator (`cargo lambda watch
+# --only-lambda-apis`), invoked with `cargo lambda invoke` (events/schedule.json, a CloudTrail
+# IAM event) against moto on 127.0.0.1: scripts/test_package.py. Not part of `make test` (it
+# needs the release build); runs the package of this machine's architecture only.
+test-package: venv package
+	$(PY) scripts/test_package.py --bootstrap $(LAMBDA_DIR)/iam-assurance/bootstrap --cargo-lambda $(CARGO_LAMBDA_BIN)/cargo-lambda
 
 # ---------------------------------------------------------------- benchmarks (not part of test)
 # The peer is installed into its own virtualenv under .peers/ (git-ignored), once: ~4 min and

@@ -241,9 +241,11 @@ fn run_lambda() -> ExitCode {
         let config = &config;
         lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| async move {
             let mut config = config.clone();
-            // Leave time to publish before Lambda's own deadline.
-            let remaining = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
-            config.time_budget = remaining.saturating_sub(std::time::Duration::from_secs(20)).max(std::time::Duration::from_secs(5));
+            // Leave time to publish before Lambda's own deadline. A deadline already past (a
+            // local Runtime API emulator that sends the timeout instead of a time) keeps the default.
+            if let Ok(remaining) = event.context.deadline().duration_since(std::time::SystemTime::now()) {
+                config.time_budget = remaining.saturating_sub(std::time::Duration::from_secs(20)).max(std::time::Duration::from_secs(5));
+            }
             let invocation = telemetry::Invocation::start(&event.context.request_id);
             let result = live::handle_event(clients, &config, &event.payload, Utc::now()).await;
             invocation.finish(&event.payload, &result);
