@@ -84,7 +84,7 @@ demo: venv build-debug
 # installed from PyPI into its own virtualenv under .tools/ (git-ignored), in seconds.
 # ARCH=arm64 (the template's default) needs the aarch64-unknown-linux-gnu standard library
 # (`rustup target add aarch64-unknown-linux-gnu`); ARCH=x86_64 builds for x86_64 Lambda.
-# Output: $(LAMBDA_DIR)/iam-assurance/bootstrap. A release build takes ~11 min on 2 cores.
+# Output: $(LAMBDA_DIR)/iam-assurance/bootstrap. A first release build takes ~11 min on 2 idle cores.
 TOOLS ?= .tools
 CARGO_LAMBDA_VERSION ?= 1.9.2
 ZIGLANG_VERSION ?= 0.14.1
