@@ -3,6 +3,9 @@
 #   make demo   start a local AWS emulator, seed a demo account, sweep it, replay events, show
 #               what SNS delivered, stop the emulator
 #   make test   every test: rules (no network), CLI, adapters, emulator end to end, templates
+#   make package ARCH=x86_64|arm64   the Lambda package (release bootstrap, cargo-lambda)
+#   make test-package ARCH=x86_64    run the package under the Lambda runtime emulator
+#   make deploy  non-interactive deploy (DEPLOY_PARAMETERS, STACK_TAGS; docs/deploy.md)
 #   make bench  API calls, time and memory of sweeps and events on synthetic accounts, beside
 #               Prowler; the rules core alone; the release binary's size (docs/benchmarks.md)
 #
@@ -23,10 +26,10 @@ PY_REQUIREMENTS := "moto[server]==5.2.1" "boto3>=1.34" "cfn-lint==1.51.0" "pytes
 # inside AWS::Serverless::Function, so the pinned cfn-lint above stays first on PATH.
 SAM_VENV ?= .venv-sam
 
-.PHONY: help venv sam-cli build-debug generated test test-rust test-infra lint lint-rust lint-templates demo build deploy bench bench-peers clean
+.PHONY: help venv sam-cli checkov build-debug generated test test-rust test-infra lint lint-rust lint-templates demo cargo-lambda package test-package stage-source build deploy deploy-guided bench bench-peers clean
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,15p' Makefile
 
 $(VENV)/.installed: Makefile
 	python3 -m venv $(VENV)
@@ -41,6 +44,16 @@ $(SAM_VENV)/.installed: Makefile
 	  && touch $@ || echo "note: the SAM CLI could not be installed; 'sam validate --lint' will be skipped"
 
 sam-cli: $(SAM_VENV)/.installed
+
+# checkov (IaC policy checks on the templates) in its own venv: its dependencies are many.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_VERSION ?= 3.3.30
+$(CHECKOV_VENV)/.installed: Makefile
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed
 
 build-debug:
 	cargo build --quiet
@@ -59,8 +72,8 @@ test-rust: venv
 test-infra: venv
 	$(PY) -m pytest -q tests/infra
 
-lint-templates: venv sam-cli
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 \
+lint-templates: venv sam-cli checkov
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 CHECKOV="$(CURDIR)/$(CHECKOV_VENV)/bin/checkov" \
 	  SAM="$$( [ -x $(SAM_VENV)/bin/sam ] && echo $(CURDIR)/$(SAM_VENV)/bin/sam || echo sam )" bash tests/lint_templates.sh
 
 lint: lint-templates lint-rust
@@ -72,12 +85,76 @@ lint-rust:
 demo: venv build-debug
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash scripts/demo.sh
 
-# Deploy (needs the SAM CLI and cargo-lambda with zig; see docs/deploy.md).
-build:
-	sam build
+# ---------------------------------------------------------------- package and deploy
+# The Lambda package: the release `bootstrap` built by cargo-lambda (with zig as the linker),
+# installed from PyPI into its own virtualenv under .tools/ (git-ignored), in seconds.
+# ARCH=arm64 (the template's default) needs the aarch64-unknown-linux-gnu standard library
+# (`rustup target add aarch64-unknown-linux-gnu`); ARCH=x86_64 builds for x86_64 Lambda.
+# Output: $(LAMBDA_DIR)/iam-assurance/bootstrap. A first release build takes ~11 min on 2 idle cores.
+TOOLS ?= .tools
+CARGO_LAMBDA_VERSION ?= 1.9.2
+ZIGLANG_VERSION ?= 0.14.1
+ARCH ?= arm64
+LAMBDA_DIR ?= $(CARGO_TARGET_DIR)/lambda
+CARGO_LAMBDA_BIN := $(CURDIR)/$(TOOLS)/cargo-lambda/bin
+RUST_TARGET_arm64 := aarch64-unknown-linux-gnu
+RUST_TARGET_x86_64 := x86_64-unknown-linux-gnu
 
+$(TOOLS)/cargo-lambda/.installed: Makefile
+	python3 -m venv $(TOOLS)/cargo-lambda
+	$(TOOLS)/cargo-lambda/bin/pip install --quiet --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "ziglang==$(ZIGLANG_VERSION)"
+	touch $@
+
+cargo-lambda: $(TOOLS)/cargo-lambda/.installed
+
+package: cargo-lambda
+	@target="$(RUST_TARGET_$(ARCH))"; \
+	if [ -z "$$target" ]; then echo "ARCH must be arm64 or x86_64, not '$(ARCH)'" >&2; exit 2; fi; \
+	if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$$target"; then \
+	  echo "the Rust standard library for $$target is not installed: run 'rustup target add $$target', or build ARCH=x86_64 (and deploy with Architecture=x86_64)" >&2; exit 2; fi
+	PATH="$(CARGO_LAMBDA_BIN):$$PATH" cargo lambda build --release --locked --bin iam-assurance \
+	  $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) --lambda-dir $(LAMBDA_DIR)
+	@ls -l $(LAMBDA_DIR)/iam-assurance/bootstrap
+
+# The built package under cargo-lambda's Runtime API emulator (`cargo lambda watch
+# --only-lambda-apis`), invoked with `cargo lambda invoke` (events/schedule.json, a CloudTrail
+# IAM event) against moto on 127.0.0.1: scripts/test_package.py. Not part of `make test` (it
+# needs the release build); runs the package of this machine's architecture only.
+test-package: venv package
+	$(PY) scripts/test_package.py --bootstrap $(LAMBDA_DIR)/iam-assurance/bootstrap --cargo-lambda $(CARGO_LAMBDA_BIN)/cargo-lambda
+
+# `sam build` from a staged copy of the Rust sources only (the template's CodeUri): SAM hashes
+# and copies CodeUri, and the repository holds target/ and virtualenvs (gigabytes). SAM builds
+# with cargo-lambda (its rust-cargolambda build method is a SAM beta feature: opted in here).
+SAM_SOURCE := .build/lambda-source
+SAM := $(shell [ -x $(SAM_VENV)/bin/sam ] && echo $(CURDIR)/$(SAM_VENV)/bin/sam || echo sam)
+# Deploy settings, never written to samconfig.toml: template parameters ("Key=Value ...") and
+# stack tags ("key=value ...", applied by CloudFormation to every resource), from the
+# environment or from the git-ignored deploy.local.mk (`DEPLOY_PARAMETERS ?= ...`).
+-include deploy.local.mk
+DEPLOY_PARAMETERS ?=
+STACK_TAGS ?=
+
+stage-source:
+	rm -rf $(SAM_SOURCE) && mkdir -p $(SAM_SOURCE)
+	cp -R Cargo.toml Cargo.lock rustfmt.toml src crates $(SAM_SOURCE)/
+
+build: stage-source cargo-lambda sam-cli
+	PATH="$(CARGO_LAMBDA_BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build --beta-features \
+	  --parameter-overrides Architecture=$(ARCH)
+
+# Non-interactive: builds, then creates or updates the stack with no prompt (the change set is
+# applied without confirmation).
 deploy: build
-	sam deploy --guided
+	SAM_CLI_TELEMETRY=0 $(SAM) deploy --no-confirm-changeset --no-fail-on-empty-changeset \
+	  --parameter-overrides Architecture=$(ARCH) $(DEPLOY_PARAMETERS) \
+	  $(if $(strip $(STACK_TAGS)),--tags $(STACK_TAGS))
+
+# Interactive, on request only: SAM asks for every parameter and may save the answers; they go
+# to the git-ignored samconfig.local.toml, never to the tracked samconfig.toml.
+deploy-guided: build
+	[ -f samconfig.local.toml ] || cp samconfig.toml samconfig.local.toml
+	SAM_CLI_TELEMETRY=0 $(SAM) deploy --guided --config-file samconfig.local.toml
 
 # ---------------------------------------------------------------- benchmarks (not part of test)
 # The peer is installed into its own virtualenv under .peers/ (git-ignored), once: ~4 min and
@@ -111,4 +188,4 @@ bench: venv bench-peers
 	echo "make bench took $$(( $$(date +%s) - started )) s"
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) target .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(TOOLS) target .aws-sam .build

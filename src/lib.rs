@@ -14,3 +14,4 @@ pub mod notify;
 pub mod output;
 pub mod route;
 pub mod run;
+pub mod telemetry;

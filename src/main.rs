@@ -11,6 +11,7 @@ use iam_assurance::audit::{self, AuditFiles};
 use iam_assurance::catalog_view;
 use iam_assurance::output::{RunOutput, Trigger};
 use iam_assurance::run::{self, Config, SettingsSource};
+use iam_assurance::telemetry;
 use iam_assurance_aws::Clients;
 use iam_assurance_rules::{evaluate, ProblemKind, Settings};
 use serde_json::Value;
@@ -88,7 +89,7 @@ fn main() -> ExitCode {
         return run_lambda();
     }
     let cli = Cli::parse();
-    init_logging(false);
+    telemetry::init_logging(false);
     match run(cli.command) {
         Ok(code) => code,
         Err(err) => {
@@ -96,18 +97,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_logging(lambda: bool) {
-    use tracing_subscriber::EnvFilter;
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().map(|l| l.to_lowercase());
-    let filter = match level {
-        Some(level) => EnvFilter::new(format!("{level},aws_smithy_runtime=warn,aws_config=warn,hyper=warn")),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(if lambda { "info" } else { "warn" })),
-    };
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").map(|f| f.eq_ignore_ascii_case("json")).unwrap_or(lambda);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
-    let _ = if json { builder.json().without_time().try_init() } else { builder.try_init() };
 }
 
 /// One thread: a run is one invocation at a time whose waiting is on AWS calls (up to 16 in
@@ -245,7 +234,7 @@ fn run(command: Command) -> Result<ExitCode> {
 }
 
 fn run_lambda() -> ExitCode {
-    init_logging(true);
+    telemetry::init_logging(true);
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -263,10 +252,15 @@ fn run_lambda() -> ExitCode {
         let config = &config;
         lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| async move {
             let mut config = config.clone();
-            // Leave time to publish before Lambda's own deadline.
-            let remaining = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
-            config.time_budget = remaining.saturating_sub(std::time::Duration::from_secs(20)).max(std::time::Duration::from_secs(5));
-            match run::handle_event(clients, &config, &event.payload, Utc::now()).await {
+            // Leave time to publish before Lambda's own deadline. A deadline already past (a
+            // local Runtime API emulator that sends the timeout instead of a time) keeps the default.
+            if let Ok(remaining) = event.context.deadline().duration_since(std::time::SystemTime::now()) {
+                config.time_budget = remaining.saturating_sub(std::time::Duration::from_secs(20)).max(std::time::Duration::from_secs(5));
+            }
+            let invocation = telemetry::Invocation::start(&event.context.request_id);
+            let result = run::handle_event(clients, &config, &event.payload, Utc::now()).await;
+            invocation.finish(&event.payload, &result);
+            match result {
                 Ok(output) => {
                     tracing::info!(
                         trigger = output.trigger.kind(),

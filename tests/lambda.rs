@@ -13,11 +13,11 @@ use crate::support::*;
 
 /// What the function posted back for one invocation.
 #[derive(Debug)]
-struct Answer {
+pub struct Answer {
     /// `response` or `error`.
-    kind: String,
-    body: Value,
-    error_type: Option<String>,
+    pub kind: String,
+    pub body: Value,
+    pub error_type: Option<String>,
 }
 
 struct Request {
@@ -116,8 +116,8 @@ fn serve_connection(stream: TcpStream, queue: &Queue, answers: &mpsc::Sender<Ans
     }
 }
 
-struct Function {
-    child: Child,
+pub struct Function {
+    pub child: Child,
 }
 
 impl Drop for Function {
@@ -127,7 +127,9 @@ impl Drop for Function {
     }
 }
 
-fn start_function(events: Vec<Value>, env: &[(&str, String)]) -> (Function, mpsc::Receiver<Answer>) {
+/// Run the binary as a Lambda function on a runtime API that hands it `events`; its stdout
+/// (the metric lines) and stderr (the logs) are piped. Request ids are `request-<index>`.
+pub fn start_function(events: Vec<Value>, env: &[(&str, String)]) -> (Function, mpsc::Receiver<Answer>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind runtime API");
     let address = listener.local_addr().unwrap();
     let (tx, rx) = mpsc::channel();
@@ -144,7 +146,7 @@ fn start_function(events: Vec<Value>, env: &[(&str, String)]) -> (Function, mpsc
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_MAX_ATTEMPTS", "1")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
         command.env(k, v);

@@ -6,14 +6,18 @@
 #   2. Broken copies of template.yaml (a runtime that does not exist, a timeout above
 #      Lambda's 900 s): cfn-lint must fail on each with E3030 / E3034. A cfn-lint that
 #      does not look inside AWS::Serverless::Function properties fails this step.
-#   3. `sam validate --lint` when the SAM CLI is installed; skipped with a note otherwise.
+#   3. checkov on the same templates: no failed check. A check that does not apply is skipped
+#      in the template itself (Metadata: checkov: skip), with the reason.
+#   4. `sam validate --lint` when the SAM CLI is installed; skipped with a note otherwise.
 #
-# Environment: CFN_LINT (default: cfn-lint on PATH), SAM (default: sam on PATH).
+# Environment: CFN_LINT (default: cfn-lint on PATH), CHECKOV (default: checkov on PATH),
+# SAM (default: sam on PATH).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 CFN_LINT="${CFN_LINT:-cfn-lint}"
+CHECKOV="${CHECKOV:-checkov}"
 SAM="${SAM:-sam}"
 export SAM_CLI_TELEMETRY=0
 
@@ -63,6 +67,17 @@ PY
 
 broken_copy runtime E3030 "Runtime: provided.al2023" "Runtime: provided.al2099"
 broken_copy timeout E3034 "Timeout: !Ref FunctionTimeout" "Timeout: 5000"
+
+if ! command -v "$CHECKOV" >/dev/null 2>&1; then
+    echo "lint_templates: $CHECKOV not found (make lint-templates installs it)" >&2
+    exit 2
+fi
+echo "lint_templates: checkov $("$CHECKOV" --version) on ${templates[*]}"
+# --skip-download: offline, no platform data (links, severities) needed for the verdict.
+checkov_args=(--quiet --compact --skip-download --framework cloudformation)
+for t in "${templates[@]}"; do checkov_args+=(-f "$t"); done
+"$CHECKOV" "${checkov_args[@]}"
+echo "lint_templates: checkov found nothing (skips are explained in the templates)"
 
 if command -v "$SAM" >/dev/null 2>&1; then
     echo "lint_templates: $("$SAM" --version)"

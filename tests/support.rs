@@ -116,6 +116,13 @@ impl Moto {
         http(self.port, "POST", path).unwrap_or_default()
     }
 
+    /// From now on, moto authenticates and authorizes every request as IAM would: only the
+    /// access keys of users created in it work, within their policies (moto's access control).
+    pub fn enforce_iam_policies(&self) {
+        let answer = http_with_body(self.port, "POST", "/moto-api/reset-auth", "0").unwrap_or_default();
+        assert!(answer.contains("\"ok\""), "moto did not enable its access control: {answer}");
+    }
+
     /// GET from moto's own API.
     pub fn moto_get(&self, path: &str) -> String {
         http(self.port, "GET", path).unwrap_or_default()
@@ -135,10 +142,19 @@ fn moto_ready(port: u16) -> bool {
 
 /// A minimal HTTP/1.0 request on loopback (moto's control API), returning the body.
 fn http(port: u16, method: &str, path: &str) -> Option<String> {
+    http_with_body(port, method, path, "")
+}
+
+fn http_with_body(port: u16, method: &str, path: &str, body: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok()?;
-    write!(stream, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;

@@ -9,6 +9,7 @@
 //! - `alerts`: alerting with finding state against moto (DynamoDB, SNS → SQS).
 //! - `messages`: SNS message rendering (subjects, sizes, digests in parts, email and Chatbot text).
 //! - `lambda`: the binary as a Lambda function, against a minimal Runtime API on 127.0.0.1.
+//! - `telemetry`: the metric lines (CloudWatch EMF) and the WARN lines of rules not evaluated.
 
 mod support;
 
@@ -21,3 +22,4 @@ mod events;
 mod generated;
 mod lambda;
 mod messages;
+mod telemetry;

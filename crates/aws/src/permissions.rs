@@ -35,8 +35,9 @@ pub const IAM_ACTIONS: &[&str] = &[
     "iam:ListEntitiesForPolicy",
 ];
 
-/// SSM actions, on the settings prefix only.
-pub const SSM_ACTIONS: &[&str] = &["ssm:GetParametersByPath", "ssm:GetParameter"];
+/// SSM actions, on the settings prefix only: every setting is read with one paginated
+/// GetParametersByPath.
+pub const SSM_ACTIONS: &[&str] = &["ssm:GetParametersByPath"];
 
 /// SNS actions, on the findings topic only.
 pub const SNS_ACTIONS: &[&str] = &["sns:Publish"];
