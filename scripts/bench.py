@@ -577,6 +577,9 @@ def run_ours(emu: Emulator, binary: Path, work: Path, topic: str, args: list[str
     env["FINDINGS_TOPIC_ARN"] = topic
     if state:
         env["STATE_TABLE"] = STATE_TABLE
+    # As deployed, the function knows its account from its own ARN; the CLI would otherwise ask
+    # STS (GetCallerIdentity) once per process, which the function never does.
+    env["AWS_ACCOUNT_ID"] = ACCOUNT
     env["RUST_LOG"] = "error"
     out, err = work / f"{name}.json", work / f"{name}.stderr"
     emu.record()

@@ -143,7 +143,10 @@ neither grants nor denies every action cannot change who is an administrator, an
 cannot change its use. \"Reads\" is what the event costs as deployed, with the finding-state table: an event that can \
 change who is an administrator goes through the administrator roster kept there, and reads the whole account \
 (GetAccountAuthorizationDetails pages) only before the first sweep, after a roster conflict, or when what it read cannot \
-be applied to the roster. Any CloudTrail event made by the root user, IAM or not, also reports `root-usage` at once.\n"
+be applied to the roster. Any CloudTrail event made by the root user, IAM or not, also reports `root-usage` at once (a \
+failed attempt, such as a refused sign-in, as an attempt). An event that happened in an account other than the one the \
+function runs in (for the CLI: the account its credentials reach) is acknowledged and evaluated nowhere, never against the \
+wrong account.\n"
     );
     let _ = writeln!(out, "| event | change | reads | rules |");
     let _ = writeln!(out, "|---|---|---|---|");

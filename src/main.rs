@@ -257,6 +257,8 @@ fn run_lambda() -> ExitCode {
             if let Ok(remaining) = event.context.deadline().duration_since(std::time::SystemTime::now()) {
                 config.time_budget = remaining.saturating_sub(std::time::Duration::from_secs(20)).max(std::time::Duration::from_secs(5));
             }
+            // arn:aws:lambda:REGION:ACCOUNT:function:NAME: the account the function runs in.
+            config.home_account = event.context.invoked_function_arn.split(':').nth(4).filter(|a| a.len() == 12).map(str::to_owned);
             let invocation = telemetry::Invocation::start(&event.context.request_id);
             let result = run::handle_event(clients, &config, &event.payload, Utc::now()).await;
             invocation.finish(&event.payload, &result);

@@ -64,6 +64,27 @@ pub enum Route {
     Ignored { reason: String },
 }
 
+/// Why a CloudTrail event records an attempt that failed: a sign-in event's
+/// `responseElements` value `Failure` (`ConsoleLogin`, `PasswordUpdated`, `SwitchRole`...),
+/// with its `errorMessage`, or an API call's `errorCode`.
+fn failure(detail: &serde_json::Map<String, Value>) -> Option<String> {
+    let message = detail.get("errorMessage").and_then(Value::as_str).filter(|m| !m.is_empty());
+    let failed = detail
+        .get("responseElements")
+        .and_then(Value::as_object)
+        .and_then(|r| r.iter().find(|(_, v)| v.as_str() == Some("Failure")))
+        .map(|(key, _)| format!("{key}: Failure"));
+    let text = match (failed, detail.get("errorCode").and_then(Value::as_str)) {
+        (Some(failed), _) => failed,
+        (None, Some(code)) => format!("errorCode {code}"),
+        (None, None) => return None,
+    };
+    Some(match message {
+        Some(message) => format!("{text} ({message})"),
+        None => text,
+    })
+}
+
 /// Route an event. Never fails: an event we cannot read is `Ignored` with the reason.
 ///
 /// The envelope is read as `aws_lambda_events`' `EventBridgeEvent`; the CloudTrail `detail`
@@ -105,6 +126,7 @@ fn cloudtrail(detail: Option<&Value>, detail_type: &str, account: Option<&str>) 
         source_ip: text("sourceIPAddress"),
         user_agent: text("userAgent"),
         aws_region: text("awsRegion"),
+        failure: failure(detail),
     });
 
     let (change, skipped) = if event_source != IAM_SOURCE {

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
-use iam_assurance::run as live;
+use iam_assurance::run::{self as live, Config};
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -335,4 +335,37 @@ fn cli_sweep_and_invoke_against_the_emulator() {
     let recorded = recording.lines().filter(|l| !l.trim().is_empty()).count() as u64;
     assert_eq!(recorded, run["api_calls_total"].as_u64().unwrap(), "emulator saw {recorded} requests; counter says {}", run["api_calls"]);
     let _ = BTreeMap::<String, u64>::new();
+}
+
+/// An event from an account other than the one the credentials reach is evaluated nowhere: no
+/// finding, nothing read, nothing published, and the run says why (organization mode reads a
+/// member account through a role; these credentials cannot).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_from_another_account_is_attributed_to_none() {
+    let env = Env::start().await;
+    seed(&env).await;
+    let clients = env.clients();
+    // As the CLI runs: the account is asked of the credentials (STS, once).
+    let config = Config { home_account: None, ..env.live_config() };
+    for (n, file) in ["attach-user-policy.json", "root-console-signin.json", "delete-user.json"].into_iter().enumerate() {
+        let mut event = sample_event(file);
+        event["account"] = json!("999999999999");
+        event["detail"]["recipientAccountId"] = json!("999999999999");
+        let run = serde_json::to_value(live::handle_event(&clients, &config, &event, Utc::now()).await.unwrap()).unwrap();
+        assert_eq!(run["trigger"]["kind"], "ignored", "{file}: {}", run["trigger"]);
+        let reason = run["trigger"]["reason"].as_str().unwrap();
+        assert!(reason.contains("999999999999") && reason.contains(ACCOUNT), "{file}: {reason}");
+        assert!(run["findings"].as_array().unwrap().is_empty(), "{file}");
+        let calls: Vec<&String> = run["api_calls"].as_object().unwrap().keys().filter(|c| !c.starts_with("sts:")).collect();
+        assert!(calls.is_empty(), "{file}: {calls:?}");
+        // The account is asked once, for the first event, then remembered.
+        assert_eq!(run["api_calls"]["sts:GetCallerIdentity"].as_u64().unwrap_or(0), u64::from(n == 0), "{file}");
+    }
+    assert!(env.received().await.is_empty());
+    // The same event from the credentials' own account is evaluated.
+    let run =
+        serde_json::to_value(live::handle_event(&clients, &config, &sample_event("attach-user-policy.json"), Utc::now()).await.unwrap())
+            .unwrap();
+    assert_eq!(run["trigger"]["kind"], "cloudtrail");
+    assert_eq!(run["account_id"], ACCOUNT);
 }

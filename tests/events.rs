@@ -96,11 +96,21 @@ fn root_activity_is_an_immediate_root_usage() {
         }
         other => panic!("expected both, got {other:?}"),
     }
-    // A failed root sign-in is still root activity.
+    // A failed root sign-in is still root activity, marked as failed (real events carry
+    // `"responseElements": {"ConsoleLogin": "Failure"}` and `errorMessage`).
     let mut event = load("root-console-signin.json");
     event["detail"]["errorMessage"] = json!("Failed authentication");
     event["detail"]["responseElements"] = json!({"ConsoleLogin": "Failure"});
-    assert!(matches!(route(&event), Route::CloudTrail(CloudTrailEvent { root: Some(_), .. })));
+    match route(&event) {
+        Route::CloudTrail(CloudTrailEvent { root: Some(activity), .. }) => {
+            assert_eq!(activity.failure.as_deref(), Some("ConsoleLogin: Failure (Failed authentication)"));
+        }
+        other => panic!("expected root activity, got {other:?}"),
+    }
+    match route(&load("root-console-signin.json")) {
+        Route::CloudTrail(CloudTrailEvent { root: Some(activity), .. }) => assert_eq!(activity.failure, None),
+        other => panic!("expected root activity, got {other:?}"),
+    }
 }
 
 #[test]

@@ -20,6 +20,11 @@ pub fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
+/// A sample event of `events/`, parsed.
+pub fn sample_event(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(event_path(name)).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 pub fn event_path(name: &str) -> PathBuf {
     root().join("events").join(name)
 }
@@ -242,7 +247,8 @@ impl Env {
         Clients::from_config(&self.config)
     }
 
-    /// The live path's configuration: settings from SSM, this topic, this state table.
+    /// The live path's configuration: settings from SSM, this topic, this state table, in the
+    /// emulator's account (as deployed: the function knows its account from its own ARN).
     pub fn live_config(&self) -> Config {
         Config {
             settings: SettingsSource::Ssm("/iam-assurance".into()),
@@ -250,6 +256,7 @@ impl Env {
             topic_arn: Some(self.topic.clone()),
             state_table: self.state_table.clone(),
             time_budget: std::time::Duration::from_secs(60),
+            home_account: Some("123456789012".into()),
         }
     }
 

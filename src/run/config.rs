@@ -28,6 +28,9 @@ pub struct Config {
     pub state_table: Option<String>,
     /// How long collection may wait on IAM (credential report generation...).
     pub time_budget: Duration,
+    /// The account the function runs in, when known without asking (the Lambda function's
+    /// ARN); `None`: asked of the credentials ([`Clients::account`]) when needed.
+    pub home_account: Option<String>,
 }
 
 impl Config {
@@ -42,6 +45,7 @@ impl Config {
             topic_arn: var("FINDINGS_TOPIC_ARN"),
             state_table: var("STATE_TABLE"),
             time_budget: Duration::from_secs(240),
+            home_account: None,
         }
     }
 }
@@ -57,6 +61,8 @@ pub enum RunError {
     Publish(String),
     #[error("cannot use the finding state: {0}")]
     State(String),
+    #[error("cannot tell which account the credentials reach: {0}")]
+    Identity(String),
 }
 
 impl RunError {
@@ -66,6 +72,7 @@ impl RunError {
             RunError::Settings(_) => "SettingsUnavailable",
             RunError::Publish(_) => "PublishFailed",
             RunError::State(_) => "StateUnavailable",
+            RunError::Identity(_) => "IdentityUnavailable",
         }
     }
 }

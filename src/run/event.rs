@@ -27,11 +27,29 @@ pub fn rules_for(change: &Change, unmoved: &[Unmoved]) -> Vec<&'static dyn Rule>
     change.rules().into_iter().filter(|rule| !unmoved.iter().any(|u| rule.meta().unmoved_by(*u))).collect()
 }
 
-/// Evaluate one CloudTrail event; `account` is the account the event names (used when nothing
-/// read says which account the run is in).
+/// Evaluate one CloudTrail event, in the account the credentials reach; an event from another
+/// account is acknowledged and evaluated nowhere.
 pub async fn run(clients: &Clients, config: &Config, event: CloudTrailEvent, now: DateTime<Utc>) -> Result<RunOutput, RunError> {
     let started = Instant::now();
     clients.counter.reset();
+    // An event names the account it happened in: with these credentials the run can read only
+    // their own, and must not evaluate another account's change against it.
+    let home = match &config.home_account {
+        Some(account) => account.clone(),
+        None => clients.account().await.map_err(|e| RunError::Identity(e.to_string()))?,
+    };
+    if let Some(account) = event.account.as_deref().filter(|a| *a != home) {
+        let reason = format!(
+            "`{}` happened in account {account}, and these credentials reach account {home}: nothing was evaluated or \
+attributed (to watch another account, deploy there or run in organization mode)",
+            event.event_name
+        );
+        tracing::warn!(%reason, "event from another account");
+        let mut output = RunOutput::ignored(account.to_string(), reason, now);
+        output.api_calls = clients.counter.snapshot();
+        output.api_calls_total = output.api_calls.values().sum();
+        return Ok(output);
+    }
     let settings = Box::pin(load_settings(clients, config)).await?;
     let store = roster_store::table(clients, config);
     let mut read = match &event.change {
@@ -47,7 +65,7 @@ pub async fn run(clients: &Clients, config: &Config, event: CloudTrailEvent, now
     };
     let inventory = &mut read.inventory;
     if inventory.account_id.is_empty() {
-        inventory.account_id = event.account.clone().unwrap_or_default();
+        inventory.account_id = home;
     }
     if inventory.partition.is_empty() {
         inventory.partition = "aws".into();

@@ -44,6 +44,8 @@ pub use sns::{publish, OutgoingMessage, PublishStats};
 pub use ssm::load_settings;
 pub use state::{Expect, ItemStatus, StateItem, StateStore, StateWrite, WriteOutcome};
 
+use std::sync::{Arc, OnceLock};
+
 use counter::CountingInterceptor;
 
 /// The SDK clients, created once per process from the standard AWS configuration (default
@@ -60,7 +62,10 @@ pub struct Clients {
     pub ssm: aws_sdk_ssm::Client,
     pub sns: aws_sdk_sns::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sts: aws_sdk_sts::Client,
     pub counter: CallCounter,
+    /// The account these credentials reach, once asked ([`Clients::account`]).
+    account: Arc<OnceLock<String>>,
 }
 
 impl Clients {
@@ -83,8 +88,12 @@ impl Clients {
             iam: aws_sdk_iam::Client::from_conf(iam.build()),
             ssm: aws_sdk_ssm::Client::from_conf(aws_sdk_ssm::config::Builder::from(config).interceptor(counting.clone()).build()),
             sns: aws_sdk_sns::Client::from_conf(aws_sdk_sns::config::Builder::from(config).interceptor(counting.clone()).build()),
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(config).interceptor(counting).build()),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(config).interceptor(counting.clone()).build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(config).interceptor(counting).build()),
             counter,
+            account: Arc::default(),
         }
     }
 
@@ -98,12 +107,41 @@ impl Clients {
     ) -> Self {
         let counter = CallCounter::default();
         let counting = CountingInterceptor::new(counter.clone());
+        // STS answers only [`Clients::account`]; given no client of its own, it has no
+        // credentials: set `AWS_ACCOUNT_ID`, or build from a configuration, to ask it.
+        let sts = aws_sdk_sts::config::Builder::default()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(iam.config().region().cloned())
+            .interceptor(counting.clone())
+            .build();
         Clients {
             iam: aws_sdk_iam::Client::from_conf(iam.config().to_builder().interceptor(counting.clone()).build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm.config().to_builder().interceptor(counting.clone()).build()),
             sns: aws_sdk_sns::Client::from_conf(sns.config().to_builder().interceptor(counting.clone()).build()),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.config().to_builder().interceptor(counting).build()),
+            sts: aws_sdk_sts::Client::from_conf(sts),
             counter,
+            account: Arc::default(),
         }
+    }
+
+    /// The account these credentials reach: `AWS_ACCOUNT_ID` when the environment gives it
+    /// (the SDKs' own variable for it), else STS `GetCallerIdentity`, asked once per process
+    /// and remembered.
+    pub async fn account(&self) -> Result<String, AdapterError> {
+        if let Some(account) = self.account.get() {
+            return Ok(account.clone());
+        }
+        let account = match std::env::var("AWS_ACCOUNT_ID").ok().filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
+            Some(account) => account,
+            None => {
+                let out = self.sts.get_caller_identity().send().await.map_err(|e| AdapterError::aws("sts:GetCallerIdentity", &e))?;
+                out.account.filter(|a| !a.is_empty()).ok_or_else(|| AdapterError::InvalidRequest {
+                    operation: "sts:GetCallerIdentity",
+                    detail: "the answer names no account".into(),
+                })?
+            }
+        };
+        Ok(self.account.get_or_init(|| account).clone())
     }
 }

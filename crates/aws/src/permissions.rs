@@ -49,6 +49,10 @@ pub const SNS_ACTIONS: &[&str] = &["sns:Publish"];
 pub const DYNAMODB_ACTIONS: &[&str] =
     &["dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
 
+/// Calls every principal may make, whatever its policies: STS `GetCallerIdentity` (the CLI
+/// asks which account its credentials reach; the function knows it from its own ARN).
+pub const UNGATED_CALLS: &[&str] = &["sts:GetCallerIdentity"];
+
 /// Every action, for `iam-assurance permissions`.
 pub fn all() -> Vec<&'static str> {
     IAM_ACTIONS.iter().chain(SSM_ACTIONS).chain(SNS_ACTIONS).chain(DYNAMODB_ACTIONS).copied().collect()
@@ -65,5 +69,5 @@ pub fn action_for_call(call: &str) -> &str {
 
 /// Whether a counted call (`iam:GetUser`, `sns:PublishBatch`) is covered by the list.
 pub fn is_granted(call: &str) -> bool {
-    all().contains(&action_for_call(call))
+    UNGATED_CALLS.contains(&call) || all().contains(&action_for_call(call))
 }

@@ -477,6 +477,11 @@ pub struct RootActivity {
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
     pub aws_region: Option<String>,
+    /// The attempt failed (a sign-in that was refused, a call AWS denied): the reason, e.g.
+    /// `ConsoleLogin: Failure (Failed authentication)` or `errorCode AccessDenied`. An attempt
+    /// on the root user is worth an alert, but it is not a use of root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// One path by which a principal gets administrator access.

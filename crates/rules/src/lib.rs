@@ -110,7 +110,7 @@ fn evaluate_rules(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>
                     };
                     report.findings.push(Finding {
                         rule_id: meta.id.to_string(),
-                        title: meta.title.to_string(),
+                        title: hit.title.unwrap_or(meta.title).to_string(),
                         severity,
                         status,
                         fingerprint: fingerprint(meta.id, &hit.resource_arn, &hit.discriminator),

@@ -192,6 +192,9 @@ pub struct Hit {
     pub discriminator: String,
     /// Structured facts behind the finding (ages, dates, lists).
     pub details: Value,
+    /// A title for this finding when the rule's own does not fit it (a failed attempt on root
+    /// is not "Root account used").
+    pub title: Option<&'static str>,
 }
 
 impl Hit {
@@ -210,7 +213,13 @@ impl Hit {
             remediation: remediation.into(),
             discriminator: String::new(),
             details: Value::Object(Map::new()),
+            title: None,
         }
+    }
+
+    pub fn title(mut self, title: &'static str) -> Self {
+        self.title = Some(title);
+        self
     }
 
     pub fn discriminator(mut self, discriminator: impl Into<String>) -> Self {

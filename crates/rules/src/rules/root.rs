@@ -499,6 +499,33 @@ fn root_usage(ctx: &Ctx<'_>, p: &RootUsageParams) -> Outcome {
         let at = event.event_time.map(when).unwrap_or_else(|| "an unknown time".into());
         let from = event.source_ip.as_deref().map(|ip| format!(" from {ip}")).unwrap_or_default();
         let region = event.aws_region.as_deref().map(|r| format!(" --region {}", super::sh(r))).unwrap_or_default();
+        if let Some(failure) = &event.failure {
+            // An attempt on root is not a use of root: said as such (the event's own id keys it
+            // apart from any sign-in that succeeded).
+            hits.push(
+                Hit::new(
+                    ResourceType::Account,
+                    ctx.root_arn(),
+                    "root",
+                    format!(
+                        "Someone tried to act as the root user of account {} and failed: {} ({}) at {at}{from}, {failure}.",
+                        ctx.account_id(),
+                        event.event_name,
+                        event.event_source
+                    ),
+                    format!(
+                        "Find out who made the attempt: aws cloudtrail lookup-events{region} --lookup-attributes \
+AttributeKey=EventId,AttributeValue={id}. Repeated failures mean someone has the root user's email address and is guessing \
+its password: make sure root has a long unique password and MFA (see root-mfa), and that the email account is secured.",
+                        id = super::sh(&event.event_id)
+                    ),
+                )
+                .title("Failed attempt on the root account")
+                .discriminator(format!("event:{}", event.event_id))
+                .details(json!({"source": "cloudtrail", "outcome": "failure", "event": event})),
+            );
+            continue;
+        }
         hits.push(
             Hit::new(
                 ResourceType::Account,
@@ -519,7 +546,7 @@ access keys, and review every root event: aws cloudtrail lookup-events{region} -
                 ),
             )
             .discriminator(format!("event:{}", event.event_id))
-            .details(json!({"source": "cloudtrail", "event": event})),
+            .details(json!({"source": "cloudtrail", "outcome": "success", "event": event})),
         );
     }
     Ok(hits)
@@ -802,7 +829,36 @@ mod tests {
             source_ip: Some("203.0.113.7".into()),
             user_agent: None,
             aws_region: Some("us-east-1".into()),
+            failure: None,
         }
+    }
+
+    /// A failed root sign-in (real events say `"responseElements": {"ConsoleLogin": "Failure"}`
+    /// with `"errorMessage": "Failed authentication"`) is reported as an attempt, not a use, on
+    /// its own event's key.
+    #[test]
+    fn a_failed_root_sign_in_is_an_attempt_not_a_use() {
+        let id = "root-usage";
+        let mut inv = inventory();
+        inv.credential_report = None;
+        let failed = RootActivity { failure: Some("ConsoleLogin: Failure (Failed authentication)".into()), ..event("e-3") };
+        inv.root_activity = Some(vec![failed, event("e-4")]);
+        let f = findings(id, &inv, json!({}));
+        assert_eq!(f.len(), 2);
+        let attempt = f.iter().find(|f| f.details["outcome"] == "failure").expect("the failed attempt");
+        assert_eq!(attempt.fingerprint, fingerprint(id, &root_arn(), "event:e-3"));
+        assert_eq!(attempt.title, "Failed attempt on the root account");
+        assert!(
+            attempt.message.contains("tried to act as the root user")
+                && attempt.message.contains("and failed")
+                && attempt.message.contains("Failed authentication")
+                && !attempt.message.contains("called"),
+            "{}",
+            attempt.message
+        );
+        let used = f.iter().find(|f| f.details["outcome"] == "success").expect("the sign-in");
+        assert_eq!(used.fingerprint, fingerprint(id, &root_arn(), "event:e-4"));
+        assert!(used.message.contains("called ConsoleLogin"), "{}", used.message);
     }
 
     #[test]
