@@ -67,22 +67,24 @@ pub fn load(files: &AuditFiles) -> Result<Inventory, FileError> {
 
     match &files.password_policy {
         Some(path) => inventory.password_policy = Some(parsed(path, sources::parse_password_policy)?),
-        None => inventory.record_gap(DataSource::PasswordPolicy, "not provided (pass --password-policy FILE)"),
+        None => inventory.record_not_provided(DataSource::PasswordPolicy, "not provided (pass --password-policy FILE)"),
     }
     match &files.account_summary {
         Some(path) => inventory.account_summary = Some(parsed(path, sources::parse_account_summary)?),
-        None => inventory.record_gap(DataSource::AccountSummary, "not provided (pass --account-summary FILE)"),
+        None => inventory.record_not_provided(DataSource::AccountSummary, "not provided (pass --account-summary FILE)"),
     }
     match &files.server_certificates {
         Some(path) => inventory.server_certificates = Some(parsed(path, sources::parse_server_certificates)?),
-        None => inventory.record_gap(DataSource::ServerCertificates, "not provided (pass --server-certificates FILE)"),
+        None => inventory.record_not_provided(DataSource::ServerCertificates, "not provided (pass --server-certificates FILE)"),
     }
     match &files.virtual_mfa_devices {
         Some(path) => inventory.virtual_mfa_devices = Some(parsed(path, sources::parse_virtual_mfa_devices)?),
-        None => inventory.record_gap(DataSource::VirtualMfaDevices, "not provided (pass --virtual-mfa-devices FILE)"),
+        None => inventory.record_not_provided(DataSource::VirtualMfaDevices, "not provided (pass --virtual-mfa-devices FILE)"),
     }
-    inventory
-        .record_gap(DataSource::ServiceLastAccessed, "not available offline (service-last-accessed jobs run only against a live account)");
-    inventory.record_gap(DataSource::CloudTrail, "no CloudTrail event in an offline audit");
+    inventory.record_not_provided(
+        DataSource::ServiceLastAccessed,
+        "not available offline (service-last-accessed jobs run only against a live account)",
+    );
+    inventory.record_not_provided(DataSource::CloudTrail, "no CloudTrail event in an offline audit");
     Ok(inventory)
 }

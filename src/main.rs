@@ -137,18 +137,25 @@ fn print(output: &RunOutput, format: Format) -> Result<()> {
     }
 }
 
-/// Exit status after a run: settings errors are a user mistake worth a non-zero exit (3) even
-/// though the other rules ran.
+/// Exit status after a run: 3 when settings are invalid (a user mistake: the affected rules
+/// were not evaluated, the others ran), 4 when a data source could not be collected (the rules
+/// that needed it were not evaluated), else 0. Either way the run's JSON says which.
 fn exit_for(output: &RunOutput) -> ExitCode {
-    let mut settings_errors = output.errors.iter().filter(|e| e.kind == ProblemKind::Settings).peekable();
-    if settings_errors.peek().is_none() {
-        return ExitCode::SUCCESS;
+    let of = |kind: ProblemKind| output.errors.iter().filter(move |e| e.kind == kind).peekable();
+    for (kind, code, what) in [
+        (ProblemKind::Settings, 3, "invalid settings (the affected rules were not evaluated)"),
+        (ProblemKind::Collection, 4, "data that could not be collected (the rules that needed it were not evaluated)"),
+    ] {
+        let mut problems = of(kind);
+        if problems.peek().is_some() {
+            eprintln!("error: {what}:");
+            for e in problems {
+                eprintln!("  - {e}");
+            }
+            return ExitCode::from(code);
+        }
     }
-    eprintln!("error: invalid settings (the affected rules were not evaluated):");
-    for e in settings_errors {
-        eprintln!("  - {e}");
-    }
-    ExitCode::from(3)
+    ExitCode::SUCCESS
 }
 
 fn settings_from_file(path: &PathBuf) -> Result<Settings> {

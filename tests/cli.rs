@@ -319,3 +319,33 @@ fn credential_report_json_form_is_accepted() {
     assert!(run["findings"].as_array().unwrap().iter().any(|f| f["rule_id"] == "unused-user"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A sweep that could read nothing (every AWS call refused: nothing listens on the endpoint)
+/// does not pass quietly: every rule that needed data is `not_evaluated`, each source that
+/// could not be collected is in `errors`, and the exit status is 4.
+#[test]
+fn a_sweep_that_could_read_nothing_exits_non_zero_naming_what_it_missed() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_MAX_ATTEMPTS", "1"),
+    ];
+    let settings = sample("settings.json");
+    let out = run_bin(&["sweep", "--settings-file", &settings, "--format", "json"], &env);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let run: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let errors: Vec<&str> = run["errors"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    for source in ["account authorization details", "credential report", "account summary", "account password policy"] {
+        assert!(errors.iter().any(|e| e.starts_with(&format!("{source} unavailable"))), "{source} not named: {errors:?}");
+    }
+    let evaluated: Vec<&str> =
+        run["rules"].as_array().unwrap().iter().filter(|r| r["status"] == "evaluated").map(|r| r["rule_id"].as_str().unwrap()).collect();
+    assert!(evaluated.is_empty(), "nothing was read, yet {evaluated:?} were evaluated");
+    assert!(stderr(&out).contains("could not be collected"), "{}", stderr(&out));
+}

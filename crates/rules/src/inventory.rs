@@ -87,6 +87,8 @@ pub struct Inventory {
     pub group_members: Option<BTreeMap<String, usize>>,
     /// Why a data source is missing, for the `not_evaluated` reason.
     pub gaps: BTreeMap<DataSource, String>,
+    /// The gaps that are a choice, not a failure: sources an offline audit was not given.
+    pub not_provided: std::collections::BTreeSet<DataSource>,
     /// Problems met while building the inventory that did not stop it (e.g. a policy document
     /// that could not be parsed). They are copied into the report.
     pub warnings: Vec<String>,
@@ -136,6 +138,18 @@ impl Inventory {
     /// Record that a data source could not be collected.
     pub fn record_gap(&mut self, source: DataSource, reason: impl Into<String>) {
         self.gaps.insert(source, reason.into());
+    }
+
+    /// A source the caller chose not to give (an offline audit without that file): a gap,
+    /// but not a failure to collect.
+    pub fn record_not_provided(&mut self, source: DataSource, reason: impl Into<String>) {
+        self.record_gap(source, reason);
+        self.not_provided.insert(source);
+    }
+
+    /// The sources that could not be collected (not those left out by choice).
+    pub fn failed_sources(&self) -> impl Iterator<Item = DataSource> + '_ {
+        self.gaps.keys().copied().filter(|s| !self.not_provided.contains(s))
     }
 }
 

@@ -56,6 +56,7 @@ fn evaluate_rules(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>
         rules: Vec::new(),
         errors: settings.errors.iter().map(Problem::settings).collect(),
     };
+    report.errors.extend(inventory.failed_sources().map(|source| Problem::collection(inventory.missing_reason(source))));
     report.errors.extend(inventory.warnings.iter().map(Problem::data));
     for rule in rules {
         let meta = rule.meta();

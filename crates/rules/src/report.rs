@@ -117,9 +117,12 @@ pub enum ProblemKind {
     /// A setting is invalid (an unknown rule id or key, a wrong type): the rule it belongs to
     /// was not evaluated, or the defaults were used.
     Settings,
-    /// Data could not be read whole (a policy document that does not parse, a source that
-    /// could not be collected).
+    /// Data was read but not whole or not consistent (a policy document that does not parse,
+    /// a user one source lists and the other does not).
     Data,
+    /// A data source could not be collected at all (an AWS error, a denied call, the time
+    /// running out): the rules that needed it were not evaluated.
+    Collection,
 }
 
 impl Problem {
@@ -129,6 +132,10 @@ impl Problem {
 
     pub fn data(message: impl Into<String>) -> Self {
         Problem { kind: ProblemKind::Data, message: message.into() }
+    }
+
+    pub fn collection(message: impl Into<String>) -> Self {
+        Problem { kind: ProblemKind::Collection, message: message.into() }
     }
 }
 
