@@ -90,6 +90,9 @@ pub struct Published {
     pub messages: usize,
     pub batches: usize,
     pub retried: usize,
+    /// Messages that may have arrived twice: SNS may have accepted a batch whose reply was
+    /// lost, and the SDK sent it again (standard topics cannot deduplicate; FIFO topics do).
+    pub possibly_duplicated: usize,
     pub not_published: NotPublished,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_items: Option<usize>,
@@ -335,6 +338,9 @@ impl Published {
             text.push_str(&format!(", digest in {} part(s)", self.digest_parts));
         }
         text.push_str(&format!("; {} message(s) in {} batch(es).", self.messages, self.batches));
+        if self.possibly_duplicated > 0 {
+            text.push_str(&format!(" {} message(s) may have arrived twice (a batch was resent).", self.possibly_duplicated));
+        }
         let below = self.not_published.below_min_severity;
         if below > 0 {
             text.push_str(&format!(" {below} change(s) below notify_min_severity not published."));

@@ -32,7 +32,7 @@ const RDS: &str = "arn:aws:iam::aws:policy/AmazonRDSFullAccess";
 /// approved list (medium), deploy-bot has a policy attached directly (low), alice is an
 /// admin with MFA, old-contractors is an empty group (low), the password policy is weak
 /// (medium).
-async fn seed(env: &Env) {
+pub(crate) async fn seed(env: &Env) {
     let iam = env.iam();
     crate::support::seed_people(&iam).await;
     iam.create_access_key().user_name("deploy-bot").send().await.unwrap();
@@ -42,7 +42,7 @@ async fn seed(env: &Env) {
     env.put_parameter("/iam-assurance/rules/approved-users", json!({"approved": ["alice", "bob", "deploy-*"]})).await;
 }
 
-fn change(m: &Value) -> &str {
+pub(crate) fn change(m: &Value) -> &str {
     m["MessageAttributes"]["change"]["Value"].as_str().unwrap_or("")
 }
 
@@ -50,15 +50,15 @@ fn attr<'a>(m: &'a Value, name: &str) -> &'a str {
     m["MessageAttributes"][name]["Value"].as_str().unwrap_or("")
 }
 
-fn body(m: &Value) -> Value {
+pub(crate) fn body(m: &Value) -> Value {
     serde_json::from_str(m["Message"].as_str().unwrap()).unwrap()
 }
 
-fn per_finding(delivered: &[Value]) -> Vec<&Value> {
+pub(crate) fn per_finding(delivered: &[Value]) -> Vec<&Value> {
     delivered.iter().filter(|m| change(m) != "digest").collect()
 }
 
-fn open_count(run: &Value) -> usize {
+pub(crate) fn open_count(run: &Value) -> usize {
     run["findings"].as_array().unwrap().iter().filter(|f| f["status"] == "open").count()
 }
 

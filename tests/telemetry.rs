@@ -347,6 +347,7 @@ fn published(changes: Changes) -> Published {
         messages: changes.new + changes.resolved + changes.reminder + 1,
         batches: 1,
         retried: 0,
+        possibly_duplicated: 0,
         not_published: NotPublished::default(),
         state_items: None,
         state_items_skipped: None,

@@ -8,6 +8,8 @@
 //! - `alert_plan`: the finding-state diff (new / resolved / reminder), pure, on plain data.
 //! - `alerts`: alerting with finding state against moto (DynamoDB, SNS → SQS).
 //! - `messages`: SNS message rendering (subjects, sizes, digests in parts, email and Chatbot text).
+//! - `faults`: faults injected between the function and the emulator (`proxy`: dropped replies,
+//!   errors, late answers): retried, or failing loudly, never losing or silently doubling an alert.
 //! - `lambda`: the binary as a Lambda function, against a minimal Runtime API on 127.0.0.1.
 //! - `telemetry`: the metric lines (CloudWatch EMF) and the WARN lines of rules not evaluated.
 
@@ -19,7 +21,9 @@ mod alerts;
 mod cli;
 mod emulator;
 mod events;
+mod faults;
 mod generated;
 mod lambda;
 mod messages;
+mod proxy;
 mod telemetry;

@@ -78,6 +78,7 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
             messages: sent.messages,
             batches: sent.batches,
             retried: sent.retried,
+            possibly_duplicated: sent.possibly_duplicated,
             not_published: NotPublished { below_min_severity: below, claimed_by_another_run: None },
             state_items: None,
             state_items_skipped: None,
@@ -144,6 +145,7 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
         messages: sent.messages,
         batches: sent.batches,
         retried: sent.retried,
+        possibly_duplicated: sent.possibly_duplicated,
         not_published: NotPublished { below_min_severity: committed.below_min_severity, claimed_by_another_run: Some(committed.taken) },
         state_items: Some(loaded.items.len()),
         state_items_skipped: Some(loaded.skipped),
@@ -286,6 +288,7 @@ struct Sent {
     messages: usize,
     batches: usize,
     retried: usize,
+    possibly_duplicated: usize,
     /// Messages known to be published: every message before this index.
     confirmed: usize,
     error: Option<String>,
@@ -296,6 +299,7 @@ impl Sent {
         self.messages += other.messages;
         self.batches += other.batches;
         self.retried += other.retried;
+        self.possibly_duplicated += other.possibly_duplicated;
     }
 }
 
@@ -314,6 +318,7 @@ async fn send(clients: &Clients, topic: &str, messages: impl Iterator<Item = sns
                 sent.messages += stats.published;
                 sent.batches += stats.batches;
                 sent.retried += stats.retried;
+                sent.possibly_duplicated += stats.possibly_duplicated;
                 sent.confirmed += chunk.len();
             }
             Err(e) => {

@@ -45,6 +45,9 @@ pub use ssm::load_settings;
 pub use state::{Expect, ItemStatus, StateItem, StateStore, StateWrite, WriteOutcome};
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use aws_smithy_types::timeout::TimeoutConfig;
 
 use counter::CountingInterceptor;
 
@@ -68,6 +71,17 @@ pub struct Clients {
     account: Arc<OnceLock<String>>,
 }
 
+/// How long one call may take, unless the configuration says otherwise: 5 s to connect,
+/// 60 s an attempt (an IAM page of 1,000 entities, a DynamoDB scan page), 180 s with the SDK's
+/// retries. Without them a hung connection would hold a run until Lambda's own timeout.
+pub fn default_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .operation_timeout(Duration::from_secs(180))
+        .build()
+}
+
 impl Clients {
     /// Load the standard AWS configuration and build every client from it.
     pub async fn from_env() -> Self {
@@ -76,8 +90,12 @@ impl Clients {
     }
 
     /// Build every client from a loaded configuration. IAM is a global service: when the
-    /// configuration has no region, its client signs for `us-east-1`.
+    /// configuration has no region, its client signs for `us-east-1`. Timeouts the
+    /// configuration does not set are [`default_timeouts`]: no call waits without bound.
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
+        let mut timeouts = config.timeout_config().cloned().unwrap_or_else(|| TimeoutConfig::builder().build());
+        timeouts.take_defaults_from(&default_timeouts());
+        let config = &config.to_builder().timeout_config(timeouts).build();
         let counter = CallCounter::default();
         let counting = CountingInterceptor::new(counter.clone());
         let mut iam = aws_sdk_iam::config::Builder::from(config).interceptor(counting.clone());

@@ -51,6 +51,10 @@ pub struct PublishStats {
     pub batches: usize,
     /// Entries that failed once and were sent again.
     pub retried: usize,
+    /// Messages that may have been delivered twice: their batch was sent more than once by the
+    /// SDK's retries (a request whose reply was lost may have been accepted). FIFO topics
+    /// deduplicate them (`MessageDeduplicationId`); standard topics cannot, so they are counted.
+    pub possibly_duplicated: usize,
 }
 
 /// Publish `messages` to `topic_arn` in as few PublishBatch calls as SNS's limits allow, in
@@ -122,6 +126,7 @@ async fn send_all(
     for batch in batches(messages, indexes) {
         let entries =
             batch.iter().enumerate().map(|(position, &index)| entry(&messages[index], position, fifo)).collect::<Result<Vec<_>, _>>()?;
+        let attempts_before = attempts(clients);
         let out = clients
             .sns
             .publish_batch()
@@ -131,6 +136,10 @@ async fn send_all(
             .await
             .map_err(|e| AdapterError::aws(OPERATION, &e))?;
         stats.batches += 1;
+        if attempts(clients).saturating_sub(attempts_before) > 1 && !fifo {
+            stats.possibly_duplicated += batch.len();
+            tracing::warn!(messages = batch.len(), "a PublishBatch was sent more than once: its messages may have arrived twice");
+        }
         let position = |id: Option<&str>| -> Option<usize> { id?.strip_prefix('m')?.parse::<usize>().ok().filter(|p| *p < batch.len()) };
         let mut answered = vec![false; batch.len()];
         for s in out.successful() {
@@ -167,6 +176,12 @@ async fn send_all(
         }
     }
     Ok(failures)
+}
+
+/// PublishBatch requests sent so far (the call counter counts each attempt). Publishing sends
+/// one batch at a time, so the difference around one `send` is that batch's attempts.
+fn attempts(clients: &Clients) -> u64 {
+    clients.counter.snapshot().get(OPERATION).copied().unwrap_or(0)
 }
 
 /// Group message indexes into batches of at most 10 entries and 256 KiB, keeping order.

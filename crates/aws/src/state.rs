@@ -328,19 +328,21 @@ impl StateStore {
 
     async fn write_one(&self, write: &StateWrite) -> WriteOutcome {
         match self.write_once(write).await {
-            WriteOutcome::Conflict => self.confirm_own(write).await,
+            WriteOutcome::Conflict => self.confirm_own(&write.fingerprint, write.put.as_ref().map(|item| item.version)).await,
             outcome => outcome,
         }
     }
 
-    /// Whether a write that met a failed condition was this store's own, applied before.
-    async fn confirm_own(&self, write: &StateWrite) -> WriteOutcome {
+    /// Whether a write that met a failed condition was this store's own, applied before: the
+    /// item now holds this store's token and the version it wrote (`written`), or, for a
+    /// delete (`None`), is gone.
+    async fn confirm_own(&self, fingerprint: &str, written: Option<u64>) -> WriteOutcome {
         let read = self
             .clients
             .dynamodb
             .get_item()
             .table_name(&self.table)
-            .key("fingerprint", AttributeValue::S(write.fingerprint.clone()))
+            .key("fingerprint", AttributeValue::S(fingerprint.to_string()))
             .consistent_read(true)
             .send()
             .await;
@@ -348,15 +350,15 @@ impl StateStore {
             Ok(out) => out.item,
             Err(e) => return WriteOutcome::Failed(AdapterError::aws(GET, &e)),
         };
-        let own = match (&write.put, &stored) {
-            (Some(item), Some(raw)) => {
-                raw.get(WRITER).and_then(|v| v.as_s().ok()) == Some(&self.writer) && version_of(raw) == Some(item.version)
+        let own = match (written, &stored) {
+            (Some(version), Some(raw)) => {
+                raw.get(WRITER).and_then(|v| v.as_s().ok()) == Some(&self.writer) && version_of(raw) == Some(version)
             }
             (None, None) => true,
             _ => false,
         };
         if own {
-            tracing::info!(fingerprint = %write.fingerprint, "a state write whose reply was lost had been applied");
+            tracing::info!(%fingerprint, "a state write whose reply was lost had been applied");
             WriteOutcome::Written
         } else {
             WriteOutcome::Conflict
@@ -435,12 +437,14 @@ impl StateStore {
     /// new version is one more. `by` says which run wrote it.
     pub async fn put_roster(&self, json: &str, expect: Option<u64>, by: &str, now: DateTime<Utc>) -> WriteOutcome {
         let Condition { condition, names, values } = Condition::of(expect.map_or(Expect::Absent, Expect::Version));
+        let version = expect.map_or(1, |v| v + 1);
         let item = HashMap::from([
             ("fingerprint".to_string(), AttributeValue::S(ROSTER_KEY.to_string())),
             ("roster".to_string(), AttributeValue::S(json.to_string())),
-            ("version".to_string(), number(expect.map_or(1, |v| v + 1))),
+            ("version".to_string(), number(version)),
             ("updated_at".to_string(), time(now)),
             ("updated_by".to_string(), AttributeValue::S(by.to_string())),
+            (WRITER.to_string(), AttributeValue::S(self.writer.clone())),
         ]);
         let result = self
             .clients
@@ -453,7 +457,10 @@ impl StateStore {
             .set_expression_attribute_values(values)
             .send()
             .await;
-        outcome(result, PUT, |e| e.is_conditional_check_failed_exception())
+        match outcome(result, PUT, |e| e.is_conditional_check_failed_exception()) {
+            WriteOutcome::Conflict => self.confirm_own(ROSTER_KEY, Some(version)).await,
+            outcome => outcome,
+        }
     }
 
     /// Drop the roster, whatever its version: events read the whole account until a sweep
