@@ -93,6 +93,9 @@ pub struct Published {
     /// Messages that may have arrived twice: SNS may have accepted a batch whose reply was
     /// lost, and the SDK sent it again (standard topics cannot deduplicate; FIFO topics do).
     pub possibly_duplicated: usize,
+    /// Messages an earlier run could not publish (its digest's last parts), sent by this one.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub earlier_messages: usize,
     pub not_published: NotPublished,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_items: Option<usize>,
@@ -105,6 +108,10 @@ pub struct Published {
     /// What the run did with the administrator roster.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roster: Option<RosterOutcome>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Where the finding state is kept.

@@ -182,3 +182,91 @@ async fn a_state_table_that_answers_too_late_fails_the_run() {
     assert!(matches!(err, RunError::State(_)), "{err}");
     assert!(env.received().await.is_empty());
 }
+
+/// More findings than one batch holds: users with a console password and no MFA.
+async fn seed_many(env: &Env, n: usize) {
+    let iam = env.iam();
+    for i in 0..n {
+        let user = format!("no-mfa-{i:02}");
+        iam.create_user().user_name(&user).send().await.unwrap();
+        iam.create_login_profile().user_name(&user).password("Sample-Passw0rd!x").send().await.unwrap();
+    }
+}
+
+/// SNS fails after the first batch was published: the run fails, only the claims of what was
+/// not published are released, and the retry publishes exactly those, once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_that_fails_after_some_batches_releases_only_the_unsent() {
+    let (env, proxy, clients) = world().await;
+    seed_many(&env, 15).await;
+    proxy.inject("PublishBatch", 1, 100, Fault::query_internal_error());
+    let err = sweep(&env, &clients).await.expect_err("the second batch fails");
+    assert!(matches!(err, RunError::Publish(_)), "{err}");
+    let first = per_fingerprint(&env.received().await);
+    assert_eq!(first.len(), 10, "the first batch was published");
+    let notified: Vec<String> =
+        env.state_items().await.into_values().filter(|i| i.last_notified.is_some()).map(|i| i.fingerprint).collect();
+    let mut sent: Vec<String> = first.keys().cloned().collect();
+    sent.sort();
+    let mut notified_sorted = notified.clone();
+    notified_sorted.sort();
+    assert_eq!(notified_sorted, sent, "exactly the published findings are marked notified");
+    proxy.clear();
+    let retry = sweep(&env, &clients).await.unwrap();
+    let second = per_fingerprint(&env.received().await);
+    let open = open_count(&retry);
+    assert_eq!(second.len(), open - 10, "the retry publishes the rest");
+    assert!(second.keys().all(|f| !first.contains_key(f)), "nothing published twice");
+    assert!(second.values().all(|n| *n == 1));
+}
+
+/// A claim write that fails for another reason than a conflict (a request DynamoDB refuses):
+/// nothing of that part is published, the claims already written are released, the run fails;
+/// the retry publishes every finding once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_that_cannot_be_written_publishes_nothing_and_releases_the_others() {
+    let (env, proxy, clients) = world().await;
+    let refused = Fault::Answer {
+        status: 400,
+        content_type: "application/x-amz-json-1.0",
+        body: r#"{"__type":"com.amazon.coral.validate#ValidationException","message":"Item size has exceeded the maximum allowed size"}"#
+            .into(),
+    };
+    // The first write is the roster's; the third is a claim.
+    proxy.inject("PutItem", 2, 1, refused);
+    let err = sweep(&env, &clients).await.expect_err("a claim cannot be written");
+    assert!(matches!(err, RunError::State(_)), "{err}");
+    assert!(env.received().await.is_empty(), "nothing published");
+    let notified = env.state_items().await.values().filter(|i| i.last_notified.is_some()).count();
+    assert_eq!(notified, 0, "the claims written were released");
+    proxy.clear();
+    let retry = sweep(&env, &clients).await.unwrap();
+    let counts = per_fingerprint(&env.received().await);
+    assert_eq!(counts.len(), open_count(&retry));
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+}
+
+/// SNS fails on the digest after every finding went out: the run fails (Lambda retries), and
+/// the digest is kept in the state table, so the retry, which finds nothing new, still sends it,
+/// once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_digest_that_failed_after_the_findings_is_sent_by_the_next_sweep() {
+    let (env, proxy, clients) = world().await;
+    // The findings fit one batch; the digest is the next one.
+    proxy.inject("PublishBatch", 1, 100, Fault::query_internal_error());
+    let err = sweep(&env, &clients).await.expect_err("the digest fails");
+    assert!(err.to_string().contains("kept and sent first by the next sweep"), "{err}");
+    let first = env.received().await;
+    assert!(!first.is_empty() && first.iter().all(|m| change(m) != "digest"), "the findings went out, the digest did not");
+    proxy.clear();
+    let retry = sweep(&env, &clients).await.unwrap();
+    assert_eq!(retry["published"]["earlier_messages"], 1, "{}", retry["published"]);
+    assert_eq!(retry["published"]["changes"]["new"], 0);
+    let second = env.received().await;
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(change(&second[0]), "digest");
+    assert_eq!(body(&second[0])["new"].as_u64().unwrap(), first.len() as u64, "the digest of the first run's findings");
+    let third = sweep(&env, &clients).await.unwrap();
+    assert!(third["published"].get("earlier_messages").is_none(), "{}", third["published"]);
+    assert!(env.received().await.is_empty(), "sent once");
+}

@@ -348,6 +348,7 @@ fn published(changes: Changes) -> Published {
         batches: 1,
         retried: 0,
         possibly_duplicated: 0,
+        earlier_messages: 0,
         not_published: NotPublished::default(),
         state_items: None,
         state_items_skipped: None,

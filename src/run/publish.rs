@@ -79,6 +79,7 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
             batches: sent.batches,
             retried: sent.retried,
             possibly_duplicated: sent.possibly_duplicated,
+            earlier_messages: 0,
             not_published: NotPublished { below_min_severity: below, claimed_by_another_run: None },
             state_items: None,
             state_items_skipped: None,
@@ -109,9 +110,24 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     for reason in &loaded.skipped {
         tracing::warn!(%reason, "state item skipped");
     }
+    let mut committed = Committed::default();
+    // Messages an earlier run could not publish (digest parts that failed after its findings
+    // went out): first, and forgotten once sent.
+    if !loaded.pending.is_empty() {
+        let sent = send(clients, topic, loaded.pending.iter().map(|p| p.message.clone())).await;
+        committed.sent.add(&sent);
+        committed.earlier_messages += sent.confirmed;
+        for pending in &loaded.pending[..sent.confirmed.min(loaded.pending.len())] {
+            if let Err(e) = store.drop_pending(&pending.key).await {
+                tracing::warn!(key = %pending.key, error = %e, "a message left by an earlier run was published but not forgotten: it may be sent again");
+            }
+        }
+        if let Some(error) = sent.error {
+            return Err(RunError::Publish(format!("{error} (publishing the messages an earlier run left; nothing else was published)")));
+        }
+    }
     // The findings a part at a time (a first sweep of a large account has tens of thousands
     // of claims, each with its item), then the resolutions, then the digest of them all.
-    let mut committed = Committed::default();
     let mut seen = BTreeSet::new();
     for part in obs.findings.chunks(PLAN_PART) {
         let plan = alerts::plan_findings(obs, part, &loaded.items, &mut seen);
@@ -129,8 +145,15 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     let sent = send(clients, topic, digest.messages()).await;
     committed.sent.add(&sent);
     if let Some(error) = sent.error {
+        // The findings went out, so a retry would find nothing new to summarize: the unsent
+        // parts are kept for the next sweep (the retry of this one) to send first.
+        let unsent: Vec<_> = digest.messages().skip(sent.confirmed).collect();
+        let kept = match store.keep_pending(&unsent, obs.now).await {
+            Ok(n) => format!("the other {n} are kept and sent first by the next sweep"),
+            Err(e) => format!("the other {} could not be kept either ({e}): they are lost", unsent.len()),
+        };
         return Err(RunError::Publish(format!(
-            "{error} (every finding message was published; {} of the {digest_parts} digest parts were)",
+            "{error} (every finding message was published; {} of the {digest_parts} digest parts were, {kept})",
             sent.confirmed
         )));
     }
@@ -146,6 +169,7 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
         batches: sent.batches,
         retried: sent.retried,
         possibly_duplicated: sent.possibly_duplicated,
+        earlier_messages: committed.earlier_messages,
         not_published: NotPublished { below_min_severity: committed.below_min_severity, claimed_by_another_run: Some(committed.taken) },
         state_items: Some(loaded.items.len()),
         state_items_skipped: Some(loaded.skipped),
@@ -168,6 +192,8 @@ struct Committed<'a> {
     taken: usize,
     below_min_severity: usize,
     updates: StateUpdates,
+    /// Messages an earlier run left, published by this one.
+    earlier_messages: usize,
 }
 
 /// A published notice, as the digest needs it. Not the [`Notice`] itself: a `Cow<Finding>` is

@@ -40,6 +40,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use iam_assurance_rules::Severity;
 use serde::Serialize;
 
+use crate::sns::OutgoingMessage;
 use crate::{AdapterError, Clients};
 
 const SCAN: &str = "dynamodb:Scan";
@@ -47,6 +48,9 @@ const GET: &str = "dynamodb:GetItem";
 
 /// The key of the administrator roster's item (see `iam_assurance_rules::roster`).
 pub const ROSTER_KEY: &str = "roster#administrators";
+
+/// The key prefix of messages left to be published ([`StateStore::keep_pending`]).
+pub const PENDING_PREFIX: &str = "pending#";
 
 /// The largest roster stored: DynamoDB items are at most 400 KB. A larger roster is not kept
 /// (events then read the whole account).
@@ -75,6 +79,11 @@ const LIGHT_ATTRIBUTES: &[&str] = &[
     "message_hash",
     "version",
     "expires_at",
+    // A pending message's (see `PendingMessage`).
+    "subject",
+    "message_json",
+    "attributes",
+    "dedup_id",
 ];
 
 /// Keys per BatchGetItem request (DynamoDB's limit).
@@ -166,6 +175,17 @@ pub struct Loaded {
     /// Items that could not be read (missing or malformed attributes), with the reason. They
     /// are left alone.
     pub skipped: Vec<String>,
+    /// Messages an earlier run could not publish and left to be sent (a sweep's digest parts
+    /// that failed after its findings were published): only a scan finds them.
+    pub pending: Vec<PendingMessage>,
+}
+
+/// A message an earlier run left to be published, as stored (see [`StateStore::keep_pending`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMessage {
+    /// Its item's key.
+    pub key: String,
+    pub message: OutgoingMessage,
 }
 
 /// The state table.
@@ -226,6 +246,13 @@ impl StateStore {
                 .await
                 .map_err(|e| AdapterError::aws(SCAN, &e))?;
             for raw in out.items().iter().filter(|raw| !is_roster(raw)) {
+                if let Some(pending) = pending_from_item(raw) {
+                    match pending {
+                        Ok(pending) => loaded.pending.push(pending),
+                        Err(reason) => loaded.skipped.push(reason),
+                    }
+                    continue;
+                }
                 match from_item(raw) {
                     Ok(item) => {
                         loaded.items.insert(item.fingerprint.clone(), item);
@@ -400,6 +427,62 @@ impl StateStore {
             }
         }
     }
+}
+
+impl StateStore {
+    /// Keep messages that could not be published, for the next sweep (or the retry of this
+    /// one) to send first: one item each (a message is at most 240 KiB; an item 400 KB), keyed
+    /// by this run and their order. Returns how many were kept.
+    pub async fn keep_pending(&self, messages: &[OutgoingMessage], now: DateTime<Utc>) -> Result<usize, AdapterError> {
+        for (n, message) in messages.iter().enumerate() {
+            let attributes = serde_json::to_string(&message.attributes).unwrap_or_else(|_| "{}".into());
+            let item = HashMap::from([
+                ("fingerprint".to_string(), AttributeValue::S(format!("{PENDING_PREFIX}{}#{n:04}", self.writer))),
+                ("subject".to_string(), AttributeValue::S(message.subject.clone())),
+                ("message_json".to_string(), AttributeValue::S(message.message_json.clone())),
+                ("attributes".to_string(), AttributeValue::S(attributes)),
+                ("dedup_id".to_string(), AttributeValue::S(message.dedup_id.clone())),
+                ("version".to_string(), number(1)),
+                ("first_seen".to_string(), time(now)),
+                // Long past any retry; a message older than a week is no longer news.
+                ("expires_at".to_string(), number((now + chrono::Duration::days(7)).timestamp())),
+            ]);
+            self.clients
+                .dynamodb
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| AdapterError::aws(PUT, &e))?;
+        }
+        Ok(messages.len())
+    }
+
+    /// Forget a pending message once it was published.
+    pub async fn drop_pending(&self, key: &str) -> Result<(), AdapterError> {
+        self.clients
+            .dynamodb
+            .delete_item()
+            .table_name(&self.table)
+            .key("fingerprint", AttributeValue::S(key.to_string()))
+            .send()
+            .await
+            .map_err(|e| AdapterError::aws(DELETE, &e))?;
+        Ok(())
+    }
+}
+
+/// A pending message from its item; `None` for any other item.
+fn pending_from_item(raw: &HashMap<String, AttributeValue>) -> Option<Result<PendingMessage, String>> {
+    let key = raw.get("fingerprint").and_then(|v| v.as_s().ok()).filter(|k| k.starts_with(PENDING_PREFIX))?;
+    let text = |name: &str| raw.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let (Some(message_json), Some(subject)) = (text("message_json"), text("subject")) else {
+        return Some(Err(format!("pending message {key}: no `message_json` or `subject`; left alone")));
+    };
+    let attributes: BTreeMap<String, String> = text("attributes").and_then(|a| serde_json::from_str(&a).ok()).unwrap_or_default();
+    let message = OutgoingMessage { subject, message_json, attributes, dedup_id: text("dedup_id").unwrap_or_default() };
+    Some(Ok(PendingMessage { key: key.clone(), message }))
 }
 
 /// The administrator roster as stored.
