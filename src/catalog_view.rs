@@ -41,6 +41,7 @@ pub fn catalog_json() -> Value {
                 "rationale": meta.rationale,
                 "remediation": meta.remediation,
                 "standards": meta.standards,
+                "controls": meta.controls,
                 "data": meta.data,
                 "enabled_by_default": meta.enabled_by_default,
                 "needs_complete_account": meta.needs_complete_account != iam_assurance_rules::WholeAccount::NotNeeded,

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 pub use crate::change::{ChangeKind, Unmoved};
 use crate::inventory::{AuthorizationDetails, CredentialReport, DataSource, Inventory};
-pub use crate::types::{ResourceType, Severity};
+pub use crate::types::{Control, ResourceType, Severity, Standard};
 
 /// Which data sources a rule needs before it can say anything.
 #[derive(Debug, Clone, Copy)]
@@ -42,8 +42,10 @@ pub struct Meta {
     pub rationale: &'static str,
     /// The general fix; findings carry the concrete commands for their resource.
     pub remediation: &'static str,
-    /// Benchmarks and source documents this rule maps to.
+    /// Benchmarks and source documents this rule maps to, as text.
     pub standards: &'static [&'static str],
+    /// The controls of published standards (CIS AWS Foundations, FSBP) this rule implements.
+    pub controls: &'static [Control],
     /// The data it reads (documentation; what is enforced is `requires`).
     pub data: &'static [DataSource],
     #[serde(skip)]

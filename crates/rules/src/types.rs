@@ -62,3 +62,41 @@ impl ResourceType {
         }
     }
 }
+
+/// A published standard whose controls rules implement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Standard {
+    /// CIS Amazon Web Services Foundations Benchmark v3.0.0.
+    #[serde(rename = "cis-3.0")]
+    Cis3,
+    /// CIS Amazon Web Services Foundations Benchmark v4.0.0.
+    #[serde(rename = "cis-4.0")]
+    Cis4,
+    /// CIS Amazon Web Services Foundations Benchmark v5.0.0.
+    #[serde(rename = "cis-5.0")]
+    Cis5,
+    /// AWS Foundational Security Best Practices (Security Hub).
+    #[serde(rename = "fsbp")]
+    Fsbp,
+}
+
+impl Standard {
+    pub const ALL: [Standard; 4] = [Standard::Cis3, Standard::Cis4, Standard::Cis5, Standard::Fsbp];
+
+    /// `cis-5.0`, `fsbp`: how the CLI names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standard::Cis3 => "cis-3.0",
+            Standard::Cis4 => "cis-4.0",
+            Standard::Cis5 => "cis-5.0",
+            Standard::Fsbp => "fsbp",
+        }
+    }
+}
+
+/// A control of a standard, by its id there (`1.4`, `IAM.4`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Control {
+    pub standard: Standard,
+    pub id: &'static str,
+}
