@@ -13,24 +13,24 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use globset::{GlobBuilder, GlobMatcher};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::catalog;
+use crate::pattern::{preview, Pattern, MAX_LIST_ENTRIES};
 use crate::rule::Severity;
 
 /// An exception: findings on a matching resource are reported `suppressed` until it expires.
 #[derive(Debug, Clone, Serialize)]
 pub struct Exception {
-    /// ARN or glob (`*` matches any run of characters, `/` included).
+    /// ARN or pattern (`*` matches any run of characters, `/` included; see [`crate::pattern`]).
     pub resource: String,
     pub reason: String,
     /// The first instant at which it no longer applies. A date-only value `2026-12-31`
     /// suppresses through the end of that day (UTC).
     pub expires: Option<DateTime<Utc>>,
     #[serde(skip)]
-    matcher: GlobMatcher,
+    matcher: Pattern,
 }
 
 impl Exception {
@@ -43,16 +43,10 @@ impl Exception {
     }
 }
 
-/// Compile a case-insensitive glob where `*` crosses `/` (IAM names and ARNs are matched
-/// case-insensitively, as IAM itself treats names).
-pub fn glob(pattern: &str) -> Result<GlobMatcher, String> {
-    GlobBuilder::new(pattern)
-        .case_insensitive(true)
-        .literal_separator(false)
-        .backslash_escape(true)
-        .build()
-        .map(|g| g.compile_matcher())
-        .map_err(|e| format!("invalid pattern {pattern:?}: {e}"))
+/// Compile a pattern: `*` matches any run of characters, `/` included, ASCII letters in either
+/// case (IAM names and ARNs are matched case-insensitively, as IAM itself treats names).
+pub fn glob(pattern: &str) -> Result<Pattern, String> {
+    Pattern::new(pattern)
 }
 
 /// Settings of one rule, validated.
@@ -167,7 +161,7 @@ impl Settings {
             Ok(global) => self.global = global,
             Err(e) => {
                 self.global = GlobalSettings::default();
-                self.errors.push(format!("settings of `{GLOBAL_KEY}` ({source}): {e}; using the defaults"));
+                self.errors.push(clip(format!("settings of `{GLOBAL_KEY}` ({source}): {e}; using the defaults")));
             }
         }
     }
@@ -185,11 +179,11 @@ impl Settings {
     /// Add or replace one rule's settings.
     pub fn insert(&mut self, id: String, raw: Result<Value, String>) {
         if catalog::find(&id).is_none() {
-            self.errors.push(format!("unknown rule id `{id}` (see `iam-assurance rules`)"));
+            self.errors.push(clip(format!("unknown rule id `{id}` (see `iam-assurance rules`)")));
             return;
         }
         let parsed = raw.and_then(|value| parse_rule_settings(&id, value));
-        let parsed = parsed.map_err(|e| format!("settings of `{id}`: {e}"));
+        let parsed = parsed.map_err(|e| clip(format!("settings of `{id}`: {e}")));
         self.rules.insert(id, parsed);
     }
 
@@ -241,6 +235,9 @@ fn parse_exceptions(value: &Value) -> Result<Vec<Exception>, String> {
     let Value::Array(items) = value else {
         return Err(format!("parameter `exceptions`: expected a list, found {}", short(value)));
     };
+    if items.len() > MAX_LIST_ENTRIES {
+        return Err(format!("parameter `exceptions`: {} entries: at most {MAX_LIST_ENTRIES} are accepted", items.len()));
+    }
     items.iter().enumerate().map(|(i, item)| parse_exception(item).map_err(|e| format!("parameter `exceptions[{i}]`: {e}"))).collect()
 }
 
@@ -259,6 +256,9 @@ fn parse_exception(value: &Value) -> Result<Exception, String> {
         None => return Err("`resource` is required".into()),
     };
     let reason = match map.get("reason") {
+        Some(Value::String(s)) if s.chars().count() > MAX_REASON_CHARS => {
+            return Err(format!("`reason` {} is too long: at most {MAX_REASON_CHARS} characters", preview(s)))
+        }
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         Some(other) => return Err(format!("`reason` must be a non-empty string, found {}", short(other))),
         None => return Err("`reason` is required: say why this resource is accepted".into()),
@@ -270,6 +270,20 @@ fn parse_exception(value: &Value) -> Result<Exception, String> {
     };
     let matcher = glob(&resource)?;
     Ok(Exception { resource, reason, expires, matcher })
+}
+
+/// The longest exception reason accepted (it is copied into every finding it suppresses).
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// The longest settings error kept: a message quoting a hostile value stays readable.
+const MAX_ERROR_CHARS: usize = 600;
+
+/// An error message cut to [`MAX_ERROR_CHARS`] characters.
+fn clip(message: String) -> String {
+    match message.char_indices().nth(MAX_ERROR_CHARS) {
+        None => message,
+        Some((at, _)) => format!("{}… ({} characters in all)", &message[..at], message.chars().count()),
+    }
 }
 
 /// `2026-12-31` (through the end of that day, UTC) or an RFC 3339 timestamp.

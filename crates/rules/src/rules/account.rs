@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use globset::GlobMatcher;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::json;
 
 use crate::inventory::{name_from_arn, DataSource, PasswordPolicy, User};
+use crate::pattern::PatternList;
 use crate::principals::{Admin, AdminSource};
 use crate::rule::*;
 
@@ -24,33 +24,32 @@ pub fn rules() -> Vec<&'static dyn Rule> {
 // ---------------------------------------------------------------------------------------------
 // Glob lists (settings)
 
-/// A list of case-insensitive globs (`*` matches any run of characters, `/` included),
-/// validated when the settings are parsed: a bad pattern is an error naming the parameter.
-/// Serializes as the plain list of patterns.
+/// A list of name or ARN patterns (`*` matches any run of characters, `/` included; ASCII
+/// case-insensitive; see [`crate::pattern`]), validated when the settings are parsed: a bad
+/// pattern is an error naming the parameter and the entry. Serializes as the plain list of
+/// patterns.
 #[derive(Debug, Clone, Default)]
 pub struct GlobList {
-    entries: Vec<(String, GlobMatcher)>,
+    patterns: Vec<String>,
+    compiled: PatternList,
 }
 
 impl GlobList {
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.patterns.is_empty()
     }
 
     /// The patterns, as configured.
     pub fn patterns(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(p, _)| p.as_str())
-    }
-
-    /// The first pattern matching `text`, if any. `which` picks the patterns to try.
-    fn find(&self, text: &str, which: impl Fn(&str) -> bool) -> Option<&str> {
-        self.entries.iter().find(|(p, m)| which(p) && m.is_match(text)).map(|(p, _)| p.as_str())
+        self.patterns.iter().map(String::as_str)
     }
 
     /// Match an entity by name (entries that are not ARNs) or by ARN (entries that start
-    /// with `arn:`).
+    /// with `arn:`): the first such entry that matches, in list order.
     pub fn match_name_or_arn(&self, name: &str, arn: &str) -> Option<&str> {
-        self.find(arn, is_arn_pattern).or_else(|| self.find(name, |p| !is_arn_pattern(p)))
+        let by_arn = self.compiled.first(arn, |i| is_arn_pattern(&self.patterns[i]));
+        let found = by_arn.or_else(|| self.compiled.first(name, |i| !is_arn_pattern(&self.patterns[i])));
+        found.map(|i| self.patterns[i].as_str())
     }
 }
 
@@ -67,15 +66,8 @@ impl Serialize for GlobList {
 impl<'de> Deserialize<'de> for GlobList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let patterns = Vec::<String>::deserialize(deserializer)?;
-        let mut entries = Vec::with_capacity(patterns.len());
-        for (i, pattern) in patterns.into_iter().enumerate() {
-            if pattern.trim().is_empty() {
-                return Err(serde::de::Error::custom(format!("entry {i} is empty: expected a name, an ARN or a glob")));
-            }
-            let matcher = crate::settings::glob(&pattern).map_err(serde::de::Error::custom)?;
-            entries.push((pattern, matcher));
-        }
-        Ok(GlobList { entries })
+        let compiled = PatternList::new(patterns.iter().map(String::as_str)).map_err(serde::de::Error::custom)?;
+        Ok(GlobList { patterns, compiled })
     }
 }
 
@@ -902,10 +894,45 @@ mod tests {
         assert!(reason.contains("parameter `approved`") && reason.contains("\"[unclosed\""), "{reason}");
         not_evaluated("approved-users", &inv, json!({"approved": [""]}), "parameter `approved`: entry 0 is empty");
         not_evaluated("approved-users", &inv, json!({"approved": "alice"}), "parameter `approved`");
-        not_evaluated("unapproved-policy-in-use", &inv, json!({"unapproved": ["{a,"]}), "parameter `unapproved`: invalid pattern");
+        not_evaluated(
+            "unapproved-policy-in-use",
+            &inv,
+            json!({"unapproved": ["ok", "{a,"]}),
+            "parameter `unapproved`: entry 1: pattern \"{a,\" holds '{': only `*` is a wildcard",
+        );
         // Defaults serialize as plain lists.
         let rule = crate::catalog::find("approved-users").unwrap();
         assert_eq!(rule.default_params(), json!({"approved": []}));
+    }
+
+    #[test]
+    fn hostile_pattern_lists_are_refused_with_short_errors() {
+        let inv = users_inventory(&["alice"]);
+        // A 200,000-character pattern: a short error naming the entry, not the pattern.
+        let huge = format!("{}*", "a".repeat(200_000));
+        for (rule, key) in [("approved-users", "approved"), ("unapproved-policy-in-use", "unapproved")] {
+            let (status, reason) = status(rule, &inv, json!({ key: ["ok", huge] }));
+            let reason = reason.unwrap();
+            assert_eq!(status, RuleStatus::NotEvaluated, "{rule}");
+            assert!(reason.contains(&format!("parameter `{key}`: entry 1: pattern \"aaaa")) && reason.contains("too long"), "{reason}");
+            assert!(reason.len() < 400, "{rule}: {} characters of reason", reason.len());
+        }
+        // As many entries as an account can need are accepted; more are refused.
+        let names: Vec<String> = (0..crate::pattern::MAX_LIST_ENTRIES).map(|i| format!("user-{i}-*")).collect();
+        check("approved-users", &inv, json!({"approved": names}), &[&user_arn("alice")]);
+        let mut names = names;
+        names.push("alice".into());
+        not_evaluated("approved-users", &inv, json!({"approved": names}), "parameter `approved`: 5001 entries: at most 5000 are accepted");
+        // An exception with a huge pattern or reason, or too many exceptions.
+        let (_, reason) = status("approved-users", &inv, json!({"approved": ["x"], "exceptions": [{"resource": huge, "reason": "r"}]}));
+        let reason = reason.unwrap();
+        assert!(reason.contains("parameter `exceptions[0]`: pattern") && reason.contains("too long") && reason.len() < 400, "{reason}");
+        let long_reason = "r".repeat(2000);
+        let (_, reason) =
+            status("approved-users", &inv, json!({"approved": ["x"], "exceptions": [{"resource": "*", "reason": long_reason}]}));
+        assert!(reason.unwrap().contains("`reason` \"rrrr"), "a reason over 1000 characters is refused");
+        let exceptions: Vec<serde_json::Value> = (0..5001).map(|i| json!({"resource": format!("u{i}"), "reason": "r"})).collect();
+        not_evaluated("approved-users", &inv, json!({"approved": ["x"], "exceptions": exceptions}), "5001 entries: at most 5000");
     }
 
     #[test]
