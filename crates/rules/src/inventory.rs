@@ -379,6 +379,9 @@ pub struct CredentialReport {
     pub root: Option<CredentialRow>,
     /// Rows of IAM users.
     pub users: Vec<CredentialRow>,
+    /// Rows that repeated an earlier row exactly and were left out, each described (line and
+    /// user): [`crate::reconcile`] turns them into warnings.
+    pub duplicates: Vec<String>,
 }
 
 /// GetAccountSummary's `SummaryMap`, the fields the rules use.

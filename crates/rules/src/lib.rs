@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod pattern;
 pub mod policy;
 pub mod principals;
+pub mod reconcile;
 pub mod report;
 pub mod roster;
 pub mod rule;
