@@ -394,6 +394,28 @@ fn principals_count(n: usize) -> String {
     }
 }
 
+/// The administrators, or `not_evaluated` when a whole account's details hold policy documents
+/// that decide who is one and could not be read (a partial count would be a wrong answer).
+fn counted_admins<'a>(ctx: &Ctx<'a>) -> Result<std::borrow::Cow<'a, [Admin]>, NotEvaluated> {
+    let admins = ctx.admins()?;
+    if let Some(aad) = ctx.inventory.authorization.as_ref().filter(|a| a.complete) {
+        let unread = crate::principals::unread_for_admins(aad);
+        if !unread.is_empty() {
+            return Err(NotEvaluated(format!(
+                "the administrators cannot be counted: {} {} that decide{} who holds administrator access could not be read: {}. \
+Through the documents that were read, {} {} administrator access.",
+                unread.len(),
+                if unread.len() == 1 { "policy" } else { "policies" },
+                if unread.len() == 1 { "s" } else { "" },
+                crate::principals::describe_unread(&unread),
+                principals_count(admins.len()),
+                if admins.len() == 1 { "holds" } else { "hold" }
+            )));
+        }
+    }
+    Ok(admins)
+}
+
 fn describe_admins(admins: &[Admin]) -> String {
     admins.iter().map(Admin::describe).collect::<Vec<_>>().join("; ")
 }
@@ -453,7 +475,7 @@ pub static MIN_ADMINS: RuleDef<MinAdminsParams> = RuleDef {
         }],
     },
     check: |ctx, params| {
-        let admins = ctx.admins()?;
+        let admins = counted_admins(ctx)?;
         if admins.len() as u64 >= u64::from(params.min) {
             return Ok(vec![]);
         }
@@ -510,7 +532,7 @@ pub static MAX_ADMINS: RuleDef<MaxAdminsParams> = RuleDef {
         params: &[ParamDoc { name: "max", description: "The most principals with administrator access the account may have." }],
     },
     check: |ctx, params| {
-        let admins = ctx.admins()?;
+        let admins = counted_admins(ctx)?;
         if admins.len() as u64 <= u64::from(params.max) {
             return Ok(vec![]);
         }
@@ -1199,6 +1221,57 @@ mod tests {
     }
 
     use crate::inventory::AttachedPolicy;
+
+    #[test]
+    fn admin_counts_are_not_evaluated_when_a_deciding_document_could_not_be_read() {
+        // Two admins through AdministratorAccess (judged by name, its document absent), one
+        // user holding a customer policy whose document is not in the details, one role with an
+        // inline policy that could not be parsed.
+        let mut inv = admins_inventory(2);
+        aad(&mut inv).policies.clear();
+        let mut mystery = user("mystery");
+        mystery.attached_policies.push(AttachedPolicy { name: "team-admin".into(), arn: policy_arn("team-admin") });
+        let mut ops = role("ops");
+        ops.inline_policies
+            .push(crate::inventory::InlinePolicy { name: "all".into(), document: Err("policy document is not valid JSON: EOF".into()) });
+        aad(&mut inv).users.push(mystery);
+        aad(&mut inv).roles.push(ops);
+        let expected = format!(
+            "the administrators cannot be counted: 2 policies that decide who holds administrator access could not be read: \
+inline policy all of {} (policy document is not valid JSON: EOF); managed policy {} (not in the authorization details: their Policies \
+list lacks it, as --filter User Role Group leaves out). Through the documents that were read, 2 principals hold administrator access.",
+            role_arn("ops"),
+            policy_arn("team-admin")
+        );
+        for (rule, settings) in [("min-admins", json!({"min": 9})), ("max-admins", json!({"max": 0}))] {
+            assert_eq!(status(rule, &inv, settings), (RuleStatus::NotEvaluated, Some(expected.clone())), "{rule}");
+        }
+        // Documents that decide nothing do not stop the count: a group without members, a
+        // service-linked role, an AWS managed policy absent from the details.
+        let mut inv = admins_inventory(2);
+        let mut idle = group("idle");
+        idle.attached_policies.push(AttachedPolicy { name: "gone".into(), arn: policy_arn("gone") });
+        let mut slr = service_linked_role("AWSServiceRoleForX");
+        slr.inline_policies.push(crate::inventory::InlinePolicy { name: "x".into(), document: Err("bad".into()) });
+        let mut reader = user("reader");
+        reader
+            .attached_policies
+            .push(AttachedPolicy { name: "ReadOnlyAccess".into(), arn: "arn:aws:iam::aws:policy/ReadOnlyAccess".into() });
+        aad(&mut inv).groups.push(idle);
+        aad(&mut inv).roles.push(slr);
+        aad(&mut inv).users.push(reader);
+        check("min-admins", &inv, json!({}), &[]);
+        check("max-admins", &inv, json!({"max": 1}), &[&root_arn()]);
+        // One deciding document unread, in the singular; a targeted run's administrators (from
+        // the roster) are counted as given.
+        let mut one = admins_inventory(1);
+        aad(&mut one).users[0].inline_policies.push(crate::inventory::InlinePolicy { name: "p".into(), document: Err("bad".into()) });
+        let (_, reason) = status("min-admins", &one, json!({}));
+        assert!(reason.unwrap().starts_with("the administrators cannot be counted: 1 policy that decides who"));
+        let mut targeted = incomplete(one.clone());
+        targeted.admins = Some(crate::principals::admins(one.authorization.as_ref().unwrap()));
+        check("min-admins", &targeted, json!({}), &[&root_arn()]);
+    }
 
     // --- password-policy --------------------------------------------------------------------
 
