@@ -17,6 +17,7 @@ pub mod report;
 pub mod roster;
 pub mod rule;
 pub mod rules;
+pub mod secret;
 pub mod settings;
 pub mod sources;
 

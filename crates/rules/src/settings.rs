@@ -166,6 +166,24 @@ impl Settings {
         }
     }
 
+    /// Set the global settings from a SecureString's raw value: as [`Settings::set_global`], but
+    /// an error says where the value is wrong, never what it holds ([`crate::secret`]).
+    pub fn set_global_secret(&mut self, source: &str, raw: Result<Value, String>) {
+        let raw =
+            raw.and_then(|value| GlobalSettings::parse(&value).map(|_| value.clone()).map_err(|_| crate::secret::global_error(&value)));
+        self.set_global(source, raw);
+    }
+
+    /// Add or replace one rule's settings from a SecureString: as [`Settings::insert`], but an
+    /// error says where the value is wrong, never what it holds ([`crate::secret`]).
+    pub fn insert_secret(&mut self, id: String, raw: Result<Value, String>) {
+        let raw = raw.and_then(|value| match parse_rule_settings(&id, value.clone()) {
+            Ok(_) => Ok(value),
+            Err(_) => Err(crate::secret::rule_error(&id, &value)),
+        });
+        self.insert(id, raw);
+    }
+
     /// Build from `(rule id, raw value)` entries; a raw value that could not even be read (an
     /// SSM parameter that is not JSON) comes as `Err(reason)`.
     pub fn from_entries(entries: impl IntoIterator<Item = (String, Result<Value, String>)>) -> Self {
@@ -203,7 +221,7 @@ impl Settings {
     }
 }
 
-fn parse_rule_settings(id: &str, value: Value) -> Result<RuleSettings, String> {
+pub(crate) fn parse_rule_settings(id: &str, value: Value) -> Result<RuleSettings, String> {
     let Value::Object(mut map) = value else {
         return Err(format!("expected a JSON object, found {}", short(&value)));
     };
