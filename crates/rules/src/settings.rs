@@ -415,6 +415,41 @@ mod tests {
     }
 
     #[test]
+    fn exceptions_need_a_resource_and_a_reason_and_no_other_key() {
+        let error = |exception: Value| {
+            let s = Settings::from_json_text(&json!({"user-mfa": {"exceptions": [exception]}}).to_string()).unwrap();
+            s.rule("user-mfa").unwrap_err()
+        };
+        assert_eq!(
+            error(json!({"resource": "*", "reason": "r", "expire": "2026-01-01"})),
+            "settings of `user-mfa`: parameter `exceptions[0]`: unknown key `expire` (expected resource, reason, expires)"
+        );
+        assert_eq!(
+            error(json!({"resource": "", "reason": "r"})),
+            "settings of `user-mfa`: parameter `exceptions[0]`: `resource` must be a non-empty ARN or glob, found \"\""
+        );
+        assert_eq!(
+            error(json!({"resource": "  ", "reason": "r"})),
+            "settings of `user-mfa`: parameter `exceptions[0]`: `resource` must be a non-empty ARN or glob, found \"  \""
+        );
+        assert_eq!(
+            error(json!({"resource": "*", "reason": ""})),
+            "settings of `user-mfa`: parameter `exceptions[0]`: `reason` must be a non-empty string, found \"\""
+        );
+        assert_eq!(
+            error(json!({"resource": "*", "reason": " \t"})),
+            "settings of `user-mfa`: parameter `exceptions[0]`: `reason` must be a non-empty string, found \" \\t\""
+        );
+        assert_eq!(error(json!({"reason": "r"})), "settings of `user-mfa`: parameter `exceptions[0]`: `resource` is required");
+        // A rule's own parameters: a misspelt one is refused (deny_unknown_fields), naming it.
+        let s = Settings::from_json_text(r#"{"access-key-rotation":{"max_age_day":30}}"#).unwrap();
+        assert_eq!(
+            s.rule("access-key-rotation").unwrap_err(),
+            "settings of `access-key-rotation`: parameter `max_age_day`: unknown field `max_age_day`, expected `max_age_days`"
+        );
+    }
+
+    #[test]
     fn whole_file_errors() {
         assert!(Settings::from_json_text("{").unwrap_err().contains("not valid JSON"));
         assert!(Settings::from_json_text("[]").unwrap_err().contains("keyed by rule id"));

@@ -1363,6 +1363,37 @@ password reuse prevention remembers 5 passwords (required: 24)."
     }
 
     #[test]
+    fn password_policy_each_character_class_is_checked_on_its_own() {
+        // A policy that meets everything but one class: that class alone is reported.
+        let strong = inventory().password_policy.unwrap().unwrap();
+        for (requirement, text, policy) in [
+            ("require_numbers", "numbers are not required", PasswordPolicy { require_numbers: false, ..strong.clone() }),
+            ("require_symbols", "symbols are not required", PasswordPolicy { require_symbols: false, ..strong.clone() }),
+            (
+                "require_uppercase",
+                "uppercase letters are not required",
+                PasswordPolicy { require_uppercase_characters: false, ..strong.clone() },
+            ),
+            (
+                "require_lowercase",
+                "lowercase letters are not required",
+                PasswordPolicy { require_lowercase_characters: false, ..strong.clone() },
+            ),
+        ] {
+            let fs = findings("password-policy", &with_policy(Some(policy.clone())), json!({}));
+            assert_eq!(fs.len(), 1, "{requirement}");
+            assert_eq!(
+                fs[0].message,
+                format!("The password policy of account {ACCOUNT} does not meet 1 requirement: {text}."),
+                "{requirement}"
+            );
+            assert_eq!(fs[0].details["unmet"][0]["requirement"], json!(requirement));
+            // Not required by the settings: passes.
+            check("password-policy", &with_policy(Some(policy)), json!({ requirement: false }), &[]);
+        }
+    }
+
+    #[test]
     fn password_policy_params_are_bounded() {
         not_evaluated(
             "password-policy",

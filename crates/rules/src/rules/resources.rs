@@ -921,6 +921,19 @@ Of the documents that were read, none does.",
             &[&cert_arn("expired"), &cert_arn("expiring"), &cert_arn("thirty-days-left"), &cert_arn("everything-wrong")],
         );
         check("server-certificate-rotation", &with_certs(vec![cert("fresh", 10, 300)]), json!({}), &[]);
+        // The limits exactly: uploaded 365 days ago is within the default 365, 366 is not; a
+        // certificate whose expiration is now has expired (not "expires in 0 days").
+        let edges = with_certs(vec![cert("age-365", 365, 300), cert("age-366", 366, 300), cert("expires-now", 10, 0)]);
+        check("server-certificate-rotation", &edges, json!({}), &[&cert_arn("age-366"), &cert_arn("expires-now")]);
+        let fs = findings("server-certificate-rotation", &edges, json!({}));
+        let now_expired = fs.iter().find(|f| f.resource_name == "expires-now").unwrap();
+        assert_eq!(now_expired.details["reasons"], json!(["expired"]));
+        assert_eq!(now_expired.message, format!("Server certificate expires-now expired on {} (0 days ago).", day(now())));
+        // One second before expiry: 0 whole days left, expiring, not expired.
+        let mut almost = cert("almost", 10, 0);
+        almost.expiration = Some(now() + Duration::seconds(1));
+        let f = &findings("server-certificate-rotation", &with_certs(vec![almost]), json!({}))[0];
+        assert_eq!(f.details["reasons"], json!(["expiring"]));
         check("server-certificate-rotation", &with_certs(vec![]), json!({}), &[]);
     }
 
