@@ -816,7 +816,7 @@ alice,arn:aws:iam::123456789012:user/alice,2020-02-03T10:00:00+00:00,true,no_inf
         assert_eq!(details.policies[0].name, "AdministratorAccess");
         assert!(details.policies[0].document.as_ref().unwrap().as_ref().unwrap().grants_full_admin());
         assert!(details.roles[0].is_service_linked());
-        assert!(details.roles[0].last_used.is_some());
+        assert_eq!(details.roles[0].last_used.map(|t| t.to_rfc3339()).as_deref(), Some("2026-11-01T00:00:00+00:00"));
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("inline policy bad of arn:aws:iam::123456789012:user/alice"), "{warnings:?}");
     }

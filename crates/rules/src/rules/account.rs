@@ -840,7 +840,7 @@ mod tests {
         check("individual-users", &inv, json!({}), &[&root_arn()]);
         let f = &findings("individual-users", &inv, json!({}))[0];
         assert_eq!(f.resource_type, ResourceType::Account);
-        assert!(f.message.contains("has no IAM users"), "{}", f.message);
+        assert_eq!(f.message, format!("Account {ACCOUNT} has no IAM users, so access can only be made with the root user."));
         assert!(f.remediation.contains("aws iam create-user"), "{}", f.remediation);
         // Roles do not count as individual users.
         let mut inv = inventory();
@@ -1142,7 +1142,8 @@ mod tests {
         // No admin at all.
         let inv = admins_inventory(0);
         let f = &findings("min-admins", &inv, json!({}))[0];
-        assert!(f.message.contains("has no principal with administrator access"), "{}", f.message);
+        assert_eq!(f.message, format!("Account {ACCOUNT} has no principal with administrator access; the minimum is 2."));
+        assert_eq!(f.details["count"], json!(0));
         assert!(f.remediation.contains("aws iam create-group --group-name administrators"), "{}", f.remediation);
         check("min-admins", &inv, json!({"min": 0}), &[]);
         not_evaluated("min-admins", &incomplete(admins_inventory(1)), json!({}), "needs every user");
@@ -1307,7 +1308,10 @@ list lacks it, as --filter User Role Group leaves out). Through the documents th
         check("password-policy", &inv, json!({}), &[&root_arn()]);
         let f = &findings("password-policy", &inv, json!({}))[0];
         assert_eq!(f.resource_type, ResourceType::Account);
-        assert!(f.message.contains("has no IAM password policy"), "{}", f.message);
+        assert_eq!(
+            f.message,
+            format!("Account {ACCOUNT} has no IAM password policy, so IAM user passwords only need to meet AWS's defaults (no expiry, no reuse prevention).")
+        );
         assert!(f.remediation.ends_with(
             "aws iam update-account-password-policy --minimum-password-length 14 --require-uppercase-characters --require-lowercase-characters --require-numbers --require-symbols --allow-users-to-change-password --max-password-age 90 --password-reuse-prevention 24"
         ), "{}", f.remediation);
