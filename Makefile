@@ -3,6 +3,7 @@
 #   make demo   start a local AWS emulator, seed a demo account, sweep it, replay events, show
 #               what SNS delivered, stop the emulator
 #   make test   every test: rules (no network), CLI, adapters, emulator end to end, templates
+#   make fuzz   run every fuzz target (fuzz/) for FUZZ_SECONDS each, or FUZZ_RUNS inputs each
 #   make bench  API calls, time and memory of sweeps and events on synthetic accounts, beside
 #               Prowler; the rules core alone; the release binary's size (docs/benchmarks.md)
 #
@@ -23,10 +24,10 @@ PY_REQUIREMENTS := "moto[server]==5.2.1" "boto3>=1.34" "cfn-lint==1.51.0" "pytes
 # inside AWS::Serverless::Function, so the pinned cfn-lint above stays first on PATH.
 SAM_VENV ?= .venv-sam
 
-.PHONY: help venv sam-cli build-debug test test-rust test-infra lint lint-rust lint-templates demo build deploy bench bench-peers clean
+.PHONY: help venv sam-cli build-debug test test-rust test-fuzz test-infra lint lint-rust lint-templates demo build deploy fuzz bench bench-peers clean
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,13p' Makefile
 
 $(VENV)/.installed: Makefile
 	python3 -m venv $(VENV)
@@ -45,10 +46,24 @@ sam-cli: $(SAM_VENV)/.installed
 build-debug:
 	cargo build --quiet
 
-test: venv test-rust test-infra lint-templates lint-rust
+test: venv test-rust test-fuzz test-infra lint-templates lint-rust
 
 test-rust: venv
 	cargo test --workspace $(CARGO_TEST_FLAGS)
+
+# A short coverage-guided run of every fuzz target but the router's (which needs the AWS SDK
+# built again with the instrumentation; `make fuzz` runs it): FUZZ_TEST_SECONDS each.
+FUZZ_TEST_SECONDS ?= 5
+test-fuzz:
+	FUZZ_RULES_ONLY=1 bash scripts/fuzz.sh time $(FUZZ_TEST_SECONDS)
+
+# Every fuzz target, one at a time: FUZZ_SECONDS each (default 60), or FUZZ_RUNS inputs each;
+# FUZZ_TARGETS to pick some. Stable toolchain; see docs/hardening.md.
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
+FUZZ_TARGETS ?=
+fuzz:
+	bash scripts/fuzz.sh $(if $(FUZZ_RUNS),runs $(FUZZ_RUNS),time $(FUZZ_SECONDS)) $(FUZZ_TARGETS)
 
 test-infra: venv
 	$(PY) -m pytest -q tests/infra

@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod inventory;
+pub mod offline;
 pub mod pattern;
 pub mod policy;
 pub mod principals;
