@@ -553,6 +553,65 @@ async fn authorization_details_follow_the_marker_and_decode_documents() {
 /// ListEntitiesForPolicy asks only for the policy's use as a permissions policy (IAM lists its
 /// use as a permissions boundary too unless told not to, and `unapproved-policy-in-use` and the
 /// roster count attachments) and follows the marker.
+/// On the live sweep, a managed policy whose default version IAM did not return and an inline
+/// policy whose document does not parse make the rules that needed them not_evaluated, naming
+/// them, instead of counting them as granting nothing.
+#[tokio::test]
+async fn unreadable_documents_on_the_sweep_make_admin_rules_not_evaluated() {
+    let aad = mock!(aws_sdk_iam::Client::get_account_authorization_details).then_output(|| {
+        GetAccountAuthorizationDetailsOutput::builder()
+            .user_detail_list(
+                UserDetail::builder()
+                    .user_name("alice")
+                    .arn(format!("arn:aws:iam::{ACCOUNT}:user/alice"))
+                    .attached_managed_policies(
+                        AttachedPolicy::builder()
+                            .policy_name("ops-admin")
+                            .policy_arn(format!("arn:aws:iam::{ACCOUNT}:policy/ops-admin"))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .user_detail_list(
+                UserDetail::builder()
+                    .user_name("bob")
+                    .arn(format!("arn:aws:iam::{ACCOUNT}:user/bob"))
+                    .user_policy_list(PolicyDetail::builder().policy_name("everything").policy_document("%7B%22Statement%22%3A%5B").build())
+                    .build(),
+            )
+            .policies(
+                ManagedPolicyDetail::builder()
+                    .arn(format!("arn:aws:iam::{ACCOUNT}:policy/ops-admin"))
+                    .policy_name("ops-admin")
+                    .default_version_id("v2")
+                    .attachment_count(1)
+                    .policy_version_list(
+                        PolicyVersion::builder().document(url_encode(ADMIN_DOC)).version_id("v1").is_default_version(false).build(),
+                    )
+                    .build(),
+            )
+            .is_truncated(false)
+            .build()
+    });
+    let clients = iam_only(&[&aad]);
+    let plan = Plan { authorization: AuthScope::Full, ..Plan::default() };
+
+    let inventory = collect(&clients, &plan, soon(30)).await;
+    let report = iam_assurance_rules::evaluate(&inventory, &iam_assurance_rules::Settings::defaults(), chrono::Utc::now());
+
+    for id in ["admin-policy", "min-admins", "max-admins"] {
+        let rule = report.rule(id).expect("in the catalog");
+        assert_eq!(rule.status, iam_assurance_rules::RuleStatus::NotEvaluated, "{id}");
+        let reason = rule.reason.as_deref().unwrap_or_default();
+        assert!(reason.contains(&format!("managed policy arn:aws:iam::{ACCOUNT}:policy/ops-admin (the document of its default version is not in the authorization details)")), "{id}: {reason}");
+        assert!(
+            reason.contains(&format!("inline policy everything of arn:aws:iam::{ACCOUNT}:user/bob (policy document is not valid JSON")),
+            "{id}: {reason}"
+        );
+    }
+    assert!(report.errors.iter().any(|e| e.contains("no default version document was returned")), "{:?}", report.errors);
+}
+
 #[tokio::test]
 async fn policy_entities_are_its_attachments_every_page() {
     let policy = format!("arn:aws:iam::{ACCOUNT}:policy/reader");
