@@ -45,7 +45,8 @@ run() {
       failed+=("$t")
       grep -E '^==[0-9]+== ERROR|^SUMMARY|panicked at' "artifacts/$t.log" | head -5 || true
     fi
-    sed -n 's/^stat::number_of_executed_units: */   inputs run: /p; s/^stat::peak_rss_mb: */   peak memory (MB): /p' "artifacts/$t.log"
+    sed -n 's/^stat::number_of_executed_units: */   inputs run: /p; s/^stat::average_exec_per_sec: */   inputs per second: /p;
+      s/^stat::slowest_unit_time_sec: */   slowest input (s): /p; s/^stat::peak_rss_mb: */   peak memory (MB): /p' "artifacts/$t.log"
   done
   if [ ${#failed[@]} -gt 0 ]; then
     echo "fuzzing found problems in: ${failed[*]} (inputs in fuzz/artifacts/<target>/, logs in fuzz/artifacts/<target>.log)" >&2
