@@ -186,14 +186,14 @@ pub struct AttachedPolicy {
 }
 
 /// An inline policy embedded in a user, group or role.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InlinePolicy {
     pub name: String,
     /// The parsed document, or the reason it could not be parsed.
     pub document: Result<PolicyDocument, String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub name: String,
     pub arn: String,
@@ -207,7 +207,7 @@ pub struct User {
     pub permissions_boundary: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     pub name: String,
     pub arn: String,
@@ -218,7 +218,7 @@ pub struct Group {
     pub inline_policies: Vec<InlinePolicy>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
     pub name: String,
     pub arn: String,
@@ -242,7 +242,7 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedPolicy {
     pub name: String,
     pub arn: String,

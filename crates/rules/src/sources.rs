@@ -410,6 +410,7 @@ pub fn parse_authorization_details(text: &str) -> Result<(AuthorizationDetails, 
             builder.policy(p);
         }
     }
+    builder.deduplicate()?;
     if let (Some(first), Some((other, arn))) = (&builder.account, &builder.other_account) {
         return Err(err(format!(
             "the authorization details mix two accounts: {first} and {other} ({}); give the output of one account",
@@ -431,7 +432,48 @@ struct AadBuilder {
     warnings: Vec<String>,
 }
 
+/// Keep the first entity of each ARN: a later one that is the same is dropped with a warning
+/// (pages saved twice), one that differs is an error naming it (which is current cannot be
+/// told). Entities of one kind share no ARN in what IAM returns.
+fn dedup_by_arn<T: PartialEq>(
+    list: &mut Vec<T>,
+    kind: &str,
+    arn: impl Fn(&T) -> &str,
+    warnings: &mut Vec<String>,
+) -> Result<(), SourceError> {
+    let mut first: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(list.len());
+    let mut keep = vec![true; list.len()];
+    for (i, item) in list.iter().enumerate() {
+        match first.get(arn(item)) {
+            None => {
+                first.insert(arn(item).to_string(), i);
+            }
+            Some(&at) if list[at] == *item => {
+                keep[i] = false;
+                warnings.push(format!("the authorization details list {kind} {} twice, the same both times; kept once", arn(item)));
+            }
+            Some(_) => {
+                return Err(err(format!(
+                    "the authorization details list {kind} {} twice, differently: which one is current cannot be told (read them again)",
+                    crate::pattern::preview(arn(item))
+                )))
+            }
+        }
+    }
+    let mut flags = keep.into_iter();
+    list.retain(|_| flags.next().unwrap_or(true));
+    Ok(())
+}
+
 impl AadBuilder {
+    fn deduplicate(&mut self) -> Result<(), SourceError> {
+        let d = &mut self.details;
+        dedup_by_arn(&mut d.users, "user", |u| &u.arn, &mut self.warnings)?;
+        dedup_by_arn(&mut d.groups, "group", |g| &g.arn, &mut self.warnings)?;
+        dedup_by_arn(&mut d.roles, "role", |r| &r.arn, &mut self.warnings)?;
+        dedup_by_arn(&mut d.policies, "managed policy", |p| &p.arn, &mut self.warnings)
+    }
+
     fn note_account(&mut self, arn: &str) {
         let Some(account) = account_from_arn(arn) else { return };
         match &self.account {
@@ -781,6 +823,25 @@ alice,arn:aws:iam::123456789012:user/alice,2020-02-03T10:00:00+00:00,true,no_inf
         assert_eq!(
             warnings,
             ["managed policy arn:aws:iam::111111111111:policy/p: none of its 1 listed versions is the default (DefaultVersionId \"v3\"): its document is unknown"]
+        );
+    }
+
+    #[test]
+    fn an_entity_listed_twice_in_the_authorization_details() {
+        // Pages saved twice (a list of raw pages): the same user twice is kept once.
+        let page = r#"{"UserDetailList":[{"UserName":"a","Arn":"arn:aws:iam::111111111111:user/a","GroupList":["g"]}]}"#;
+        let (details, _, warnings) = parse_authorization_details(&format!("[{page},{page}]")).unwrap();
+        assert_eq!(details.users.len(), 1);
+        assert_eq!(
+            warnings,
+            ["the authorization details list user arn:aws:iam::111111111111:user/a twice, the same both times; kept once"]
+        );
+        // Differently: refused.
+        let other = page.replace(r#"["g"]"#, r#"["h"]"#);
+        let e = parse_authorization_details(&format!("[{page},{other}]")).unwrap_err();
+        assert_eq!(
+            e.0,
+            "the authorization details list user \"arn:aws:iam::111111111111:user/a\" twice, differently: which one is current cannot be told (read them again)"
         );
     }
 
