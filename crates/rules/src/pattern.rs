@@ -95,15 +95,29 @@ impl Pattern {
     }
 }
 
-/// Patterns kept in their order, matched as one: exact names through a hash map, the others
-/// one by one. [`PatternList::first`] gives the first pattern (in list order) that matches.
+/// Patterns kept in their order, matched as one: exact names through a hash map; the others
+/// through an index of three-byte pieces. [`PatternList::first`] gives the first pattern (in
+/// list order) that matches.
+///
+/// Every literal piece of a pattern must occur in a text it matches, so each pattern with a
+/// `*` is filed under the rarest (in the list) three bytes of its pieces, and a text is only
+/// tried against the patterns filed under three bytes it contains (those with no piece of three
+/// bytes are always tried). A list of thousands of patterns such as `arn:aws:iam::*:user/team-17-*`
+/// then costs a few hash lookups per text instead of a scan of the list.
 #[derive(Debug, Clone, Default)]
 pub struct PatternList {
     patterns: Vec<Pattern>,
-    /// Lowercased exact patterns → the index of the first with that text.
-    exact: HashMap<String, usize>,
-    /// Indexes of the patterns with a `*`, in order.
-    wild: Vec<usize>,
+    /// Lowercased exact patterns → the indexes of the patterns with that text, in order.
+    exact: HashMap<String, Vec<usize>>,
+    /// Three bytes → the patterns with a `*` filed under them, in order.
+    grams: HashMap<[u8; 3], Vec<usize>>,
+    /// Patterns with a `*` and no piece of three bytes or more, in order.
+    short: Vec<usize>,
+}
+
+/// The three-byte windows of a pattern's pieces, each once.
+fn piece_grams(pattern: &Pattern) -> std::collections::BTreeSet<[u8; 3]> {
+    pattern.pieces.iter().flat_map(|piece| piece.as_bytes().windows(3).map(|w| [w[0], w[1], w[2]])).collect()
 }
 
 impl PatternList {
@@ -118,13 +132,25 @@ impl PatternList {
                 return Err(format!("entry {i} is empty: expected a name, an ARN or a pattern"));
             }
             let pattern = Pattern::new(text).map_err(|e| format!("entry {i}: {e}"))?;
-            match pattern.literal() {
-                Some(exact) => {
-                    list.exact.entry(exact.to_owned()).or_insert(i);
-                }
-                None => list.wild.push(i),
+            if let Some(exact) = pattern.literal() {
+                list.exact.entry(exact.to_owned()).or_default().push(i);
             }
             list.patterns.push(pattern);
+        }
+        // How many patterns hold each three bytes, then each pattern under its rarest.
+        let grams: Vec<_> = list.patterns.iter().map(|p| if p.literal().is_some() { Default::default() } else { piece_grams(p) }).collect();
+        let mut counts: HashMap<[u8; 3], usize> = HashMap::new();
+        for gram in grams.iter().flatten() {
+            *counts.entry(*gram).or_default() += 1;
+        }
+        for (i, pattern) in list.patterns.iter().enumerate() {
+            if pattern.literal().is_some() {
+                continue;
+            }
+            match grams[i].iter().min_by_key(|g| counts[*g]) {
+                Some(rarest) => list.grams.entry(*rarest).or_default().push(i),
+                None => list.short.push(i),
+            }
         }
         Ok(list)
     }
@@ -140,13 +166,18 @@ impl PatternList {
     /// The index of the first pattern that matches `text` among those `which` accepts.
     pub fn first(&self, text: &str, which: impl Fn(usize) -> bool) -> Option<usize> {
         let lower = text.to_ascii_lowercase();
-        let exact = self.exact.get(&lower).copied().filter(|i| which(*i));
-        let wild = self
-            .wild
-            .iter()
-            .copied()
-            .take_while(|i| exact.is_none_or(|e| *i < e))
-            .find(|i| which(*i) && self.patterns[*i].is_match_lower(&lower));
+        let exact = self.exact.get(&lower).and_then(|found| found.iter().copied().find(|i| which(*i)));
+        // Only a pattern before the exact one can come first.
+        let before = |i: &usize| exact.is_none_or(|e| *i < e);
+        let mut candidates: Vec<usize> = self.short.iter().copied().filter(before).collect();
+        for window in lower.as_bytes().windows(3) {
+            if let Some(filed) = self.grams.get(&[window[0], window[1], window[2]]) {
+                candidates.extend(filed.iter().copied().filter(before));
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let wild = candidates.into_iter().find(|i| which(*i) && self.patterns[*i].is_match_lower(&lower));
         wild.or(exact)
     }
 }
@@ -200,6 +231,33 @@ mod tests {
         // Non-ASCII text is counted in characters and never cut inside one.
         let e = Pattern::new(&"é".repeat(3000)).unwrap_err();
         assert!(e.contains("3000 characters"), "{e}");
+    }
+
+    #[test]
+    fn the_index_finds_what_a_scan_of_the_list_finds() {
+        // Deterministic pseudo-random patterns and texts over a small alphabet (so that pieces
+        // repeat and overlap): the indexed lookup agrees with trying every pattern in order.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let alphabet = b"ab:/-A*";
+        for round in 0..300 {
+            let count = 1 + round % 30;
+            let patterns: Vec<String> = (0..count).map(|_| (0..1 + next(9)).map(|_| alphabet[next(7)] as char).collect()).collect();
+            let list = PatternList::new(patterns.iter().map(String::as_str)).unwrap();
+            let compiled: Vec<Pattern> = patterns.iter().map(|p| Pattern::new(p).unwrap()).collect();
+            for _ in 0..50 {
+                let text: String = (0..next(14)).map(|_| alphabet[next(6)] as char).collect();
+                let scan = compiled.iter().position(|p| p.is_match(&text));
+                assert_eq!(list.first(&text, |_| true), scan, "{patterns:?} on {text:?}");
+                let odd = compiled.iter().enumerate().position(|(i, p)| i % 2 == 1 && p.is_match(&text));
+                assert_eq!(list.first(&text, |i| i % 2 == 1), odd, "{patterns:?} on {text:?}");
+            }
+        }
     }
 
     #[test]

@@ -256,9 +256,15 @@ pub static UNAPPROVED_POLICY_IN_USE: RuleDef<UnapprovedPolicyParams> = RuleDef {
         }
         // Policy ARN → (the pattern it matched, where it is attached), in ARN order.
         let mut found: BTreeMap<String, (String, Attachments)> = BTreeMap::new();
+        // Each policy is matched once, however many entities hold it (an account has far fewer
+        // policies than attachments). Key: ARN and the name it was listed under.
+        let mut verdicts: std::collections::HashMap<(String, String), Option<&str>> = std::collections::HashMap::new();
         let mut record = |arn: &str, name: &str, push: &dyn Fn(&mut Attachments)| {
             let name = if name.is_empty() { name_from_arn(arn) } else { name };
-            if let Some(pattern) = params.unapproved.match_name_or_arn(name, arn) {
+            let matched = *verdicts
+                .entry((arn.to_string(), name.to_string()))
+                .or_insert_with(|| params.unapproved.match_name_or_arn(name, arn));
+            if let Some(pattern) = matched {
                 let (_, attachments) = found
                     .entry(arn.to_string())
                     .or_insert_with(|| (pattern.to_string(), Attachments { name: name.to_string(), ..Default::default() }));
