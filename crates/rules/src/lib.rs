@@ -96,7 +96,7 @@ fn evaluate_rules(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>
             }
             Ok(hits) => {
                 for hit in hits {
-                    let exception = rule_settings.exceptions.iter().find(|e| e.active_at(now) && e.matches(&hit.resource_arn));
+                    let exception = rule_settings.exception_for(&hit.resource_arn, now);
                     let (status, suppression) = match exception {
                         Some(e) => {
                             summary.suppressed += 1;

@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::catalog;
-use crate::pattern::{preview, Pattern, MAX_LIST_ENTRIES};
+use crate::pattern::{preview, Pattern, PatternList, MAX_LIST_ENTRIES};
 use crate::rule::Severity;
 
 /// An exception: findings on a matching resource are reported `suppressed` until it expires.
@@ -57,6 +57,19 @@ pub struct RuleSettings {
     pub exceptions: Vec<Exception>,
     /// The rule-specific parameters, already checked against the rule's parameter type.
     pub params: Map<String, Value>,
+    /// `exceptions`' resources, indexed (see [`RuleSettings::exception_for`]).
+    exception_index: PatternList,
+}
+
+impl RuleSettings {
+    /// The first exception, in the order given, that is active at `now` and matches `arn`.
+    pub fn exception_for(&self, arn: &str, now: DateTime<Utc>) -> Option<&Exception> {
+        if self.exception_index.len() != self.exceptions.len() {
+            // Exceptions set by hand, not parsed: tried one by one.
+            return self.exceptions.iter().find(|e| e.active_at(now) && e.matches(arn));
+        }
+        self.exception_index.first(arn, |i| self.exceptions[i].active_at(now)).map(|i| &self.exceptions[i])
+    }
 }
 
 /// The key of the global settings in a settings file, and the last segment of their SSM
@@ -235,6 +248,7 @@ pub(crate) fn parse_rule_settings(id: &str, value: Value) -> Result<RuleSettings
     }
     if let Some(exceptions) = map.remove("exceptions") {
         settings.exceptions = parse_exceptions(&exceptions)?;
+        settings.exception_index = PatternList::new(settings.exceptions.iter().map(|e| e.resource.as_str()))?;
     }
     let rule = catalog::find(id).ok_or_else(|| format!("unknown rule id `{id}`"))?;
     rule.check_params(&map)?;
@@ -447,6 +461,24 @@ mod tests {
             s.rule("access-key-rotation").unwrap_err(),
             "settings of `access-key-rotation`: parameter `max_age_day`: unknown field `max_age_day`, expected `max_age_days`"
         );
+    }
+
+    #[test]
+    fn the_first_active_matching_exception_applies() {
+        let s = Settings::from_json_text(
+            r#"{"user-mfa":{"exceptions":[
+                {"resource":"arn:aws:iam::*:user/ci-*","reason":"expired","expires":"2026-01-01"},
+                {"resource":"arn:aws:iam::123456789012:user/ci-deploy","reason":"exact"},
+                {"resource":"arn:aws:iam::*:user/ci-*","reason":"wide"}]}}"#,
+        )
+        .unwrap();
+        let r = s.rule("user-mfa").unwrap();
+        let at = |t: &str| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+        let reason = |arn: &str, now: &str| r.exception_for(arn, at(now)).map(|e| e.reason.as_str());
+        assert_eq!(reason("arn:aws:iam::123456789012:user/ci-deploy", "2025-12-31T00:00:00Z"), Some("expired"));
+        assert_eq!(reason("arn:aws:iam::123456789012:user/ci-deploy", "2026-11-23T00:00:00Z"), Some("exact"));
+        assert_eq!(reason("arn:aws:iam::123456789012:user/CI-Build", "2026-11-23T00:00:00Z"), Some("wide"));
+        assert_eq!(reason("arn:aws:iam::123456789012:user/alice", "2026-11-23T00:00:00Z"), None);
     }
 
     #[test]
