@@ -6,6 +6,7 @@
 #   make package ARCH=x86_64|arm64   the Lambda package (release bootstrap, cargo-lambda)
 #   make test-package ARCH=x86_64    run the package under the Lambda runtime emulator
 #   make deploy  non-interactive deploy (DEPLOY_PARAMETERS, STACK_TAGS; docs/deploy.md)
+#   make fuzz   run every fuzz target (fuzz/) for FUZZ_SECONDS each, or FUZZ_RUNS inputs each
 #   make bench  API calls, time and memory of sweeps and events on synthetic accounts, beside
 #               Prowler; the rules core alone; the release binary's size (docs/benchmarks.md)
 #
@@ -26,10 +27,10 @@ PY_REQUIREMENTS := "moto[server]==5.2.1" "boto3>=1.34" "cfn-lint==1.51.0" "pytes
 # inside AWS::Serverless::Function, so the pinned cfn-lint above stays first on PATH.
 SAM_VENV ?= .venv-sam
 
-.PHONY: help venv sam-cli checkov build-debug generated test test-rust test-infra lint lint-rust lint-templates demo cargo-lambda package test-package stage-source build deploy deploy-guided bench bench-peers clean
+.PHONY: help venv sam-cli checkov build-debug generated test test-rust test-fuzz test-infra lint lint-rust lint-templates demo cargo-lambda package test-package stage-source build deploy deploy-guided fuzz bench bench-peers clean
 
 help:
-	@sed -n '2,15p' Makefile
+	@sed -n '2,16p' Makefile
 
 $(VENV)/.installed: Makefile
 	python3 -m venv $(VENV)
@@ -64,10 +65,24 @@ GENERATED := docs/rules.md docs/events.md infra/settings.yaml
 generated: build-debug
 	@for f in $(GENERATED); do $(CARGO_TARGET_DIR)/debug/iam-assurance generate $$f > $$f.tmp && mv $$f.tmp $$f && echo "wrote $$f"; done
 
-test: venv test-rust test-infra lint-templates lint-rust
+test: venv test-rust test-fuzz test-infra lint-templates lint-rust
 
 test-rust: venv
 	cargo test --workspace $(CARGO_TEST_FLAGS)
+
+# A short coverage-guided run of every fuzz target but the router's (which needs the AWS SDK
+# built again with the instrumentation; `make fuzz` runs it): FUZZ_TEST_SECONDS each.
+FUZZ_TEST_SECONDS ?= 5
+test-fuzz:
+	FUZZ_RULES_ONLY=1 bash scripts/fuzz.sh time $(FUZZ_TEST_SECONDS)
+
+# Every fuzz target, one at a time: FUZZ_SECONDS each (default 60), or FUZZ_RUNS inputs each;
+# FUZZ_TARGETS to pick some. Stable toolchain; see docs/hardening.md.
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
+FUZZ_TARGETS ?=
+fuzz:
+	bash scripts/fuzz.sh $(if $(FUZZ_RUNS),runs $(FUZZ_RUNS),time $(FUZZ_SECONDS)) $(FUZZ_TARGETS)
 
 test-infra: venv
 	$(PY) -m pytest -q tests/infra

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use iam_assurance_rules::inventory::{account_from_arn, DataSource, Inventory};
-use iam_assurance_rules::sources;
+use iam_assurance_rules::inventory::Inventory;
+use iam_assurance_rules::offline::{AuditFile, AuditTexts};
 
 /// The files of an offline audit (also the `audit` command's options). Only the first two
 /// are required; a missing optional file makes the rules that need it `not_evaluated` with a
@@ -42,49 +42,36 @@ fn read(path: &Path) -> Result<String, FileError> {
     std::fs::read_to_string(path).map_err(|e| FileError { path: path.display().to_string(), message: e.to_string() })
 }
 
-fn parsed<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T, sources::SourceError>) -> Result<T, FileError> {
-    let text = read(path)?;
-    parse(&text).map_err(|e| FileError { path: path.display().to_string(), message: e.0 })
+impl AuditFiles {
+    fn path(&self, file: AuditFile) -> String {
+        let path = match file {
+            AuditFile::AuthorizationDetails => Some(&self.authorization_details),
+            AuditFile::CredentialReport => Some(&self.credential_report),
+            AuditFile::PasswordPolicy => self.password_policy.as_ref(),
+            AuditFile::AccountSummary => self.account_summary.as_ref(),
+            AuditFile::ServerCertificates => self.server_certificates.as_ref(),
+            AuditFile::VirtualMfaDevices => self.virtual_mfa_devices.as_ref(),
+        };
+        path.map(|p| p.display().to_string()).unwrap_or_default()
+    }
 }
 
 /// Load every file into an inventory. The first bad file is an error naming it.
 pub fn load(files: &AuditFiles) -> Result<Inventory, FileError> {
-    let (authorization, account, warnings) = parsed(&files.authorization_details, sources::parse_authorization_details)?;
-    let report = parsed(&files.credential_report, sources::parse_credential_report)?;
-    let account = account
-        .or_else(|| report.root.as_ref().and_then(|r| account_from_arn(&r.arn)).map(str::to_owned))
-        .or_else(|| report.users.iter().find_map(|r| account_from_arn(&r.arn)).map(str::to_owned))
-        .unwrap_or_else(|| "000000000000".to_string());
-    let mut inventory = Inventory::new(account);
-    if let Some(arn) = authorization.users.first().map(|u| u.arn.as_str()).or(authorization.roles.first().map(|r| r.arn.as_str())) {
-        if let Some(partition) = arn.split(':').nth(1) {
-            inventory.partition = partition.to_string();
-        }
-    }
-    inventory.authorization = Some(authorization);
-    inventory.credential_report = Some(report);
-    inventory.warnings = warnings;
-
-    match &files.password_policy {
-        Some(path) => inventory.password_policy = Some(parsed(path, sources::parse_password_policy)?),
-        None => inventory.record_not_provided(DataSource::PasswordPolicy, "not provided (pass --password-policy FILE)"),
-    }
-    match &files.account_summary {
-        Some(path) => inventory.account_summary = Some(parsed(path, sources::parse_account_summary)?),
-        None => inventory.record_not_provided(DataSource::AccountSummary, "not provided (pass --account-summary FILE)"),
-    }
-    match &files.server_certificates {
-        Some(path) => inventory.server_certificates = Some(parsed(path, sources::parse_server_certificates)?),
-        None => inventory.record_not_provided(DataSource::ServerCertificates, "not provided (pass --server-certificates FILE)"),
-    }
-    match &files.virtual_mfa_devices {
-        Some(path) => inventory.virtual_mfa_devices = Some(parsed(path, sources::parse_virtual_mfa_devices)?),
-        None => inventory.record_not_provided(DataSource::VirtualMfaDevices, "not provided (pass --virtual-mfa-devices FILE)"),
-    }
-    inventory.record_not_provided(
-        DataSource::ServiceLastAccessed,
-        "not available offline (service-last-accessed jobs run only against a live account)",
-    );
-    inventory.record_not_provided(DataSource::CloudTrail, "no CloudTrail event in an offline audit");
-    Ok(inventory)
+    let optional = |path: &Option<PathBuf>| path.as_deref().map(read).transpose();
+    let authorization_details = read(&files.authorization_details)?;
+    let credential_report = read(&files.credential_report)?;
+    let password_policy = optional(&files.password_policy)?;
+    let account_summary = optional(&files.account_summary)?;
+    let server_certificates = optional(&files.server_certificates)?;
+    let virtual_mfa_devices = optional(&files.virtual_mfa_devices)?;
+    let texts = AuditTexts {
+        authorization_details: &authorization_details,
+        credential_report: &credential_report,
+        password_policy: password_policy.as_deref(),
+        account_summary: account_summary.as_deref(),
+        server_certificates: server_certificates.as_deref(),
+        virtual_mfa_devices: virtual_mfa_devices.as_deref(),
+    };
+    texts.inventory().map_err(|(file, message)| FileError { path: files.path(file), message })
 }

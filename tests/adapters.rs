@@ -217,6 +217,140 @@ async fn credential_report_access_denied_is_a_gap_naming_the_code() {
     assert_eq!(calls(&clients, "iam:GenerateCredentialReport"), 1);
 }
 
+fn generate_complete() -> Rule {
+    mock!(aws_sdk_iam::Client::generate_credential_report)
+        .then_output(|| GenerateCredentialReportOutput::builder().state(ReportStateType::Complete).build())
+}
+
+#[tokio::test]
+async fn credential_report_that_vanished_is_generated_again() {
+    // Get answers ReportNotPresent, then ReportExpired: Generate is called again each time.
+    let generate = generate_complete();
+    let get = mock!(aws_sdk_iam::Client::get_credential_report)
+        .sequence()
+        .error(|| GetCredentialReportError::generic(meta("ReportNotPresent", "Credential report not present")))
+        .error(|| GetCredentialReportError::generic(meta("ReportExpired", "Credential report expired")))
+        .output(|| {
+            GetCredentialReportOutput::builder()
+                .content(Blob::new(report_csv()))
+                .report_format(ReportFormatType::TextCsv)
+                .generated_time(AwsDateTime::from_secs(1_795_420_800))
+                .build()
+        })
+        .build();
+    let clients = iam_only(&[&generate, &get]);
+
+    let inventory = collect(&clients, &report_only(), soon(30)).await;
+
+    assert!(inventory.gaps.is_empty(), "{:?}", inventory.gaps);
+    assert_eq!(inventory.credential_report.as_ref().map(|r| r.users.len()), Some(1));
+    assert_eq!(calls(&clients, "iam:GenerateCredentialReport"), 3);
+    assert_eq!(calls(&clients, "iam:GetCredentialReport"), 3);
+}
+
+#[tokio::test]
+async fn credential_report_that_keeps_vanishing_is_given_up_after_the_cap() {
+    let generate = generate_complete();
+    let get = mock!(aws_sdk_iam::Client::get_credential_report)
+        .then_error(|| GetCredentialReportError::generic(meta("ReportNotPresent", "Credential report not present")));
+    let clients = iam_only(&[&generate, &get]);
+
+    let inventory = collect(&clients, &report_only(), soon(60)).await;
+
+    assert!(inventory.credential_report.is_none());
+    let reason = inventory.gaps.get(&DataSource::CredentialReport).expect("a gap");
+    assert!(
+        reason.starts_with("GetCredentialReport failed: ReportNotPresent: Credential report not present")
+            && reason.ends_with(" even after generating the report 4 times"),
+        "{reason}"
+    );
+    // The first Generate and three regenerations; one Get after each.
+    assert_eq!(calls(&clients, "iam:GenerateCredentialReport"), 4);
+    assert_eq!(calls(&clients, "iam:GetCredentialReport"), 4);
+}
+
+#[tokio::test]
+async fn credential_report_generation_without_a_state_is_a_gap() {
+    let generate = mock!(aws_sdk_iam::Client::generate_credential_report).then_output(|| GenerateCredentialReportOutput::builder().build());
+    let clients = iam_only(&[&generate]);
+
+    let inventory = collect(&clients, &report_only(), soon(30)).await;
+
+    assert_eq!(
+        inventory.gaps.get(&DataSource::CredentialReport).map(String::as_str),
+        Some("GenerateCredentialReport returned no State after 1 calls")
+    );
+    assert_eq!(calls(&clients, "iam:GetCredentialReport"), 0);
+}
+
+#[tokio::test]
+async fn credential_report_in_another_format_is_a_gap_naming_it() {
+    let generate = generate_complete();
+    let get = mock!(aws_sdk_iam::Client::get_credential_report).then_output(|| {
+        GetCredentialReportOutput::builder().content(Blob::new(report_csv())).report_format(ReportFormatType::from("text/xml")).build()
+    });
+    let clients = iam_only(&[&generate, &get]);
+
+    let inventory = collect(&clients, &report_only(), soon(30)).await;
+
+    assert!(inventory.credential_report.is_none());
+    assert_eq!(
+        inventory.gaps.get(&DataSource::CredentialReport).map(String::as_str),
+        Some("GetCredentialReport returned ReportFormat \"text/xml\", expected text/csv")
+    );
+}
+
+#[tokio::test]
+async fn credential_report_with_a_byte_order_mark_parses() {
+    let generate = generate_complete();
+    let get = mock!(aws_sdk_iam::Client::get_credential_report).then_output(|| {
+        GetCredentialReportOutput::builder()
+            .content(Blob::new(format!("\u{feff}{}", report_csv())))
+            .report_format(ReportFormatType::TextCsv)
+            .build()
+    });
+    let clients = iam_only(&[&generate, &get]);
+
+    let inventory = collect(&clients, &report_only(), soon(30)).await;
+
+    assert!(inventory.gaps.is_empty(), "{:?}", inventory.gaps);
+    let report = inventory.credential_report.as_ref().expect("credential report");
+    assert_eq!(report.users.iter().map(|r| r.user.as_str()).collect::<Vec<_>>(), ["alice"]);
+    assert!(report.root.is_some());
+}
+
+#[tokio::test]
+async fn credential_report_rows_of_deleted_users_are_dropped_on_the_sweep() {
+    // The report (up to 4 hours old) still lists alice, whom the authorization details no
+    // longer hold, and lacks bob, created since: nothing is reported on alice, bob is named.
+    let generate = generate_complete();
+    let get = get_report_rule();
+    let aad = mock!(aws_sdk_iam::Client::get_account_authorization_details).then_output(|| {
+        GetAccountAuthorizationDetailsOutput::builder()
+            .user_detail_list(
+                UserDetail::builder()
+                    .user_name("bob")
+                    .arn(format!("arn:aws:iam::{ACCOUNT}:user/bob"))
+                    .create_date(AwsDateTime::from_secs(1_795_500_000))
+                    .build(),
+            )
+            .is_truncated(false)
+            .build()
+    });
+    let clients = iam_only(&[&generate, &get, &aad]);
+    let plan = Collection { credential_report: true, authorization: AuthScope::Full, ..Collection::default() };
+
+    let inventory = collect(&clients, &plan, soon(30)).await;
+
+    assert!(inventory.gaps.is_empty(), "{:?}", inventory.gaps);
+    assert!(inventory.credential_report.as_ref().unwrap().users.is_empty());
+    assert_eq!(inventory.warnings.len(), 2, "{:#?}", inventory.warnings);
+    assert!(
+        inventory.warnings[0].contains("lists 1 user that the authorization details do not") && inventory.warnings[0].contains(": alice;")
+    );
+    assert!(inventory.warnings[1].contains("no row for 1 user of the authorization details: bob (created after the report)"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Password policy, summary, counting of retries
 
@@ -419,6 +553,65 @@ async fn authorization_details_follow_the_marker_and_decode_documents() {
 /// ListEntitiesForPolicy asks only for the policy's use as a permissions policy (IAM lists its
 /// use as a permissions boundary too unless told not to, and `unapproved-policy-in-use` and the
 /// roster count attachments) and follows the marker.
+/// On the live sweep, a managed policy whose default version IAM did not return and an inline
+/// policy whose document does not parse make the rules that needed them not_evaluated, naming
+/// them, instead of counting them as granting nothing.
+#[tokio::test]
+async fn unreadable_documents_on_the_sweep_make_admin_rules_not_evaluated() {
+    let aad = mock!(aws_sdk_iam::Client::get_account_authorization_details).then_output(|| {
+        GetAccountAuthorizationDetailsOutput::builder()
+            .user_detail_list(
+                UserDetail::builder()
+                    .user_name("alice")
+                    .arn(format!("arn:aws:iam::{ACCOUNT}:user/alice"))
+                    .attached_managed_policies(
+                        AttachedPolicy::builder()
+                            .policy_name("ops-admin")
+                            .policy_arn(format!("arn:aws:iam::{ACCOUNT}:policy/ops-admin"))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .user_detail_list(
+                UserDetail::builder()
+                    .user_name("bob")
+                    .arn(format!("arn:aws:iam::{ACCOUNT}:user/bob"))
+                    .user_policy_list(PolicyDetail::builder().policy_name("everything").policy_document("%7B%22Statement%22%3A%5B").build())
+                    .build(),
+            )
+            .policies(
+                ManagedPolicyDetail::builder()
+                    .arn(format!("arn:aws:iam::{ACCOUNT}:policy/ops-admin"))
+                    .policy_name("ops-admin")
+                    .default_version_id("v2")
+                    .attachment_count(1)
+                    .policy_version_list(
+                        PolicyVersion::builder().document(url_encode(ADMIN_DOC)).version_id("v1").is_default_version(false).build(),
+                    )
+                    .build(),
+            )
+            .is_truncated(false)
+            .build()
+    });
+    let clients = iam_only(&[&aad]);
+    let plan = Collection { authorization: AuthScope::Full, ..Collection::default() };
+
+    let inventory = collect(&clients, &plan, soon(30)).await;
+    let report = iam_assurance_rules::evaluate(&inventory, &iam_assurance_rules::Settings::defaults(), chrono::Utc::now());
+
+    for id in ["admin-policy", "min-admins", "max-admins"] {
+        let rule = report.rule(id).expect("in the catalog");
+        assert_eq!(rule.status, iam_assurance_rules::RuleStatus::NotEvaluated, "{id}");
+        let reason = rule.reason.as_deref().unwrap_or_default();
+        assert!(reason.contains(&format!("managed policy arn:aws:iam::{ACCOUNT}:policy/ops-admin (the document of its default version is not in the authorization details)")), "{id}: {reason}");
+        assert!(
+            reason.contains(&format!("inline policy everything of arn:aws:iam::{ACCOUNT}:user/bob (policy document is not valid JSON")),
+            "{id}: {reason}"
+        );
+    }
+    assert!(report.errors.iter().any(|e| e.message.contains("no default version document was returned")), "{:?}", report.errors);
+}
+
 #[tokio::test]
 async fn policy_entities_are_its_attachments_every_page() {
     let policy = format!("arn:aws:iam::{ACCOUNT}:policy/reader");
@@ -705,6 +898,44 @@ async fn settings_follow_next_token_and_name_a_bad_parameter() {
     assert_eq!(settings.global.renotify_hours, 6, "the same call reads <prefix>/global");
     assert!(settings.errors.is_empty(), "parameters under the prefix that are not settings are ignored: {:?}", settings.errors);
     assert_eq!(calls(&clients, "ssm:GetParametersByPath"), 2);
+}
+
+#[tokio::test]
+async fn secure_string_settings_never_show_their_value_in_errors() {
+    const SECRET: &str = "s3cr3t-value";
+    let secure = |name: &str, value: String| {
+        Parameter::builder().name(name).value(value).r#type(aws_sdk_ssm::types::ParameterType::SecureString).build()
+    };
+    let page = mock!(aws_sdk_ssm::Client::get_parameters_by_path).then_output(move || {
+        GetParametersByPathOutput::builder()
+            .parameters(secure("/iam-assurance/rules/access-key-rotation", format!(r#"{{"max_age_days": "{SECRET}"}}"#)))
+            .parameters(secure("/iam-assurance/rules/approved-users", format!(r#"{{"approved": ["ok"], "{SECRET}": 1}}"#)))
+            .parameters(secure("/iam-assurance/rules/user-mfa", format!(r#"{{"exceptions": [{{"resource": "{SECRET}"}}]}}"#)))
+            .parameters(secure("/iam-assurance/rules/root-mfa", format!("{{{SECRET}")))
+            .parameters(secure("/iam-assurance/global", format!(r#"{{"notify_min_severity": "{SECRET}"}}"#)))
+            .parameters(secure("/iam-assurance/rules/inactive-role", r#"{"max_unused_days": 30}"#.to_string()))
+            // A plain String parameter's errors quote it, as before.
+            .parameters(Parameter::builder().name("/iam-assurance/rules/user-inline-policies").value(r#"{"enabled": "plain"}"#).build())
+            .build()
+    });
+    let clients = clients_with(&[], &[], &[&page], false);
+
+    let settings = load_settings(&clients, "/iam-assurance").await.expect("settings");
+
+    let errors = settings.all_errors();
+    assert_eq!(errors.len(), 6, "{errors:#?}");
+    for e in &errors {
+        assert!(!e.contains(SECRET), "a SecureString's value in an error: {e}");
+    }
+    let of = |id: &str| settings.rule(id).expect_err(id);
+    assert!(of("access-key-rotation").contains("parameter `max_age_days`: invalid value (a string)"), "{}", of("access-key-rotation"));
+    assert!(of("approved-users").contains("an unknown key (its name is not shown either)"), "{}", of("approved-users"));
+    assert!(of("user-mfa").contains("parameter `exceptions[0]`"), "{}", of("user-mfa"));
+    assert!(of("root-mfa").contains("parameter /iam-assurance/rules/root-mfa is not valid JSON"), "{}", of("root-mfa"));
+    assert!(settings.errors[0].contains("parameter `notify_min_severity`") && settings.errors[0].contains("/iam-assurance/global"));
+    assert!(of("user-inline-policies").contains("\"plain\""), "{}", of("user-inline-policies"));
+    let params = &settings.rule("inactive-role").expect("valid secret settings").params;
+    assert_eq!(params.get::<iam_assurance_rules::rules::resources::InactiveRoleParams>().unwrap().max_unused_days, 30);
 }
 
 #[tokio::test]

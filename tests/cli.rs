@@ -349,3 +349,143 @@ fn a_sweep_that_could_read_nothing_exits_non_zero_naming_what_it_missed() {
     assert!(evaluated.is_empty(), "nothing was read, yet {evaluated:?} were evaluated");
     assert!(stderr(&out).contains("could not be collected"), "{}", stderr(&out));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Real-format inputs (tests/fixtures/real-format): what the AWS CLI writes, and its variants
+
+fn real(name: &str) -> String {
+    fixture("real-format").join(name).display().to_string()
+}
+
+fn real_audit(authorization_details: &str, credential_report: &str) -> std::process::Output {
+    run_bin(
+        &[
+            "audit",
+            "--authorization-details",
+            authorization_details,
+            "--credential-report",
+            credential_report,
+            "--format",
+            "json",
+            "--now",
+            NOW,
+        ],
+        &[],
+    )
+}
+
+fn rule_of(run: &Value, id: &str) -> Value {
+    run["rules"].as_array().unwrap().iter().find(|r| r["rule_id"] == id).unwrap_or_else(|| panic!("{id} missing")).clone()
+}
+
+/// `--filter User Role Group` leaves the customer managed policies' documents out: the rules
+/// that need them say which they could not read instead of counting too few administrators.
+#[test]
+fn filtered_authorization_details_make_the_rules_that_need_documents_not_evaluated() {
+    let out = real_audit(&real("filtered-authorization-details.json"), &real("credential-report.json"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(run["account_id"], "111122223333");
+    let missing = ["DevTools", "EmergencyAdmin", "OpsFullAccess"].map(|p| format!("managed policy arn:aws:iam::111122223333:policy/{p}"));
+    for id in ["admin-policy", "min-admins", "max-admins"] {
+        let rule = rule_of(&run, id);
+        assert_eq!(rule["status"], "not_evaluated", "{rule}");
+        let reason = rule["reason"].as_str().unwrap();
+        for policy in &missing {
+            assert!(reason.contains(policy.as_str()), "{id} does not name {policy}: {reason}");
+        }
+    }
+    // Through the documents that were read (AdministratorAccess, by name): admin-alice and the
+    // organization role; the service-linked role never counts.
+    let reason = rule_of(&run, "max-admins")["reason"].as_str().unwrap().to_string();
+    assert!(reason.ends_with("Through the documents that were read, 2 principals hold administrator access."), "{reason}");
+    assert!(run["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| !["admin-policy", "min-admins", "max-admins"].contains(&f["rule_id"].as_str().unwrap())));
+    // The other rules still run: user-attached-policies on ops-bob, from the details alone.
+    let attached: Vec<&str> = run["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule_id"] == "user-attached-policies")
+        .map(|f| f["resource_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(attached, ["ops-bob"]);
+}
+
+/// The report is older than the details: old-dave was deleted since, svc-ci created since.
+#[test]
+fn users_each_side_lacks_are_named_and_gone_users_get_no_finding() {
+    for report in ["credential-report.json", "credential-report-text-content.json"] {
+        let out = real_audit(&real("filtered-authorization-details.json"), &real(report));
+        assert!(out.status.success(), "{report}: {}", stderr(&out));
+        let run: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(run["credential_report_generated_at"], "2026-11-23T08:00:00Z", "{report}");
+        let errors: Vec<&str> = run["errors"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+        assert!(
+            errors.iter().any(|e| e.contains("lists 1 user that the authorization details do not") && e.contains(": old-dave;")),
+            "{report}: {errors:#?}"
+        );
+        assert!(
+            errors.iter().any(|e| e.contains("no row for 1 user of the authorization details: svc-ci (created after the report)")),
+            "{report}: {errors:#?}"
+        );
+        // old-dave's 7-year-old key would be an access-key-rotation finding: nothing on him.
+        let on_dave: Vec<&Value> =
+            run["findings"].as_array().unwrap().iter().filter(|f| f["resource_arn"].as_str().unwrap().ends_with("user/old-dave")).collect();
+        assert!(on_dave.is_empty(), "{report}: {on_dave:#?}");
+        // The rows that stay are used: ops-bob has no MFA.
+        let mfa: Vec<&str> = run["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule_id"] == "user-mfa")
+            .map(|f| f["resource_name"].as_str().unwrap())
+            .collect();
+        assert_eq!(mfa, ["ops-bob"], "{report}");
+    }
+}
+
+#[test]
+fn a_credential_report_of_another_account_is_refused_naming_both() {
+    let report = real("credential-report-other-account.csv");
+    let out = real_audit(&real("filtered-authorization-details.json"), &report);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{report}: the credential report is of account 444455556666, but the authorization details are of account 111122223333"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_user_listed_twice_in_the_credential_report() {
+    let dir = std::env::temp_dir().join(format!("iam-assurance-twice-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = std::fs::read_to_string(fixture("real-format").join("credential-report-other-account.csv"))
+        .unwrap()
+        .replace("444455556666", "111122223333");
+    let bob = csv.lines().find(|l| l.starts_with("ops-bob,")).unwrap().to_string();
+    // The same row twice: kept once, with a warning naming the user.
+    let same = dir.join("same.csv");
+    std::fs::write(&same, format!("{csv}{bob}\n")).unwrap();
+    let out = real_audit(&real("filtered-authorization-details.json"), &same.display().to_string());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let errors = run["errors"].to_string();
+    assert!(errors.contains("lists a user twice, with the same values: line 7 repeats line 4 (user ops-bob); kept once"), "{errors}");
+    let fingerprints: Vec<&str> = run["findings"].as_array().unwrap().iter().map(|f| f["fingerprint"].as_str().unwrap()).collect();
+    let unique: BTreeSet<&str> = fingerprints.iter().copied().collect();
+    assert_eq!(unique.len(), fingerprints.len(), "one finding per fingerprint");
+    // A stale second row (an old key, other dates): refused, naming the user and both lines.
+    let stale = dir.join("stale.csv");
+    std::fs::write(&stale, format!("{csv}{}\n", bob.replace("2026-11-21T11:00:00+00:00", "2024-01-01T00:00:00+00:00"))).unwrap();
+    let out = real_audit(&real("filtered-authorization-details.json"), &stale.display().to_string());
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("credential report lines 4 and 7 are both user \"ops-bob\", with different values"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -265,7 +265,7 @@ pub fn inventory(entities: usize) -> Inventory {
     let mut inv = Inventory::new(ACCOUNT);
     inv.authorization = Some(AuthorizationDetails { users, groups, roles, policies, complete: true });
     inv.credential_report =
-        Some(CredentialReport { generated_at: Some(ago(0)), source: CredentialSource::Report, root: Some(root), users: rows });
+        Some(CredentialReport { generated_at: Some(ago(0)), source: CredentialSource::Report, root: Some(root), users: rows, duplicates: Vec::new() });
     inv.account_summary = Some(AccountSummary {
         account_mfa_enabled: Some(true),
         account_access_keys_present: Some(false),

@@ -225,6 +225,11 @@ pub async fn collect(clients: &Clients, plan: &Collection, deadline: std::time::
         }
     }
 
+    // Rows of users deleted since the report are dropped, users created since it are named.
+    if let Err(reason) = iam_assurance_rules::reconcile::credential_report(&mut inventory) {
+        inventory.credential_report = None;
+        inventory.record_gap(DataSource::CredentialReport, reason);
+    }
     if let Some(account) = hint.account_id {
         inventory.account_id = account;
     }

@@ -27,7 +27,7 @@ struct Cert {
 }
 
 fn empty_report(now: DateTime<Utc>) -> CredentialReport {
-    CredentialReport { generated_at: Some(now), source: CredentialSource::Live, root: None, users: Vec::new() }
+    CredentialReport { generated_at: Some(now), source: CredentialSource::Live, root: None, users: Vec::new(), duplicates: Vec::new() }
 }
 
 fn at(time: Option<DateTime<Utc>>) -> ReportDate {

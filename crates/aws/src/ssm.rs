@@ -1,6 +1,7 @@
 //! Settings from SSM Parameter Store: `<prefix>/rules/<rule-id>` holds a JSON object of one
 //! rule's settings, `<prefix>/global` the global (notification) settings.
 
+use aws_sdk_ssm::types::ParameterType;
 use iam_assurance_rules::settings::GLOBAL_KEY;
 use iam_assurance_rules::Settings;
 use serde_json::Value;
@@ -16,8 +17,9 @@ const OPERATION: &str = "ssm:GetParametersByPath";
 /// The rule id is the parameter name after `<prefix>/rules/` (`/iam-assurance/rules/user-mfa`
 /// → `user-mfa`); a nested name therefore shows up as an unknown rule id. A value that is not
 /// JSON becomes that rule's error (`parameter /x/rules/y is not valid JSON: …`), and unknown
-/// ids, keys or types are reported per rule by [`Settings::from_entries`]: those rules are not
-/// evaluated, the others are. An invalid `<prefix>/global` is an error naming the parameter,
+/// ids, keys or types are reported per rule by [`Settings::insert`]: those rules are not
+/// evaluated, the others are. The errors about a SecureString parameter say where its value is
+/// wrong and never what it holds ([`Settings::insert_secret`]). An invalid `<prefix>/global` is an error naming the parameter,
 /// and the global defaults apply. Other parameters under the prefix are not ours and are
 /// ignored. No parameters at all means every rule and the global settings at their defaults.
 ///
@@ -30,8 +32,9 @@ pub async fn load_settings(clients: &Clients, prefix: &str) -> Result<Settings, 
     let root = normalize(prefix);
     let rules = format!("{root}/rules/");
     let global = format!("{root}/{GLOBAL_KEY}");
-    let mut entries: Vec<(String, Result<Value, String>)> = Vec::new();
-    let mut global_value: Option<(String, Result<Value, String>)> = None;
+    // (rule id, raw value, is a SecureString)
+    let mut entries: Vec<(String, Result<Value, String>, bool)> = Vec::new();
+    let mut global_value: Option<(String, Result<Value, String>, bool)> = None;
     let mut next_token: Option<String> = None;
     loop {
         let out = clients
@@ -46,15 +49,18 @@ pub async fn load_settings(clients: &Clients, prefix: &str) -> Result<Settings, 
             .map_err(|e| AdapterError::aws(OPERATION, &e))?;
         for parameter in out.parameters() {
             let Some(name) = parameter.name() else { continue };
+            // A SecureString's value never appears in an error or a log line (serde_json's
+            // syntax errors give a line and column, not the text).
+            let secret = parameter.r#type() == Some(&ParameterType::SecureString);
             let parse = || {
                 let value = parameter.value().unwrap_or("");
                 serde_json::from_str::<Value>(value).map_err(|e| format!("parameter {name} is not valid JSON: {e}"))
             };
             if name == global {
-                global_value = Some((format!("parameter {name}"), parse()));
+                global_value = Some((format!("parameter {name}"), parse(), secret));
             } else if let Some(id) = name.strip_prefix(&rules) {
                 if !id.is_empty() {
-                    entries.push((id.to_owned(), parse()));
+                    entries.push((id.to_owned(), parse(), secret));
                 }
             } else {
                 tracing::debug!(parameter = name, "not a setting of iam-assurance; ignored");
@@ -65,9 +71,18 @@ pub async fn load_settings(clients: &Clients, prefix: &str) -> Result<Settings, 
             None => break,
         }
     }
-    let mut settings = Settings::from_entries(entries);
-    if let Some((source, raw)) = global_value {
-        settings.set_global(&source, raw);
+    let mut settings = Settings::defaults();
+    for (id, raw, secret) in entries {
+        if secret {
+            settings.insert_secret(id, raw);
+        } else {
+            settings.insert(id, raw);
+        }
+    }
+    match global_value {
+        Some((source, raw, true)) => settings.set_global_secret(&source, raw),
+        Some((source, raw, false)) => settings.set_global(&source, raw),
+        None => {}
     }
     Ok(settings)
 }

@@ -201,14 +201,14 @@ pub struct AttachedPolicy {
 }
 
 /// An inline policy embedded in a user, group or role.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InlinePolicy {
     pub name: String,
     /// The parsed document, or the reason it could not be parsed.
     pub document: Result<PolicyDocument, String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub name: String,
     pub arn: String,
@@ -222,7 +222,7 @@ pub struct User {
     pub permissions_boundary: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     pub name: String,
     pub arn: String,
@@ -233,7 +233,7 @@ pub struct Group {
     pub inline_policies: Vec<InlinePolicy>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {
     pub name: String,
     pub arn: String,
@@ -257,7 +257,7 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManagedPolicy {
     pub name: String,
     pub arn: String,
@@ -427,6 +427,9 @@ pub struct CredentialReport {
     pub root: Option<CredentialRow>,
     /// Rows of IAM users.
     pub users: Vec<CredentialRow>,
+    /// Rows that repeated an earlier row exactly and were left out, each described (line and
+    /// user): [`crate::reconcile`] turns them into warnings.
+    pub duplicates: Vec<String>,
 }
 
 /// GetAccountSummary's `SummaryMap`, the fields the rules use.

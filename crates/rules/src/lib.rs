@@ -10,13 +10,16 @@
 pub mod catalog;
 pub mod change;
 pub mod inventory;
-pub mod patterns;
+pub mod offline;
+pub mod pattern;
 pub mod policy;
 pub mod principals;
+pub mod reconcile;
 pub mod report;
 pub mod roster;
 pub mod rule;
 pub mod rules;
+pub mod secret;
 pub mod settings;
 pub mod sources;
 pub mod types;
@@ -97,7 +100,7 @@ fn evaluate_rules(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>
             }
             Ok(hits) => {
                 for hit in hits {
-                    let exception = rule_settings.exceptions.iter().find(|e| e.active_at(now) && e.matches(&hit.resource_arn));
+                    let exception = rule_settings.exception_for(&hit.resource_arn, now);
                     let (status, suppression) = match exception {
                         Some(e) => {
                             summary.suppressed += 1;

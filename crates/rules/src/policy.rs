@@ -254,6 +254,18 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_condition_is_no_condition() {
+        // `"Condition": {}` (and null) restrict nothing: the statement still grants everything,
+        // and a deny with it still denies everything.
+        assert!(admin(json!({"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{}}]})));
+        assert!(admin(json!({"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":null}]})));
+        let deny =
+            PolicyDocument::from_value(&json!({"Statement":[{"Effect":"Deny","Action":"*","Resource":"*","Condition":{}}]})).unwrap();
+        assert!(deny.denies_everything());
+        assert!(!deny.statements[0].has_condition);
+    }
+
+    #[test]
     fn url_encoded_documents_are_decoded() {
         let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22%2A%22%2C%22Resource%22%3A%22%2A%22%7D%5D%7D";
         let doc = PolicyDocument::parse_str(encoded).unwrap();

@@ -21,7 +21,10 @@
 //!   a fixed order (its own attached policies by ARN, its own inline policies by name, then
 //!   its groups by name), so the list does not depend on the order IAM lists things in.
 
-use crate::inventory::AuthorizationDetails;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use crate::inventory::{is_aws_managed_arn, AuthorizationDetails, InlinePolicy, ManagedPolicy};
 
 pub use crate::inventory::{Admin, AdminSource};
 pub use crate::roster::{is_known_admin_policy, is_known_deny_policy};
@@ -32,6 +35,149 @@ pub use crate::roster::{is_known_admin_policy, is_known_deny_policy};
 /// an event that updated a kept roster count administrators with one function.
 pub fn admins(aad: &AuthorizationDetails) -> Vec<Admin> {
     crate::roster::Roster::from_aad(aad, None).admins()
+}
+
+/// A policy whose document a rule needed and could not read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Unread {
+    /// `managed policy <ARN>`, or `inline policy <name> of <owner ARN>`.
+    pub policy: String,
+    /// Why it could not be read.
+    pub reason: String,
+}
+
+impl fmt::Display for Unread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 120;
+        match self.reason.char_indices().nth(SHOWN) {
+            None => write!(f, "{} ({})", self.policy, self.reason),
+            Some((at, _)) => write!(f, "{} ({}…)", self.policy, &self.reason[..at]),
+        }
+    }
+}
+
+/// `a, b and 3 more` of a list of unread policies.
+pub fn describe_unread(unread: &[Unread]) -> String {
+    const SHOWN: usize = 10;
+    let shown: Vec<String> = unread.iter().take(SHOWN).map(ToString::to_string).collect();
+    match unread.len().saturating_sub(SHOWN) {
+        0 => shown.join("; "),
+        more => format!("{}; and {more} more", shown.join("; ")),
+    }
+}
+
+/// Why a managed policy's document is unknown, or `None` when it is known. An AWS managed
+/// policy absent from the details (`--filter User Role Group` leaves them all out) is judged by
+/// name: `AdministratorAccess` grants everything, `AWSDenyAll` denies everything, any other
+/// neither (and as a boundary it does not cap).
+fn managed_unread(policies: &HashMap<&str, &ManagedPolicy>, arn: &str) -> Option<String> {
+    match policies.get(arn) {
+        Some(policy) => match &policy.document {
+            Some(Ok(_)) => None,
+            Some(Err(e)) => Some(e.clone()),
+            None => Some("the document of its default version is not in the authorization details".into()),
+        },
+        None if is_aws_managed_arn(arn) => None,
+        None => Some("not in the authorization details: their Policies list lacks it, as --filter User Role Group leaves out".into()),
+    }
+}
+
+fn by_arn(aad: &AuthorizationDetails) -> HashMap<&str, &ManagedPolicy> {
+    let mut policies = HashMap::with_capacity(aad.policies.len());
+    for policy in &aad.policies {
+        policies.entry(policy.arn.as_str()).or_insert(policy);
+    }
+    policies
+}
+
+/// Collects unread policies once each, sorted.
+#[derive(Default)]
+struct UnreadSet(BTreeMap<String, String>);
+
+impl UnreadSet {
+    fn managed(&mut self, policies: &HashMap<&str, &ManagedPolicy>, arn: &str) {
+        if let Some(reason) = managed_unread(policies, arn) {
+            self.0.entry(format!("managed policy {arn}")).or_insert(reason);
+        }
+    }
+
+    fn inline(&mut self, owner: &str, inline: &[InlinePolicy]) {
+        for policy in inline {
+            if let Err(e) = &policy.document {
+                self.0.entry(format!("inline policy {} of {owner}", policy.name)).or_insert_with(|| e.clone());
+            }
+        }
+    }
+
+    fn into_vec(self) -> Vec<Unread> {
+        self.0.into_iter().map(|(policy, reason)| Unread { policy, reason }).collect()
+    }
+}
+
+/// The policy documents that decide who holds administrator access and could not be read:
+/// managed policies attached to a user or role (not service-linked), or to a group with
+/// members, and their permissions boundaries, whose document is unknown (see
+/// [`managed_unread`]), and their inline policies that could not be parsed. With any, the
+/// administrators cannot be counted: [`admins`] would leave out whoever such a document makes
+/// an administrator (or count one it would cap or deny).
+pub fn unread_for_admins(aad: &AuthorizationDetails) -> Vec<Unread> {
+    let policies = by_arn(aad);
+    let mut unread = UnreadSet::default();
+    let with_members: HashSet<&str> = aad.users.iter().flat_map(|u| u.groups.iter().map(String::as_str)).collect();
+    for user in &aad.users {
+        for policy in &user.attached_policies {
+            unread.managed(&policies, &policy.arn);
+        }
+        if let Some(boundary) = &user.permissions_boundary {
+            unread.managed(&policies, boundary);
+        }
+        unread.inline(&user.arn, &user.inline_policies);
+    }
+    for group in aad.groups.iter().filter(|g| with_members.contains(g.name.as_str())) {
+        for policy in &group.attached_policies {
+            unread.managed(&policies, &policy.arn);
+        }
+        unread.inline(&group.arn, &group.inline_policies);
+    }
+    for role in aad.roles.iter().filter(|r| !r.is_service_linked()) {
+        for policy in &role.attached_policies {
+            unread.managed(&policies, &policy.arn);
+        }
+        if let Some(boundary) = &role.permissions_boundary {
+            unread.managed(&policies, boundary);
+        }
+        unread.inline(&role.arn, &role.inline_policies);
+    }
+    unread.into_vec()
+}
+
+/// The documents `admin-policy` needs and could not read: every customer managed policy (listed,
+/// attached to anything, or a boundary) whose document is unknown, and every inline policy that
+/// could not be parsed.
+pub fn unread_for_admin_policy(aad: &AuthorizationDetails) -> Vec<Unread> {
+    let policies = by_arn(aad);
+    let mut unread = UnreadSet::default();
+    let customer = |arn: &&str| !is_aws_managed_arn(arn);
+    let listed = aad.policies.iter().map(|p| p.arn.as_str());
+    let attached = aad
+        .users
+        .iter()
+        .flat_map(|u| u.attached_policies.iter().map(|p| p.arn.as_str()).chain(u.permissions_boundary.as_deref()))
+        .chain(aad.groups.iter().flat_map(|g| g.attached_policies.iter().map(|p| p.arn.as_str())))
+        .chain(aad.roles.iter().flat_map(|r| r.attached_policies.iter().map(|p| p.arn.as_str()).chain(r.permissions_boundary.as_deref())));
+    for arn in listed.chain(attached).filter(customer) {
+        unread.managed(&policies, arn);
+    }
+    for user in &aad.users {
+        unread.inline(&user.arn, &user.inline_policies);
+    }
+    for group in &aad.groups {
+        unread.inline(&group.arn, &group.inline_policies);
+    }
+    for role in &aad.roles {
+        unread.inline(&role.arn, &role.inline_policies);
+    }
+    unread.into_vec()
 }
 
 #[cfg(test)]

@@ -1078,6 +1078,31 @@ mod tests {
     }
 
     #[test]
+    fn a_deleted_user_leaves_the_roster_and_the_administrators() {
+        // DeleteUser of a user the roster holds (an administrator through a group, another
+        // directly): gone from the roster, which then equals the one rebuilt without them.
+        let mut aad = AuthorizationDetails { complete: true, ..Default::default() };
+        let admin = managed(ADMINISTRATOR_ACCESS, admin_doc());
+        let mut admins = crate::testkit::group("admins");
+        admins.attached_policies.push(crate::testkit::attach(&admin));
+        let mut alice = crate::testkit::user("alice");
+        alice.groups.push("admins".into());
+        let mut bob = crate::testkit::user("bob");
+        bob.attached_policies.push(crate::testkit::attach(&admin));
+        aad.groups.push(admins);
+        aad.policies.push(admin);
+        aad.users.extend([alice, bob, crate::testkit::user("carol")]);
+        let mut roster = Roster::from_aad(&aad, None);
+        assert_eq!(roster.admins().iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["alice", "bob"]);
+        roster.remove_user("alice");
+        assert_eq!(roster.admins().iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["bob"]);
+        aad.users.retain(|u| u.name != "alice");
+        assert_eq!(roster, Roster::from_aad(&aad, None));
+        roster.remove_user("bob");
+        assert!(roster.admins().is_empty() && roster.users.is_empty(), "{roster:?}");
+    }
+
+    #[test]
     fn a_boundary_the_roster_never_saw_is_an_error() {
         let mut roster = Roster::from_aad(&account(1), None);
         let attached = vec![ADMINISTRATOR_ACCESS.to_string()];

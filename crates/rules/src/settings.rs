@@ -13,26 +13,25 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use globset::GlobMatcher;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::catalog;
 use crate::inventory::DataSource;
-use crate::patterns::glob;
+use crate::pattern::{preview, Pattern, PatternList, MAX_LIST_ENTRIES};
 use crate::rule::{Meta, ParsedParams, Severity};
 
 /// An exception: findings on a matching resource are reported `suppressed` until it expires.
 #[derive(Debug, Clone, Serialize)]
 pub struct Exception {
-    /// ARN or glob (`*` matches any run of characters, `/` included).
+    /// ARN or pattern (`*` matches any run of characters, `/` included; see [`crate::pattern`]).
     pub resource: String,
     pub reason: String,
     /// The first instant at which it no longer applies. A date-only value `2026-12-31`
     /// suppresses through the end of that day (UTC).
     pub expires: Option<DateTime<Utc>>,
     #[serde(skip)]
-    matcher: GlobMatcher,
+    matcher: Pattern,
 }
 
 impl Exception {
@@ -45,6 +44,12 @@ impl Exception {
     }
 }
 
+/// Compile a pattern: `*` matches any run of characters, `/` included, ASCII letters in either
+/// case (IAM names and ARNs are matched case-insensitively, as IAM itself treats names).
+pub fn glob(pattern: &str) -> Result<Pattern, String> {
+    Pattern::new(pattern)
+}
+
 /// Settings of one rule, validated.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSettings {
@@ -53,11 +58,23 @@ pub struct RuleSettings {
     pub exceptions: Vec<Exception>,
     /// The rule-specific parameters, parsed into the rule's parameter type.
     pub params: ParsedParams,
+    /// `exceptions`' resources, indexed (see [`RuleSettings::exception_for`]).
+    exception_index: PatternList,
+}
+
+impl RuleSettings {
+    /// The first exception, in the order given, that is active at `now` and matches `arn`.
+    pub fn exception_for(&self, arn: &str, now: DateTime<Utc>) -> Option<&Exception> {
+        if self.exception_index.len() != self.exceptions.len() {
+            // Exceptions set by hand, not parsed: tried one by one.
+            return self.exceptions.iter().find(|e| e.active_at(now) && e.matches(arn));
+        }
+        self.exception_index.first(arn, |i| self.exceptions[i].active_at(now)).map(|i| &self.exceptions[i])
+    }
 }
 
 /// A rule's settings when none were given.
-static DEFAULT_RULE_SETTINGS: RuleSettings =
-    RuleSettings { enabled: None, severity: None, exceptions: Vec::new(), params: ParsedParams::DEFAULTS };
+static DEFAULT_RULE_SETTINGS: std::sync::LazyLock<RuleSettings> = std::sync::LazyLock::new(RuleSettings::default);
 
 /// The key of the global settings in a settings file, and the last segment of their SSM
 /// parameter (`<prefix>/global`).
@@ -161,9 +178,27 @@ impl Settings {
             Ok(global) => self.global = global,
             Err(e) => {
                 self.global = GlobalSettings::default();
-                self.errors.push(format!("settings of `{GLOBAL_KEY}` ({source}): {e}; using the defaults"));
+                self.errors.push(clip(format!("settings of `{GLOBAL_KEY}` ({source}): {e}; using the defaults")));
             }
         }
+    }
+
+    /// Set the global settings from a SecureString's raw value: as [`Settings::set_global`], but
+    /// an error says where the value is wrong, never what it holds ([`crate::secret`]).
+    pub fn set_global_secret(&mut self, source: &str, raw: Result<Value, String>) {
+        let raw =
+            raw.and_then(|value| GlobalSettings::parse(&value).map(|_| value.clone()).map_err(|_| crate::secret::global_error(&value)));
+        self.set_global(source, raw);
+    }
+
+    /// Add or replace one rule's settings from a SecureString: as [`Settings::insert`], but an
+    /// error says where the value is wrong, never what it holds ([`crate::secret`]).
+    pub fn insert_secret(&mut self, id: String, raw: Result<Value, String>) {
+        let raw = raw.and_then(|value| match parse_rule_settings(&id, value.clone()) {
+            Ok(_) => Ok(value),
+            Err(_) => Err(crate::secret::rule_error(&id, &value)),
+        });
+        self.insert(id, raw);
     }
 
     /// Build from `(rule id, raw value)` entries; a raw value that could not even be read (an
@@ -179,11 +214,11 @@ impl Settings {
     /// Add or replace one rule's settings.
     pub fn insert(&mut self, id: String, raw: Result<Value, String>) {
         if catalog::find(&id).is_none() {
-            self.errors.push(format!("unknown rule id `{id}` (see `iam-assurance rules`)"));
+            self.errors.push(clip(format!("unknown rule id `{id}` (see `iam-assurance rules`)")));
             return;
         }
         let parsed = raw.and_then(|value| parse_rule_settings(&id, value));
-        let parsed = parsed.map_err(|e| format!("settings of `{id}`: {e}"));
+        let parsed = parsed.map_err(|e| clip(format!("settings of `{id}`: {e}")));
         self.rules.insert(id, parsed);
     }
 
@@ -221,7 +256,7 @@ impl Settings {
     }
 }
 
-fn parse_rule_settings(id: &str, value: Value) -> Result<RuleSettings, String> {
+pub(crate) fn parse_rule_settings(id: &str, value: Value) -> Result<RuleSettings, String> {
     let Value::Object(mut map) = value else {
         return Err(format!("expected a JSON object, found {}", short(&value)));
     };
@@ -235,6 +270,7 @@ fn parse_rule_settings(id: &str, value: Value) -> Result<RuleSettings, String> {
     }
     if let Some(exceptions) = map.remove("exceptions") {
         settings.exceptions = parse_exceptions(&exceptions)?;
+        settings.exception_index = PatternList::new(settings.exceptions.iter().map(|e| e.resource.as_str()))?;
     }
     let rule = catalog::find(id).ok_or_else(|| format!("unknown rule id `{id}`"))?;
     settings.params = rule.parse_params(&map)?;
@@ -252,6 +288,9 @@ fn parse_exceptions(value: &Value) -> Result<Vec<Exception>, String> {
     let Value::Array(items) = value else {
         return Err(format!("parameter `exceptions`: expected a list, found {}", short(value)));
     };
+    if items.len() > MAX_LIST_ENTRIES {
+        return Err(format!("parameter `exceptions`: {} entries: at most {MAX_LIST_ENTRIES} are accepted", items.len()));
+    }
     items.iter().enumerate().map(|(i, item)| parse_exception(item).map_err(|e| format!("parameter `exceptions[{i}]`: {e}"))).collect()
 }
 
@@ -270,6 +309,9 @@ fn parse_exception(value: &Value) -> Result<Exception, String> {
         None => return Err("`resource` is required".into()),
     };
     let reason = match map.get("reason") {
+        Some(Value::String(s)) if s.chars().count() > MAX_REASON_CHARS => {
+            return Err(format!("`reason` {} is too long: at most {MAX_REASON_CHARS} characters", preview(s)))
+        }
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         Some(other) => return Err(format!("`reason` must be a non-empty string, found {}", short(other))),
         None => return Err("`reason` is required: say why this resource is accepted".into()),
@@ -281,6 +323,20 @@ fn parse_exception(value: &Value) -> Result<Exception, String> {
     };
     let matcher = glob(&resource)?;
     Ok(Exception { resource, reason, expires, matcher })
+}
+
+/// The longest exception reason accepted (it is copied into every finding it suppresses).
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// The longest settings error kept: a message quoting a hostile value stays readable.
+const MAX_ERROR_CHARS: usize = 600;
+
+/// An error message cut to [`MAX_ERROR_CHARS`] characters.
+fn clip(message: String) -> String {
+    match message.char_indices().nth(MAX_ERROR_CHARS) {
+        None => message,
+        Some((at, _)) => format!("{}… ({} characters in all)", &message[..at], message.chars().count()),
+    }
 }
 
 /// `2026-12-31` (through the end of that day, UTC) or an RFC 3339 timestamp.
@@ -390,6 +446,59 @@ mod tests {
         s.set_global("parameter /iam-assurance/global", Err("parameter /iam-assurance/global is not valid JSON".into()));
         assert!(s.errors[0].contains("/iam-assurance/global"), "{:?}", s.errors);
         assert_eq!(s.global, GlobalSettings::default());
+    }
+
+    #[test]
+    fn exceptions_need_a_resource_and_a_reason_and_no_other_key() {
+        let error = |exception: Value| {
+            let s = Settings::from_json_text(&json!({"user-mfa": {"exceptions": [exception]}}).to_string()).unwrap();
+            s.rule("user-mfa").unwrap_err()
+        };
+        assert_eq!(
+            error(json!({"resource": "*", "reason": "r", "expire": "2026-01-01"})),
+            "settings of `user-mfa`: parameter `exceptions[0]`: unknown key `expire` (expected resource, reason, expires)"
+        );
+        assert_eq!(
+            error(json!({"resource": "", "reason": "r"})),
+            "settings of `user-mfa`: parameter `exceptions[0]`: `resource` must be a non-empty ARN or glob, found \"\""
+        );
+        assert_eq!(
+            error(json!({"resource": "  ", "reason": "r"})),
+            "settings of `user-mfa`: parameter `exceptions[0]`: `resource` must be a non-empty ARN or glob, found \"  \""
+        );
+        assert_eq!(
+            error(json!({"resource": "*", "reason": ""})),
+            "settings of `user-mfa`: parameter `exceptions[0]`: `reason` must be a non-empty string, found \"\""
+        );
+        assert_eq!(
+            error(json!({"resource": "*", "reason": " \t"})),
+            "settings of `user-mfa`: parameter `exceptions[0]`: `reason` must be a non-empty string, found \" \\t\""
+        );
+        assert_eq!(error(json!({"reason": "r"})), "settings of `user-mfa`: parameter `exceptions[0]`: `resource` is required");
+        // A rule's own parameters: a misspelt one is refused (deny_unknown_fields), naming it.
+        let s = Settings::from_json_text(r#"{"access-key-rotation":{"max_age_day":30}}"#).unwrap();
+        assert_eq!(
+            s.rule("access-key-rotation").unwrap_err(),
+            "settings of `access-key-rotation`: parameter `max_age_day`: unknown field `max_age_day`, expected `max_age_days`"
+        );
+    }
+
+    #[test]
+    fn the_first_active_matching_exception_applies() {
+        let s = Settings::from_json_text(
+            r#"{"user-mfa":{"exceptions":[
+                {"resource":"arn:aws:iam::*:user/ci-*","reason":"expired","expires":"2026-01-01"},
+                {"resource":"arn:aws:iam::123456789012:user/ci-deploy","reason":"exact"},
+                {"resource":"arn:aws:iam::*:user/ci-*","reason":"wide"}]}}"#,
+        )
+        .unwrap();
+        let r = s.rule("user-mfa").unwrap();
+        let at = |t: &str| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+        let reason = |arn: &str, now: &str| r.exception_for(arn, at(now)).map(|e| e.reason.as_str());
+        assert_eq!(reason("arn:aws:iam::123456789012:user/ci-deploy", "2025-12-31T00:00:00Z"), Some("expired"));
+        assert_eq!(reason("arn:aws:iam::123456789012:user/ci-deploy", "2026-11-23T00:00:00Z"), Some("exact"));
+        assert_eq!(reason("arn:aws:iam::123456789012:user/CI-Build", "2026-11-23T00:00:00Z"), Some("wide"));
+        assert_eq!(reason("arn:aws:iam::123456789012:user/alice", "2026-11-23T00:00:00Z"), None);
     }
 
     #[test]

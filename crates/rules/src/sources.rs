@@ -86,12 +86,18 @@ pub fn parse_credential_report(text: &str) -> Result<CredentialReport, SourceErr
                 return Err(err(format!("unsupported ReportFormat {format:?} (expected text/csv)")));
             }
         }
-        let content: String = json.content.split_whitespace().collect();
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(content.as_bytes())
-            .map_err(|e| err(format!("`Content` is not valid base64: {e}")))?;
-        let csv = String::from_utf8(bytes).map_err(|_| err("`Content` does not decode to UTF-8 text"))?;
-        let mut report = parse_credential_report_csv(&csv)?;
+        // Base64 never holds a comma: a `Content` with one is the CSV text itself, as some tools
+        // store it after decoding.
+        let mut report = if json.content.contains(',') {
+            parse_credential_report_csv(&json.content)?
+        } else {
+            let content: String = json.content.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(content.as_bytes())
+                .map_err(|e| err(format!("`Content` is neither base64 nor CSV text: {e}")))?;
+            let csv = String::from_utf8(bytes).map_err(|_| err("`Content` does not decode to UTF-8 text"))?;
+            parse_credential_report_csv(&csv)?
+        };
         report.generated_at = json.generated_time;
         Ok(report)
     } else {
@@ -100,7 +106,12 @@ pub fn parse_credential_report(text: &str) -> Result<CredentialReport, SourceErr
 }
 
 /// Parse the credential report CSV. `generated_at` is left unknown (the CSV does not say).
+///
+/// A byte-order mark is skipped. Rows of several accounts are an error naming two of them; a
+/// user listed twice is kept once when both rows are the same, and is an error naming the user
+/// and both lines when they differ (which one is current cannot be told).
 pub fn parse_credential_report_csv(csv_text: &str) -> Result<CredentialReport, SourceError> {
+    let csv_text = csv_text.trim_start_matches('\u{feff}');
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(csv_text.as_bytes());
     let headers = reader.headers().map_err(|e| err(format!("cannot read the CSV header: {e}")))?.clone();
     let mut index = BTreeMap::new();
@@ -111,19 +122,58 @@ pub fn parse_credential_report_csv(csv_text: &str) -> Result<CredentialReport, S
             .ok_or_else(|| err(format!("credential report is missing the column `{column}`")))?;
         index.insert(column, position);
     }
-    let mut report = CredentialReport { generated_at: None, source: CredentialSource::Report, root: None, users: Vec::new() };
+    let mut report =
+        CredentialReport { generated_at: None, source: CredentialSource::Report, root: None, users: Vec::new(), duplicates: Vec::new() };
+    // Line of each user name and ARN seen, to find a user listed twice.
+    let mut seen: std::collections::HashMap<String, (usize, usize)> = std::collections::HashMap::new();
+    let mut account: Option<(String, usize)> = None;
+    let mut root_line = 0;
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
         let record = record.map_err(|e| err(format!("credential report line {line}: {e}")))?;
         let row = parse_row(&Cells { record: &record, index: &index }).map_err(|e| {
-            let user = Cells { record: &record, index: &index }.get("user").to_string();
-            err(format!("credential report line {line} (user {user:?}): {e}"))
+            let user = crate::pattern::preview(Cells { record: &record, index: &index }.get("user"));
+            err(format!("credential report line {line} (user {user}): {e}"))
         })?;
-        if row.is_root() {
-            report.root = Some(row);
-        } else {
-            report.users.push(row);
+        if let Some(row_account) = account_from_arn(&row.arn) {
+            match &account {
+                None => account = Some((row_account.to_string(), line)),
+                Some((first, first_line)) if first != row_account => {
+                    return Err(err(format!(
+                        "credential report rows of two accounts: line {first_line} is of account {first}, line {line} ({}) of account {row_account}",
+                        crate::pattern::preview(&row.user)
+                    )))
+                }
+                Some(_) => {}
+            }
         }
+        if row.is_root() {
+            if let Some(first) = &report.root {
+                if *first != row {
+                    return Err(err(format!(
+                        "credential report lines {root_line} and {line} are both the root user's, with different values: which one is current cannot be told (generate the report again)"
+                    )));
+                }
+                continue;
+            }
+            root_line = line;
+            report.root = Some(row);
+            continue;
+        }
+        let earlier = seen.get(&row.user).or_else(|| seen.get(&row.arn)).copied();
+        if let Some((first_line, at)) = earlier {
+            if report.users[at] != row {
+                return Err(err(format!(
+                    "credential report lines {first_line} and {line} are both user {}, with different values: which one is current cannot be told (generate the report again)",
+                    crate::pattern::preview(&row.user)
+                )));
+            }
+            report.duplicates.push(format!("line {line} repeats line {first_line} (user {})", row.user));
+            continue;
+        }
+        seen.insert(row.user.clone(), (line, report.users.len()));
+        seen.insert(row.arn.clone(), (line, report.users.len()));
+        report.users.push(row);
     }
     Ok(report)
 }
@@ -360,6 +410,13 @@ pub fn parse_authorization_details(text: &str) -> Result<(AuthorizationDetails, 
             builder.policy(p);
         }
     }
+    builder.deduplicate()?;
+    if let (Some(first), Some((other, arn))) = (&builder.account, &builder.other_account) {
+        return Err(err(format!(
+            "the authorization details mix two accounts: {first} and {other} ({}); give the output of one account",
+            crate::pattern::preview(arn)
+        )));
+    }
     let account = builder.account.clone();
     let mut details = builder.details;
     details.complete = true;
@@ -370,13 +427,61 @@ pub fn parse_authorization_details(text: &str) -> Result<(AuthorizationDetails, 
 struct AadBuilder {
     details: AuthorizationDetails,
     account: Option<String>,
+    /// The first ARN of another account than `account`, if any (an error).
+    other_account: Option<(String, String)>,
     warnings: Vec<String>,
 }
 
+/// Keep the first entity of each ARN: a later one that is the same is dropped with a warning
+/// (pages saved twice), one that differs is an error naming it (which is current cannot be
+/// told). Entities of one kind share no ARN in what IAM returns.
+fn dedup_by_arn<T: PartialEq>(
+    list: &mut Vec<T>,
+    kind: &str,
+    arn: impl Fn(&T) -> &str,
+    warnings: &mut Vec<String>,
+) -> Result<(), SourceError> {
+    let mut first: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(list.len());
+    let mut keep = vec![true; list.len()];
+    for (i, item) in list.iter().enumerate() {
+        match first.get(arn(item)) {
+            None => {
+                first.insert(arn(item).to_string(), i);
+            }
+            Some(&at) if list[at] == *item => {
+                keep[i] = false;
+                warnings.push(format!("the authorization details list {kind} {} twice, the same both times; kept once", arn(item)));
+            }
+            Some(_) => {
+                return Err(err(format!(
+                    "the authorization details list {kind} {} twice, differently: which one is current cannot be told (read them again)",
+                    crate::pattern::preview(arn(item))
+                )))
+            }
+        }
+    }
+    let mut flags = keep.into_iter();
+    list.retain(|_| flags.next().unwrap_or(true));
+    Ok(())
+}
+
 impl AadBuilder {
+    fn deduplicate(&mut self) -> Result<(), SourceError> {
+        let d = &mut self.details;
+        dedup_by_arn(&mut d.users, "user", |u| &u.arn, &mut self.warnings)?;
+        dedup_by_arn(&mut d.groups, "group", |g| &g.arn, &mut self.warnings)?;
+        dedup_by_arn(&mut d.roles, "role", |r| &r.arn, &mut self.warnings)?;
+        dedup_by_arn(&mut d.policies, "managed policy", |p| &p.arn, &mut self.warnings)
+    }
+
     fn note_account(&mut self, arn: &str) {
-        if self.account.is_none() {
-            self.account = account_from_arn(arn).map(str::to_owned);
+        let Some(account) = account_from_arn(arn) else { return };
+        match &self.account {
+            None => self.account = Some(account.to_owned()),
+            Some(first) if first != account && self.other_account.is_none() => {
+                self.other_account = Some((account.to_owned(), arn.to_owned()));
+            }
+            Some(_) => {}
         }
     }
 
@@ -452,10 +557,22 @@ impl AadBuilder {
         }
         let default =
             p.policy_version_list.iter().find(|v| v.is_default_version || (v.version_id.is_some() && v.version_id == p.default_version_id));
-        let document = default.map(|v| match &v.document {
-            Some(doc) => PolicyDocument::from_value(doc),
-            None => Err("default version has no Document".to_string()),
-        });
+        let document = match default {
+            Some(v) => Some(match &v.document {
+                Some(doc) => PolicyDocument::from_value(doc),
+                None => Err("the default version has no Document".to_string()),
+            }),
+            None => {
+                let listed = p.policy_version_list.len();
+                let id = p.default_version_id.as_deref().map(|id| format!(" (DefaultVersionId {})", crate::pattern::preview(id)));
+                self.warnings.push(format!(
+                    "managed policy {}: none of its {listed} listed versions is the default{}: its document is unknown",
+                    p.arn,
+                    id.unwrap_or_default()
+                ));
+                None
+            }
+        };
         if let Some(Err(e)) = &document {
             self.warnings.push(format!("managed policy {}: {e}", p.arn));
         }
@@ -648,6 +765,87 @@ alice,arn:aws:iam::123456789012:user/alice,2020-02-03T10:00:00+00:00,true,no_inf
     }
 
     #[test]
+    fn cli_json_with_csv_text_content_and_byte_order_marks() {
+        // Some tools store the decoded CSV in `Content` (JSON-escaped newlines).
+        let content = serde_json::to_string(&real_format_report()).unwrap();
+        let json = format!(r#"{{"Content":{content},"ReportFormat":"text/csv","GeneratedTime":"2026-11-23T08:00:00Z"}}"#);
+        let report = parse_credential_report(&json).unwrap();
+        assert_eq!((report.users.len(), report.root.is_some()), (1, true));
+        assert_eq!(report.generated_at.unwrap().to_rfc3339(), "2026-11-23T08:00:00+00:00");
+        // A byte-order mark before the CSV, inside the base64 content, or before the JSON.
+        let bom = format!("\u{feff}{}", real_format_report());
+        assert_eq!(parse_credential_report(&bom).unwrap().users.len(), 1);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&bom);
+        let json = format!("\u{feff}{{\"Content\":\"{encoded}\",\"ReportFormat\":\"text/csv\"}}");
+        assert_eq!(parse_credential_report(&json).unwrap().users.len(), 1);
+        // Neither base64 nor CSV.
+        let e = parse_credential_report(r#"{"Content":"not base64!"}"#).unwrap_err();
+        assert!(e.0.contains("`Content` is neither base64 nor CSV text"), "{e}");
+        let e = parse_credential_report(r#"{"Content":"dXNlcg==","ReportFormat":"text/xml"}"#).unwrap_err();
+        assert!(e.0.contains("unsupported ReportFormat \"text/xml\""), "{e}");
+    }
+
+    #[test]
+    fn a_user_listed_twice_is_kept_once_when_identical_and_refused_when_not() {
+        let report = real_format_report();
+        let alice = report.lines().nth(2).unwrap();
+        let twice = parse_credential_report(&format!("{report}{alice}\n")).unwrap();
+        assert_eq!(twice.users.len(), 1);
+        assert_eq!(twice.duplicates, ["line 4 repeats line 3 (user alice)"]);
+        let stale = alice.replace("2026-11-20T12:00:00+00:00", "2025-01-01T00:00:00+00:00");
+        let e = parse_credential_report(&format!("{report}{stale}\n")).unwrap_err();
+        assert_eq!(
+            e.0,
+            "credential report lines 3 and 4 are both user \"alice\", with different values: which one is current cannot be told (generate the report again)"
+        );
+        let root = report.lines().nth(1).unwrap().replace(",true,false,N/A", ",false,false,N/A");
+        let e = parse_credential_report(&format!("{report}{root}\n")).unwrap_err();
+        assert!(e.0.starts_with("credential report lines 2 and 4 are both the root user's"), "{e}");
+        // Rows of two accounts.
+        let other = alice.replace("123456789012", "999999999999").replace("alice,", "mallory,");
+        let e = parse_credential_report(&format!("{report}{other}\n")).unwrap_err();
+        assert_eq!(
+            e.0,
+            "credential report rows of two accounts: line 2 is of account 123456789012, line 4 (\"mallory\") of account 999999999999"
+        );
+    }
+
+    #[test]
+    fn authorization_details_of_two_accounts_and_policies_without_a_default_version() {
+        let two = r#"{"UserDetailList":[{"UserName":"a","Arn":"arn:aws:iam::111111111111:user/a"}],
+            "RoleDetailList":[{"RoleName":"r","Arn":"arn:aws:iam::222222222222:role/r"}]}"#;
+        let e = parse_authorization_details(two).unwrap_err();
+        assert!(e.0.starts_with("the authorization details mix two accounts: 111111111111 and 222222222222"), "{e}");
+        let no_default = r#"{"Policies":[{"PolicyName":"p","Arn":"arn:aws:iam::111111111111:policy/p","DefaultVersionId":"v3",
+            "PolicyVersionList":[{"Document":{"Statement":[]},"VersionId":"v1","IsDefaultVersion":false}]}]}"#;
+        let (details, _, warnings) = parse_authorization_details(no_default).unwrap();
+        assert!(details.policies[0].document.is_none());
+        assert_eq!(
+            warnings,
+            ["managed policy arn:aws:iam::111111111111:policy/p: none of its 1 listed versions is the default (DefaultVersionId \"v3\"): its document is unknown"]
+        );
+    }
+
+    #[test]
+    fn an_entity_listed_twice_in_the_authorization_details() {
+        // Pages saved twice (a list of raw pages): the same user twice is kept once.
+        let page = r#"{"UserDetailList":[{"UserName":"a","Arn":"arn:aws:iam::111111111111:user/a","GroupList":["g"]}]}"#;
+        let (details, _, warnings) = parse_authorization_details(&format!("[{page},{page}]")).unwrap();
+        assert_eq!(details.users.len(), 1);
+        assert_eq!(
+            warnings,
+            ["the authorization details list user arn:aws:iam::111111111111:user/a twice, the same both times; kept once"]
+        );
+        // Differently: refused.
+        let other = page.replace(r#"["g"]"#, r#"["h"]"#);
+        let e = parse_authorization_details(&format!("[{page},{other}]")).unwrap_err();
+        assert_eq!(
+            e.0,
+            "the authorization details list user \"arn:aws:iam::111111111111:user/a\" twice, differently: which one is current cannot be told (read them again)"
+        );
+    }
+
+    #[test]
     fn missing_column_and_bad_values_are_named() {
         let e = parse_credential_report("user,arn\nalice,arn:aws:iam::1:user/alice\n").unwrap_err();
         assert!(e.0.contains("missing the column `user_creation_time`"), "{e}");
@@ -679,7 +877,7 @@ alice,arn:aws:iam::123456789012:user/alice,2020-02-03T10:00:00+00:00,true,no_inf
         assert_eq!(details.policies[0].name, "AdministratorAccess");
         assert!(details.policies[0].document.as_ref().unwrap().as_ref().unwrap().grants_full_admin());
         assert!(details.roles[0].is_service_linked());
-        assert!(details.roles[0].last_used.is_some());
+        assert_eq!(details.roles[0].last_used.map(|t| t.to_rfc3339()).as_deref(), Some("2026-11-01T00:00:00+00:00"));
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("inline policy bad of arn:aws:iam::123456789012:user/alice"), "{warnings:?}");
     }

@@ -46,8 +46,13 @@ pub fn root_arn() -> String {
 pub fn inventory() -> Inventory {
     let mut inv = Inventory::new(ACCOUNT);
     inv.authorization = Some(AuthorizationDetails { complete: true, ..Default::default() });
-    inv.credential_report =
-        Some(CredentialReport { generated_at: Some(ago(0)), source: CredentialSource::Report, root: Some(root_row()), users: Vec::new() });
+    inv.credential_report = Some(CredentialReport {
+        generated_at: Some(ago(0)),
+        source: CredentialSource::Report,
+        root: Some(root_row()),
+        users: Vec::new(),
+        duplicates: Vec::new(),
+    });
     inv.account_summary = Some(AccountSummary {
         account_mfa_enabled: Some(true),
         account_access_keys_present: Some(false),

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use globset::GlobMatcher;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::json;
 
 use crate::inventory::{name_from_arn, DataSource, PasswordPolicy, User};
+use crate::pattern::PatternList;
 use crate::principals::{Admin, AdminSource};
 use crate::rule::*;
 
@@ -42,33 +42,32 @@ pub fn rules() -> Vec<&'static dyn Rule> {
 // ---------------------------------------------------------------------------------------------
 // Glob lists (settings)
 
-/// A list of case-insensitive globs (`*` matches any run of characters, `/` included),
-/// validated when the settings are parsed: a bad pattern is an error naming the parameter.
-/// Serializes as the plain list of patterns.
+/// A list of name or ARN patterns (`*` matches any run of characters, `/` included; ASCII
+/// case-insensitive; see [`crate::pattern`]), validated when the settings are parsed: a bad
+/// pattern is an error naming the parameter and the entry. Serializes as the plain list of
+/// patterns.
 #[derive(Debug, Clone, Default)]
 pub struct GlobList {
-    entries: Vec<(String, GlobMatcher)>,
+    patterns: Vec<String>,
+    compiled: PatternList,
 }
 
 impl GlobList {
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.patterns.is_empty()
     }
 
     /// The patterns, as configured.
     pub fn patterns(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(p, _)| p.as_str())
-    }
-
-    /// The first pattern matching `text`, if any. `which` picks the patterns to try.
-    fn find(&self, text: &str, which: impl Fn(&str) -> bool) -> Option<&str> {
-        self.entries.iter().find(|(p, m)| which(p) && m.is_match(text)).map(|(p, _)| p.as_str())
+        self.patterns.iter().map(String::as_str)
     }
 
     /// Match an entity by name (entries that are not ARNs) or by ARN (entries that start
-    /// with `arn:`).
+    /// with `arn:`): the first such entry that matches, in list order.
     pub fn match_name_or_arn(&self, name: &str, arn: &str) -> Option<&str> {
-        self.find(arn, is_arn_pattern).or_else(|| self.find(name, |p| !is_arn_pattern(p)))
+        let by_arn = self.compiled.first(arn, |i| is_arn_pattern(&self.patterns[i]));
+        let found = by_arn.or_else(|| self.compiled.first(name, |i| !is_arn_pattern(&self.patterns[i])));
+        found.map(|i| self.patterns[i].as_str())
     }
 }
 
@@ -85,15 +84,8 @@ impl Serialize for GlobList {
 impl<'de> Deserialize<'de> for GlobList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let patterns = Vec::<String>::deserialize(deserializer)?;
-        let mut entries = Vec::with_capacity(patterns.len());
-        for (i, pattern) in patterns.into_iter().enumerate() {
-            if pattern.trim().is_empty() {
-                return Err(serde::de::Error::custom(format!("entry {i} is empty: expected a name, an ARN or a glob")));
-            }
-            let matcher = crate::patterns::glob(&pattern).map_err(serde::de::Error::custom)?;
-            entries.push((pattern, matcher));
-        }
-        Ok(GlobList { entries })
+        let compiled = PatternList::new(patterns.iter().map(String::as_str)).map_err(serde::de::Error::custom)?;
+        Ok(GlobList { patterns, compiled })
     }
 }
 
@@ -292,9 +284,15 @@ pub static UNAPPROVED_POLICY_IN_USE: RuleDef<UnapprovedPolicyParams> = RuleDef {
         }
         // Policy ARN → (the pattern it matched, where it is attached), in ARN order.
         let mut found: BTreeMap<String, (String, Attachments)> = BTreeMap::new();
+        // Each policy is matched once, however many entities hold it (an account has far fewer
+        // policies than attachments). Key: ARN and the name it was listed under.
+        let mut verdicts: std::collections::HashMap<(String, String), Option<&str>> = std::collections::HashMap::new();
         let mut record = |arn: &str, name: &str, push: &dyn Fn(&mut Attachments)| {
             let name = if name.is_empty() { name_from_arn(arn) } else { name };
-            if let Some(pattern) = params.unapproved.match_name_or_arn(name, arn) {
+            let matched = *verdicts
+                .entry((arn.to_string(), name.to_string()))
+                .or_insert_with(|| params.unapproved.match_name_or_arn(name, arn));
+            if let Some(pattern) = matched {
                 let (_, attachments) = found
                     .entry(arn.to_string())
                     .or_insert_with(|| (pattern.to_string(), Attachments { name: name.to_string(), ..Default::default() }));
@@ -434,6 +432,28 @@ fn principals_count(n: usize) -> String {
     }
 }
 
+/// The administrators, or `not_evaluated` when a whole account's details hold policy documents
+/// that decide who is one and could not be read (a partial count would be a wrong answer).
+fn counted_admins<'a>(ctx: &Ctx<'a>) -> Result<std::borrow::Cow<'a, [Admin]>, NotEvaluated> {
+    let admins = ctx.admins()?;
+    if let Some(aad) = ctx.inventory.authorization.as_ref().filter(|a| a.complete) {
+        let unread = crate::principals::unread_for_admins(aad);
+        if !unread.is_empty() {
+            return Err(NotEvaluated(format!(
+                "the administrators cannot be counted: {} {} that decide{} who holds administrator access could not be read: {}. \
+Through the documents that were read, {} {} administrator access.",
+                unread.len(),
+                if unread.len() == 1 { "policy" } else { "policies" },
+                if unread.len() == 1 { "s" } else { "" },
+                crate::principals::describe_unread(&unread),
+                principals_count(admins.len()),
+                if admins.len() == 1 { "holds" } else { "hold" }
+            )));
+        }
+    }
+    Ok(admins)
+}
+
 fn describe_admins(admins: &[Admin]) -> String {
     admins.iter().map(Admin::describe).collect::<Vec<_>>().join("; ")
 }
@@ -495,7 +515,7 @@ pub static MIN_ADMINS: RuleDef<MinAdminsParams> = RuleDef {
         }],
     },
     check: |ctx, params| {
-        let admins = ctx.admins()?;
+        let admins = counted_admins(ctx)?;
         if admins.len() as u64 >= u64::from(params.min) {
             return Ok(vec![]);
         }
@@ -554,7 +574,7 @@ pub static MAX_ADMINS: RuleDef<MaxAdminsParams> = RuleDef {
         params: &[ParamDoc { name: "max", description: "The most principals with administrator access the account may have." }],
     },
     check: |ctx, params| {
-        let admins = ctx.admins()?;
+        let admins = counted_admins(ctx)?;
         if admins.len() as u64 <= u64::from(params.max) {
             return Ok(vec![]);
         }
@@ -866,7 +886,7 @@ mod tests {
         check("individual-users", &inv, json!({}), &[&root_arn()]);
         let f = &findings("individual-users", &inv, json!({}))[0];
         assert_eq!(f.resource_type, ResourceType::Account);
-        assert!(f.message.contains("has no IAM users"), "{}", f.message);
+        assert_eq!(f.message, format!("Account {ACCOUNT} has no IAM users, so access can only be made with the root user."));
         assert!(f.remediation.contains("aws iam create-user"), "{}", f.remediation);
         // Roles do not count as individual users.
         let mut inv = inventory();
@@ -942,10 +962,45 @@ mod tests {
         assert!(reason.contains("parameter `approved`") && reason.contains("\"[unclosed\""), "{reason}");
         not_evaluated("approved-users", &inv, json!({"approved": [""]}), "parameter `approved`: entry 0 is empty");
         not_evaluated("approved-users", &inv, json!({"approved": "alice"}), "parameter `approved`");
-        not_evaluated("unapproved-policy-in-use", &inv, json!({"unapproved": ["{a,"]}), "parameter `unapproved`: invalid pattern");
+        not_evaluated(
+            "unapproved-policy-in-use",
+            &inv,
+            json!({"unapproved": ["ok", "{a,"]}),
+            "parameter `unapproved`: entry 1: pattern \"{a,\" holds '{': only `*` is a wildcard",
+        );
         // Defaults serialize as plain lists.
         let rule = crate::catalog::find("approved-users").unwrap();
         assert_eq!(rule.default_params(), json!({"approved": []}));
+    }
+
+    #[test]
+    fn hostile_pattern_lists_are_refused_with_short_errors() {
+        let inv = users_inventory(&["alice"]);
+        // A 200,000-character pattern: a short error naming the entry, not the pattern.
+        let huge = format!("{}*", "a".repeat(200_000));
+        for (rule, key) in [("approved-users", "approved"), ("unapproved-policy-in-use", "unapproved")] {
+            let (status, reason) = status(rule, &inv, json!({ key: ["ok", huge] }));
+            let reason = reason.unwrap();
+            assert_eq!(status, RuleStatus::NotEvaluated, "{rule}");
+            assert!(reason.contains(&format!("parameter `{key}`: entry 1: pattern \"aaaa")) && reason.contains("too long"), "{reason}");
+            assert!(reason.len() < 400, "{rule}: {} characters of reason", reason.len());
+        }
+        // As many entries as an account can need are accepted; more are refused.
+        let names: Vec<String> = (0..crate::pattern::MAX_LIST_ENTRIES).map(|i| format!("user-{i}-*")).collect();
+        check("approved-users", &inv, json!({"approved": names}), &[&user_arn("alice")]);
+        let mut names = names;
+        names.push("alice".into());
+        not_evaluated("approved-users", &inv, json!({"approved": names}), "parameter `approved`: 5001 entries: at most 5000 are accepted");
+        // An exception with a huge pattern or reason, or too many exceptions.
+        let (_, reason) = status("approved-users", &inv, json!({"approved": ["x"], "exceptions": [{"resource": huge, "reason": "r"}]}));
+        let reason = reason.unwrap();
+        assert!(reason.contains("parameter `exceptions[0]`: pattern") && reason.contains("too long") && reason.len() < 400, "{reason}");
+        let long_reason = "r".repeat(2000);
+        let (_, reason) =
+            status("approved-users", &inv, json!({"approved": ["x"], "exceptions": [{"resource": "*", "reason": long_reason}]}));
+        assert!(reason.unwrap().contains("`reason` \"rrrr"), "a reason over 1000 characters is refused");
+        let exceptions: Vec<serde_json::Value> = (0..5001).map(|i| json!({"resource": format!("u{i}"), "reason": "r"})).collect();
+        not_evaluated("approved-users", &inv, json!({"approved": ["x"], "exceptions": exceptions}), "5001 entries: at most 5000");
     }
 
     #[test]
@@ -1133,7 +1188,8 @@ mod tests {
         // No admin at all.
         let inv = admins_inventory(0);
         let f = &findings("min-admins", &inv, json!({}))[0];
-        assert!(f.message.contains("has no principal with administrator access"), "{}", f.message);
+        assert_eq!(f.message, format!("Account {ACCOUNT} has no principal with administrator access; the minimum is 2."));
+        assert_eq!(f.details["count"], json!(0));
         assert!(f.remediation.contains("aws iam create-group --group-name administrators"), "{}", f.remediation);
         check("min-admins", &inv, json!({"min": 0}), &[]);
         not_evaluated("min-admins", &incomplete(admins_inventory(1)), json!({}), "needs every user");
@@ -1213,6 +1269,57 @@ mod tests {
 
     use crate::inventory::AttachedPolicy;
 
+    #[test]
+    fn admin_counts_are_not_evaluated_when_a_deciding_document_could_not_be_read() {
+        // Two admins through AdministratorAccess (judged by name, its document absent), one
+        // user holding a customer policy whose document is not in the details, one role with an
+        // inline policy that could not be parsed.
+        let mut inv = admins_inventory(2);
+        aad(&mut inv).policies.clear();
+        let mut mystery = user("mystery");
+        mystery.attached_policies.push(AttachedPolicy { name: "team-admin".into(), arn: policy_arn("team-admin") });
+        let mut ops = role("ops");
+        ops.inline_policies
+            .push(crate::inventory::InlinePolicy { name: "all".into(), document: Err("policy document is not valid JSON: EOF".into()) });
+        aad(&mut inv).users.push(mystery);
+        aad(&mut inv).roles.push(ops);
+        let expected = format!(
+            "the administrators cannot be counted: 2 policies that decide who holds administrator access could not be read: \
+inline policy all of {} (policy document is not valid JSON: EOF); managed policy {} (not in the authorization details: their Policies \
+list lacks it, as --filter User Role Group leaves out). Through the documents that were read, 2 principals hold administrator access.",
+            role_arn("ops"),
+            policy_arn("team-admin")
+        );
+        for (rule, settings) in [("min-admins", json!({"min": 9})), ("max-admins", json!({"max": 0}))] {
+            assert_eq!(status(rule, &inv, settings), (RuleStatus::NotEvaluated, Some(expected.clone())), "{rule}");
+        }
+        // Documents that decide nothing do not stop the count: a group without members, a
+        // service-linked role, an AWS managed policy absent from the details.
+        let mut inv = admins_inventory(2);
+        let mut idle = group("idle");
+        idle.attached_policies.push(AttachedPolicy { name: "gone".into(), arn: policy_arn("gone") });
+        let mut slr = service_linked_role("AWSServiceRoleForX");
+        slr.inline_policies.push(crate::inventory::InlinePolicy { name: "x".into(), document: Err("bad".into()) });
+        let mut reader = user("reader");
+        reader
+            .attached_policies
+            .push(AttachedPolicy { name: "ReadOnlyAccess".into(), arn: "arn:aws:iam::aws:policy/ReadOnlyAccess".into() });
+        aad(&mut inv).groups.push(idle);
+        aad(&mut inv).roles.push(slr);
+        aad(&mut inv).users.push(reader);
+        check("min-admins", &inv, json!({}), &[]);
+        check("max-admins", &inv, json!({"max": 1}), &[&root_arn()]);
+        // One deciding document unread, in the singular; a targeted run's administrators (from
+        // the roster) are counted as given.
+        let mut one = admins_inventory(1);
+        aad(&mut one).users[0].inline_policies.push(crate::inventory::InlinePolicy { name: "p".into(), document: Err("bad".into()) });
+        let (_, reason) = status("min-admins", &one, json!({}));
+        assert!(reason.unwrap().starts_with("the administrators cannot be counted: 1 policy that decides who"));
+        let mut targeted = incomplete(one.clone());
+        targeted.admins = Some(crate::principals::admins(one.authorization.as_ref().unwrap()));
+        check("min-admins", &targeted, json!({}), &[&root_arn()]);
+    }
+
     // --- password-policy --------------------------------------------------------------------
 
     fn with_policy(policy: Option<PasswordPolicy>) -> Inventory {
@@ -1247,7 +1354,10 @@ mod tests {
         check("password-policy", &inv, json!({}), &[&root_arn()]);
         let f = &findings("password-policy", &inv, json!({}))[0];
         assert_eq!(f.resource_type, ResourceType::Account);
-        assert!(f.message.contains("has no IAM password policy"), "{}", f.message);
+        assert_eq!(
+            f.message,
+            format!("Account {ACCOUNT} has no IAM password policy, so IAM user passwords only need to meet AWS's defaults (no expiry, no reuse prevention).")
+        );
         assert!(f.remediation.ends_with(
             "aws iam update-account-password-policy --minimum-password-length 14 --require-uppercase-characters --require-lowercase-characters --require-numbers --require-symbols --allow-users-to-change-password --max-password-age 90 --password-reuse-prevention 24"
         ), "{}", f.remediation);
@@ -1300,6 +1410,37 @@ password reuse prevention remembers 5 passwords (required: 24)."
             json!({"min_length": 8, "require_uppercase": false, "require_symbols": false, "max_age_days": 0, "reuse_prevention": 6}),
             &[&root_arn()],
         );
+    }
+
+    #[test]
+    fn password_policy_each_character_class_is_checked_on_its_own() {
+        // A policy that meets everything but one class: that class alone is reported.
+        let strong = inventory().password_policy.unwrap().unwrap();
+        for (requirement, text, policy) in [
+            ("require_numbers", "numbers are not required", PasswordPolicy { require_numbers: false, ..strong.clone() }),
+            ("require_symbols", "symbols are not required", PasswordPolicy { require_symbols: false, ..strong.clone() }),
+            (
+                "require_uppercase",
+                "uppercase letters are not required",
+                PasswordPolicy { require_uppercase_characters: false, ..strong.clone() },
+            ),
+            (
+                "require_lowercase",
+                "lowercase letters are not required",
+                PasswordPolicy { require_lowercase_characters: false, ..strong.clone() },
+            ),
+        ] {
+            let fs = findings("password-policy", &with_policy(Some(policy.clone())), json!({}));
+            assert_eq!(fs.len(), 1, "{requirement}");
+            assert_eq!(
+                fs[0].message,
+                format!("The password policy of account {ACCOUNT} does not meet 1 requirement: {text}."),
+                "{requirement}"
+            );
+            assert_eq!(fs[0].details["unmet"][0]["requirement"], json!(requirement));
+            // Not required by the settings: passes.
+            check("password-policy", &with_policy(Some(policy)), json!({ requirement: false }), &[]);
+        }
     }
 
     #[test]

@@ -320,7 +320,7 @@ pub static ADMIN_POLICY: RuleDef<NoParams> = RuleDef {
         severity: Severity::High,
         resource_type: ResourceType::Policy,
         description: "A customer managed policy, or an inline policy of a user, group or role, allows every action (`*`) on every resource (`*`) without a condition.",
-        rationale: "A policy that allows *:* gives whoever holds it full control of the account, including over IAM itself; least privilege means granting only the actions and resources a job needs. Deny, NotAction and conditional statements are not counted; unparseable documents are reported as warnings, not here.",
+        rationale: "A policy that allows *:* gives whoever holds it full control of the account, including over IAM itself; least privilege means granting only the actions and resources a job needs. Deny, NotAction and conditional statements are not counted; when a document of the account could not be read (or is not in the input), the rule is not evaluated and names it.",
         remediation: "Replace the policy with one scoped to the needed actions and resources (a new default version for a managed policy, a new document for an inline policy), or delete it.",
         standards: &["CIS AWS Foundations 1.16", "AWS Security Hub IAM.1"],
         controls: &[],
@@ -391,6 +391,29 @@ aws iam delete-policy --policy-arn {a}"
         for role in &aad.roles {
             for (p, doc) in admin_inline(&role.inline_policies) {
                 hits.push(inline_admin_hit(ResourceType::Role, "role", &role.name, &role.arn, &p, &doc));
+            }
+        }
+        // A document that could not be read may grant everything: never a pass (a targeted
+        // read holds inline policies by name only, so only a whole account's details can tell).
+        if aad.complete {
+            let unread = crate::principals::unread_for_admin_policy(aad);
+            if !unread.is_empty() {
+                let found: Vec<String> = hits
+                    .iter()
+                    .map(|h| if h.discriminator.is_empty() { h.resource_arn.clone() } else { format!("{} of {}", h.discriminator, h.resource_arn) })
+                    .collect();
+                let found = match found.len() {
+                    0 => "none does".to_string(),
+                    n if n <= 10 => format!("{n} do: {}", found.join(", ")),
+                    n => format!("{n} do: {}, and {} more", found[..10].join(", "), n - 10),
+                };
+                return Err(NotEvaluated(format!(
+                    "{} {} could not be read, so whether {} every action on every resource is unknown: {}. Of the documents that were read, {found}.",
+                    unread.len(),
+                    if unread.len() == 1 { "policy document" } else { "policy documents" },
+                    if unread.len() == 1 { "it allows" } else { "they allow" },
+                    crate::principals::describe_unread(&unread)
+                )));
             }
         }
         Ok(hits)
@@ -757,8 +780,47 @@ mod tests {
         let aws_admin = managed(ADMINISTRATOR_ACCESS, admin_doc());
         let broken = crate::inventory::ManagedPolicy { document: Some(Err("not valid JSON".into())), ..managed("broken", admin_doc()) };
         let not_collected = crate::inventory::ManagedPolicy { document: None, ..managed("unknown", admin_doc()) };
-        aad(&mut inv).policies.extend([everything, scoped, aws_admin, broken, not_collected]);
+        aad(&mut inv).policies.extend([everything, scoped, aws_admin]);
         check("admin-policy", &inv, json!({}), &[&policy_arn("everything")]);
+        // A document that could not be read, or is not there, may grant everything: the rule
+        // says which it could not read, and what it found in the others; never a pass.
+        let mut unreadable = inv.clone();
+        aad(&mut unreadable).policies.extend([broken, not_collected]);
+        assert_eq!(
+            status("admin-policy", &unreadable, json!({})),
+            (
+                crate::RuleStatus::NotEvaluated,
+                Some(format!(
+                    "2 policy documents could not be read, so whether they allow every action on every resource is unknown: \
+managed policy {} (not valid JSON); managed policy {} (the document of its default version is not in the authorization details). \
+Of the documents that were read, 1 do: {}.",
+                    policy_arn("broken"),
+                    policy_arn("unknown"),
+                    policy_arn("everything")
+                ))
+            )
+        );
+        // A customer managed policy attached to a role but missing from the details (what
+        // `--filter User Role Group` writes), and an AWS managed one (judged by name).
+        let mut filtered = inv.clone();
+        aad(&mut filtered).policies.clear();
+        let mut r = role("deploy");
+        r.attached_policies.extend([attach(&managed("team-admin", admin_doc())), attach(&managed(ADMINISTRATOR_ACCESS, admin_doc()))]);
+        aad(&mut filtered).roles.push(r);
+        let (status_, reason) = status("admin-policy", &filtered, json!({}));
+        assert_eq!(status_, crate::RuleStatus::NotEvaluated);
+        assert_eq!(
+            reason.unwrap(),
+            format!(
+                "1 policy document could not be read, so whether it allows every action on every resource is unknown: managed policy {} \
+(not in the authorization details: their Policies list lacks it, as --filter User Role Group leaves out). \
+Of the documents that were read, none does.",
+                policy_arn("team-admin")
+            )
+        );
+        // A targeted read (inline policies by name only) is judged on what it holds.
+        aad(&mut unreadable).complete = false;
+        check("admin-policy", &unreadable, json!({}), &[&policy_arn("everything")]);
         let f = &findings("admin-policy", &inv, json!({}))[0];
         assert_eq!(f.resource_type, ResourceType::Policy);
         assert_eq!(
@@ -798,7 +860,6 @@ mod tests {
         let mut inv = inventory();
         let mut u = user("alice");
         u.inline_policies.extend([inline("all", admin_doc()), inline("read", read_only_doc()), inline("all-too", admin_doc())]);
-        u.inline_policies.push(InlinePolicy { name: "broken".into(), document: Err("not valid JSON".into()) });
         let mut g = group("ops");
         g.inline_policies
             .push(inline("ops-all", json!({"Statement":{"Sid":"Everything","Effect":"Allow","Action":"*:*","Resource":["*"]}})));
@@ -821,6 +882,15 @@ mod tests {
         assert_eq!(deploy.resource_type, ResourceType::Role);
         assert!(deploy.remediation.contains("aws iam put-role-policy --role-name deploy --policy-name all"), "{}", deploy.remediation);
         assert_eq!(deploy.fingerprint, crate::report::fingerprint("admin-policy", &role_arn("deploy"), "inline:all"));
+        // An inline policy that could not be parsed: not evaluated, naming it.
+        aad(&mut inv).users[0].inline_policies.push(InlinePolicy { name: "broken".into(), document: Err("not valid JSON".into()) });
+        let (status_, reason) = status("admin-policy", &inv, json!({}));
+        assert_eq!(status_, crate::RuleStatus::NotEvaluated);
+        let reason = reason.unwrap();
+        assert!(
+            reason.starts_with(&format!("1 policy document could not be read, so whether it allows every action on every resource is unknown: inline policy broken of {} (not valid JSON). Of the documents that were read, 4 do: inline:all of {}", user_arn("alice"), user_arn("alice"))),
+            "{reason}"
+        );
     }
 
     #[test]
@@ -903,6 +973,19 @@ mod tests {
             &[&cert_arn("expired"), &cert_arn("expiring"), &cert_arn("thirty-days-left"), &cert_arn("everything-wrong")],
         );
         check("server-certificate-rotation", &with_certs(vec![cert("fresh", 10, 300)]), json!({}), &[]);
+        // The limits exactly: uploaded 365 days ago is within the default 365, 366 is not; a
+        // certificate whose expiration is now has expired (not "expires in 0 days").
+        let edges = with_certs(vec![cert("age-365", 365, 300), cert("age-366", 366, 300), cert("expires-now", 10, 0)]);
+        check("server-certificate-rotation", &edges, json!({}), &[&cert_arn("age-366"), &cert_arn("expires-now")]);
+        let fs = findings("server-certificate-rotation", &edges, json!({}));
+        let now_expired = fs.iter().find(|f| f.resource_name == "expires-now").unwrap();
+        assert_eq!(now_expired.details["reasons"], json!(["expired"]));
+        assert_eq!(now_expired.message, format!("Server certificate expires-now expired on {} (0 days ago).", day(now())));
+        // One second before expiry: 0 whole days left, expiring, not expired.
+        let mut almost = cert("almost", 10, 0);
+        almost.expiration = Some(now() + Duration::seconds(1));
+        let f = &findings("server-certificate-rotation", &with_certs(vec![almost]), json!({}))[0];
+        assert_eq!(f.details["reasons"], json!(["expiring"]));
         check("server-certificate-rotation", &with_certs(vec![]), json!({}), &[]);
     }
 

@@ -900,7 +900,10 @@ mod tests {
         check(id, &inv, json!({}), &[&user_arn("alice")]);
         let f = findings(id, &inv, json!({}));
         assert_eq!(f[0].severity, Severity::High);
-        assert!(f[0].message.contains("alice") && f[0].message.contains("no MFA"), "{}", f[0].message);
+        assert_eq!(
+            f[0].message,
+            format!("User alice has a console password (last used on {}) but no MFA device.", crate::rules::day(ago(1)))
+        );
         assert!(f[0].remediation.contains(&format!("--serial-number arn:aws:iam::{ACCOUNT}:mfa/alice")), "{}", f[0].remediation);
         // Severity override.
         assert_eq!(findings(id, &inv, json!({"severity": "critical"}))[0].severity, Severity::Critical);
