@@ -362,6 +362,7 @@ fn short(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn defaults_when_absent() {
@@ -452,7 +453,7 @@ mod tests {
     fn exceptions_need_a_resource_and_a_reason_and_no_other_key() {
         let error = |exception: Value| {
             let s = Settings::from_json_text(&json!({"user-mfa": {"exceptions": [exception]}}).to_string()).unwrap();
-            s.rule("user-mfa").unwrap_err()
+            s.rule("user-mfa").unwrap_err().to_string()
         };
         assert_eq!(
             error(json!({"resource": "*", "reason": "r", "expire": "2026-01-01"})),
