@@ -60,6 +60,20 @@ enum Command {
         publish: bool,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Sweep this member account of the organization, through its role
+        /// (arn:aws:iam::ACCOUNT:role/ROLE_NAME).
+        #[arg(long, value_name = "ACCOUNT_ID", conflicts_with = "organization")]
+        account: Option<String>,
+        /// The member role's name (default: MEMBER_ROLE_NAME, else iam-assurance-reader).
+        #[arg(long, value_name = "NAME")]
+        role_name: Option<String>,
+        /// Sweep every ACTIVE account of the organization (with --format json: one run JSON per
+        /// account, one per line).
+        #[arg(long)]
+        organization: bool,
+        /// How many accounts are swept at once with --organization.
+        #[arg(long, value_name = "N", default_value_t = 10, requires = "organization")]
+        concurrency: usize,
     },
     /// Run the Lambda handler's code path on an event file and print its JSON result.
     /// Publishes to FINDINGS_TOPIC_ARN when it is set, as the function does.
@@ -195,7 +209,7 @@ fn run(command: Command) -> Result<ExitCode> {
             print(&output, format)?;
             Ok(exit_for(&output))
         }
-        Command::Sweep { settings_file, publish, format } => {
+        Command::Sweep { settings_file, publish, format, account, role_name, organization, concurrency } => {
             let mut config = Config::from_env();
             if let Some(path) = settings_file {
                 settings_from_file(&path)?; // fail early on a bad file
@@ -207,10 +221,20 @@ fn run(command: Command) -> Result<ExitCode> {
             if !publish {
                 config.topic_arn = None;
             }
+            if let Some(account) = &account {
+                if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+                    anyhow::bail!("--account {account:?}: expected a 12-digit account id");
+                }
+            }
+            let role = role_name.or(config.member_role_name.clone()).unwrap_or_else(|| run::config::DEFAULT_MEMBER_ROLE.to_string());
+            config.member_role_name = Some(role.clone());
             let rt = runtime()?;
+            if organization {
+                return rt.block_on(sweep_organization(&config, &role, concurrency.max(1), format));
+            }
             let output = rt.block_on(async {
                 let clients = Clients::from_env().await;
-                run::sweep(&clients, &config, Trigger::Manual, Utc::now()).await
+                run::sweep_account(&clients, &config, account.as_deref(), &role, Trigger::Manual, Utc::now()).await
             })?;
             print(&output, format)?;
             Ok(exit_for(&output))
@@ -229,6 +253,27 @@ fn run(command: Command) -> Result<ExitCode> {
                 config.topic_arn = None;
             }
             let rt = runtime()?;
+            if run::organization::is_queue_event(&payload) {
+                // A batch of the accounts queue: each account's run, then the batch response.
+                let batch: aws_lambda_events::sqs::SqsEvent =
+                    serde_json::from_value(payload).with_context(|| format!("{}: not an SQS event", event.display()))?;
+                let (response, runs) = rt.block_on(async {
+                    let clients = Clients::from_env().await;
+                    run::organization::consume(&clients, &config, &batch, Utc::now()).await
+                });
+                let runs: Vec<Value> = runs
+                    .iter()
+                    .map(|r| match r {
+                        Ok(output) => serde_json::to_value(output).unwrap_or(Value::Null),
+                        Err(e) => serde_json::json!({"error": e.to_string()}),
+                    })
+                    .collect();
+                let failed = !response.batch_item_failures.is_empty();
+                let mut out = serde_json::to_value(&response)?;
+                out["runs"] = Value::Array(runs);
+                emit(&(serde_json::to_string_pretty(&out)? + "\n"))?;
+                return Ok(if failed { ExitCode::from(5) } else { ExitCode::SUCCESS });
+            }
             let output = rt.block_on(async {
                 let clients = Clients::from_env().await;
                 run::handle_event(&clients, &config, &payload, Utc::now()).await
@@ -238,6 +283,52 @@ fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Lambda => Ok(run_lambda()),
     }
+}
+
+/// `sweep --organization`: every account of the round, `concurrency` at a time, each with its
+/// own clients (its own call count). Prints each run as it completes (JSON: one per line; a
+/// failed account as `{"account_id", "error"}`); exit 5 when an account failed.
+async fn sweep_organization(config: &Config, role: &str, concurrency: usize, format: Format) -> Result<ExitCode> {
+    let sdk = iam_assurance_aws::load_config().await;
+    let hub = Clients::from_config(&sdk);
+    let plan = run::organization::round_accounts(&hub, config).await?;
+    if format == Format::Text {
+        eprintln!("{} accounts ({}; {} excluded)", plan.accounts.len(), plan.source, plan.excluded.len());
+    }
+    let mut pending = plan.accounts.into_iter();
+    let mut running = tokio::task::JoinSet::new();
+    let mut failed = 0usize;
+    loop {
+        while running.len() < concurrency {
+            let Some(account) = pending.next() else { break };
+            let (sdk, config, role) = (sdk.clone(), config.clone(), role.to_string());
+            running.spawn(async move {
+                let clients = Clients::from_config(&sdk);
+                let result = run::sweep_account(&clients, &config, Some(&account), &role, Trigger::Manual, Utc::now()).await;
+                (account, result)
+            });
+        }
+        let Some(joined) = running.join_next().await else { break };
+        let (account, result) = joined.context("an account's sweep task failed")?;
+        match result {
+            Ok(output) => match format {
+                Format::Json => emit(&(serde_json::to_string(&output)? + "\n"))?,
+                Format::Text => emit(&(output.to_text() + "\n"))?,
+            },
+            Err(error) => {
+                failed += 1;
+                match format {
+                    Format::Json => emit(&(serde_json::json!({"account_id": account, "error": error.to_string()}).to_string() + "\n"))?,
+                    Format::Text => eprintln!("error: account {account}: {error}"),
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("error: {failed} account(s) could not be swept (the others were)");
+        return Ok(ExitCode::from(5));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_lambda() -> ExitCode {
@@ -267,6 +358,18 @@ fn run_lambda() -> ExitCode {
             // arn:aws:lambda:REGION:ACCOUNT:function:NAME: the account the function runs in.
             config.home_account = event.context.invoked_function_arn.split(':').nth(4).filter(|a| a.len() == 12).map(str::to_owned);
             let invocation = telemetry::Invocation::start(&event.context.request_id);
+            // Organization mode: a batch of the accounts queue, one sweep per account; the
+            // failed ones are reported so that SQS delivers them again alone.
+            if run::organization::is_queue_event(&event.payload) {
+                let batch: aws_lambda_events::sqs::SqsEvent = serde_json::from_value(event.payload.clone())
+                    .map_err(|e| lambda_runtime::Diagnostic { error_type: "InvalidQueueEvent".into(), error_message: e.to_string() })?;
+                let (response, runs) = run::organization::consume(clients, &config, &batch, Utc::now()).await;
+                for result in &runs {
+                    invocation.finish(&event.payload, result);
+                }
+                return serde_json::to_value(response)
+                    .map_err(|e| lambda_runtime::Diagnostic { error_type: "OutputError".into(), error_message: e.to_string() });
+            }
             let result = run::handle_event(clients, &config, &event.payload, Utc::now()).await;
             invocation.finish(&event.payload, &result);
             match result {
@@ -280,6 +383,7 @@ fn run_lambda() -> ExitCode {
                     // Lambda refuses responses over 6 MB: keep the result within 5 MB.
                     output
                         .truncate_within(5 * 1024 * 1024)
+                        .and_then(serde_json::to_value)
                         .map_err(|e| lambda_runtime::Diagnostic { error_type: "OutputError".into(), error_message: e.to_string() })
                 }
                 Err(err) => {

@@ -159,6 +159,21 @@ pub enum RosterOutcome {
     Dropped,
 }
 
+/// What an organization's scheduled fan-out did: one message per account to the accounts queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FanOut {
+    /// The round (the schedule event's id, or the time): every account's sweep names it.
+    pub round: String,
+    /// Where the accounts came from: `organizations` (ListAccounts) or `settings` (an explicit
+    /// list in `<prefix>/organization`).
+    pub source: &'static str,
+    /// The accounts sent to the queue, one message each.
+    pub accounts: Vec<String>,
+    /// The accounts left out by the `exclude_accounts` and `exclude_units` settings.
+    pub excluded: Vec<String>,
+    pub messages: usize,
+}
+
 /// What a run did: `{ account_id, trigger, evaluated_at, findings, rules, ... }`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunOutput {
@@ -178,6 +193,9 @@ pub struct RunOutput {
     /// What was sent to SNS, when publishing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published: Option<Published>,
+    /// An organization's scheduled fan-out (no sweep of its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fan_out: Option<FanOut>,
     /// Set when `findings` was cut to fit a size limit (the Lambda response).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub findings_truncated: Option<Truncated>,
@@ -250,6 +268,7 @@ impl RunOutput {
             api_calls_total: api_calls.values().sum(),
             api_calls,
             published: None,
+            fan_out: None,
             findings_truncated: None,
         }
     }
@@ -267,6 +286,7 @@ impl RunOutput {
             api_calls: BTreeMap::new(),
             api_calls_total: 0,
             published: None,
+            fan_out: None,
             findings_truncated: None,
         }
     }

@@ -1122,7 +1122,8 @@ async fn without_a_usable_roster_events_read_the_whole_account_and_write_one() {
 
     // Another run wrote the roster after this one read it: dropped, not overwritten.
     let roster: iam_assurance_rules::roster::Roster = serde_json::from_str(&replaced.json).unwrap();
-    assert!(matches!(store.put_roster(&replaced.json, Some(8), "another run", t0).await, WriteOutcome::Written));
+    let another_run = StateStore::new(&clients, TABLE);
+    assert!(matches!(another_run.put_roster(&replaced.json, Some(8), "another run", t0).await, WriteOutcome::Written));
     assert_eq!(store.roster().await.unwrap().unwrap().version, 9);
     let kept = iam_assurance::run::roster_store::store(&store, &roster, Some(8), "test", t0).await.unwrap();
     assert_eq!(kept, iam_assurance::output::RosterOutcome::Dropped);

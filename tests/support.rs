@@ -257,6 +257,10 @@ impl Env {
             state_table: self.state_table.clone(),
             time_budget: std::time::Duration::from_secs(60),
             home_account: Some("123456789012".into()),
+            member_role_name: None,
+            organization: false,
+            accounts_queue_url: None,
+            account: None,
         }
     }
 

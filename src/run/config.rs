@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use iam_assurance_aws::state::StateStore;
 use iam_assurance_aws::{ssm, Clients};
 use iam_assurance_rules::Settings;
 
@@ -31,7 +32,23 @@ pub struct Config {
     /// The account the function runs in, when known without asking (the Lambda function's
     /// ARN); `None`: asked of the credentials ([`Clients::account`]) when needed.
     pub home_account: Option<String>,
+    /// The role a run assumes to read another account's IAM (`MEMBER_ROLE_NAME`): an event
+    /// from a member account, `sweep --account`, every account of the organization. `None`:
+    /// only the account the credentials reach is read.
+    pub member_role_name: Option<String>,
+    /// Organization mode (`ORGANIZATION_MODE=true`): the state table is partitioned by account,
+    /// settings have per-account overrides, a scheduled event fans out to every account.
+    pub organization: bool,
+    /// The queue the organization's scheduled fan-out sends one message per account to
+    /// (`ACCOUNTS_QUEUE_URL`).
+    pub accounts_queue_url: Option<String>,
+    /// The account this run is for, once known: its partition of the state table and its
+    /// settings overrides in organization mode.
+    pub account: Option<String>,
 }
+
+/// The member role's default name.
+pub const DEFAULT_MEMBER_ROLE: &str = "iam-assurance-reader";
 
 impl Config {
     /// From the environment: `SETTINGS_PREFIX` (default `/iam-assurance`), `FINDINGS_TOPIC_ARN`,
@@ -46,6 +63,10 @@ impl Config {
             state_table: var("STATE_TABLE"),
             time_budget: Duration::from_secs(240),
             home_account: None,
+            member_role_name: var("MEMBER_ROLE_NAME"),
+            organization: var("ORGANIZATION_MODE").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            accounts_queue_url: var("ACCOUNTS_QUEUE_URL"),
+            account: None,
         }
     }
 }
@@ -63,6 +84,11 @@ pub enum RunError {
     State(String),
     #[error("cannot tell which account the credentials reach: {0}")]
     Identity(String),
+    /// A member account's role could not be assumed: that account's run fails alone.
+    #[error("cannot read account {account}: {reason}")]
+    Member { account: String, reason: String },
+    #[error("cannot fan out to the organization's accounts: {0}")]
+    FanOut(String),
 }
 
 impl RunError {
@@ -73,14 +99,32 @@ impl RunError {
             RunError::Publish(_) => "PublishFailed",
             RunError::State(_) => "StateUnavailable",
             RunError::Identity(_) => "IdentityUnavailable",
+            RunError::Member { .. } => "MemberUnreachable",
+            RunError::FanOut(_) => "FanOutFailed",
         }
     }
 }
 
-/// The run's settings, from SSM or the settings file.
+impl Config {
+    /// The finding-state table of this run: the account's partition in organization mode.
+    pub fn state_store(&self, clients: &Clients) -> Option<StateStore> {
+        let table = self.state_table.as_deref()?;
+        Some(match (&self.account, self.organization) {
+            (Some(account), true) => StateStore::partition(clients, table, account),
+            _ => StateStore::new(clients, table),
+        })
+    }
+}
+
+/// The run's settings, from SSM (with the account's overrides in organization mode) or the
+/// settings file.
 pub async fn load_settings(clients: &Clients, config: &Config) -> Result<Settings, RunError> {
     match &config.settings {
-        SettingsSource::Ssm(prefix) => ssm::load_settings(clients, prefix).await.map_err(|e| RunError::Settings(e.to_string())),
+        SettingsSource::Ssm(prefix) => match (&config.account, config.organization) {
+            (Some(account), true) => ssm::load_account_settings(clients, prefix, account).await,
+            _ => ssm::load_settings(clients, prefix).await,
+        }
+        .map_err(|e| RunError::Settings(e.to_string())),
         SettingsSource::File(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| RunError::Settings(format!("{}: {e}", path.display())))?;
             Settings::from_json_text(&text).map_err(|e| RunError::Settings(format!("{}: {e}", path.display())))

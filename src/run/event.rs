@@ -13,6 +13,7 @@ use iam_assurance_rules::report::{FindingStatus, RuleStatus};
 use iam_assurance_rules::{catalog, evaluate_only, Rule};
 
 use super::config::{load_settings, Config, RunError};
+use super::reach::{home_account, reach, session_name};
 use super::reads::{self, TargetedRead};
 use super::scope::{candidate_fingerprints, deleted_entity_arn, possible_fingerprints, retain_in_scope, scope_of};
 use super::{publish, roster_store};
@@ -27,29 +28,37 @@ pub fn rules_for(change: &Change, unmoved: &[Unmoved]) -> Vec<&'static dyn Rule>
     change.rules().into_iter().filter(|rule| !unmoved.iter().any(|u| rule.meta().unmoved_by(*u))).collect()
 }
 
-/// Evaluate one CloudTrail event, in the account the credentials reach; an event from another
-/// account is acknowledged and evaluated nowhere.
+/// Evaluate one CloudTrail event in the account it happened in: the one the credentials reach,
+/// or a member account through its role; without a member role, an event from another account
+/// is acknowledged and evaluated nowhere.
 pub async fn run(clients: &Clients, config: &Config, event: CloudTrailEvent, now: DateTime<Utc>) -> Result<RunOutput, RunError> {
     let started = Instant::now();
     clients.counter.reset();
-    // An event names the account it happened in: with these credentials the run can read only
-    // their own, and must not evaluate another account's change against it.
-    let home = match &config.home_account {
-        Some(account) => account.clone(),
-        None => clients.account().await.map_err(|e| RunError::Identity(e.to_string()))?,
+    // An event names the account it happened in. The run reads that account: the one the
+    // credentials reach, or a member account through its role (`MEMBER_ROLE_NAME`); it never
+    // evaluates one account's change against another's data.
+    let home = home_account(clients, config).await?;
+    let member = event.account.as_deref().filter(|a| *a != home);
+    let (clients, config) = match (member, config.member_role_name.as_deref()) {
+        (None, _) => reach(clients, config, None, "", "").await?,
+        (Some(account), Some(role)) => {
+            Box::pin(reach(clients, config, Some(account), role, &session_name("event", &event.event_id))).await?
+        }
+        (Some(account), None) => {
+            let reason = format!(
+                "`{}` happened in account {account}, and these credentials reach account {home}: nothing was evaluated or \
+attributed (set MEMBER_ROLE_NAME to read member accounts through a role, as organization mode does)",
+                event.event_name
+            );
+            tracing::warn!(%reason, "event from another account");
+            let mut output = RunOutput::ignored(account.to_string(), reason, now);
+            output.api_calls = clients.counter.snapshot();
+            output.api_calls_total = output.api_calls.values().sum();
+            return Ok(output);
+        }
     };
-    if let Some(account) = event.account.as_deref().filter(|a| *a != home) {
-        let reason = format!(
-            "`{}` happened in account {account}, and these credentials reach account {home}: nothing was evaluated or \
-attributed (to watch another account, deploy there or run in organization mode)",
-            event.event_name
-        );
-        tracing::warn!(%reason, "event from another account");
-        let mut output = RunOutput::ignored(account.to_string(), reason, now);
-        output.api_calls = clients.counter.snapshot();
-        output.api_calls_total = output.api_calls.values().sum();
-        return Ok(output);
-    }
+    let (clients, config) = (&clients, &config);
+    let home = config.account.clone().unwrap_or(home);
     let settings = Box::pin(load_settings(clients, config)).await?;
     let store = roster_store::table(clients, config);
     let mut read = match &event.change {

@@ -6,13 +6,17 @@
 //! - [`event`]: the targeted run of a CloudTrail event;
 //! - [`reads`]: what an event reads: narrowly, through the administrator roster, or the whole account;
 //! - [`through_roster`]: the event reads that go through the administrator roster;
+//! - [`organization`]: organization mode's round: the scheduled fan-out and the accounts queue's consumer;
+//! - [`reach`]: which account a run reads, and through which credentials (a member's role);
 //! - [`roster_store`]: the administrator roster kept in the state table, read and stored;
 //! - [`scope`]: what an event covers: the entities it may report and resolve, the state items it reads;
 //! - [`publish`]: what changed to SNS through the finding state (claim, publish, release).
 
 pub mod config;
 pub mod event;
+pub mod organization;
 pub mod publish;
+pub mod reach;
 pub mod reads;
 pub mod roster_store;
 pub mod scope;
@@ -25,7 +29,7 @@ use serde_json::Value;
 
 pub use config::{Config, RunError, SettingsSource};
 pub use publish::publish_changes;
-pub use sweep::sweep;
+pub use sweep::{sweep, sweep_account};
 
 use crate::output::{RunOutput, Trigger};
 use crate::route::{route, Route};
@@ -37,6 +41,9 @@ pub async fn handle_event(clients: &Clients, config: &Config, event: &Value, now
             tracing::info!(%reason, "event ignored");
             let account = event.get("account").and_then(Value::as_str).unwrap_or("").to_string();
             Ok(RunOutput::ignored(account, reason, now))
+        }
+        Route::Sweep { event_id, time } if config.organization => {
+            Box::pin(organization::fan_out(clients, config, Trigger::Schedule { event_id, time }, now)).await
         }
         Route::Sweep { event_id, time } => Box::pin(sweep(clients, config, Trigger::Schedule { event_id, time }, now)).await,
         Route::CloudTrail(cloudtrail) => Box::pin(event::run(clients, config, cloudtrail, now)).await,

@@ -89,7 +89,7 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
         });
     };
 
-    let store = StateStore::new(clients, table);
+    let store = config.state_store(clients).unwrap_or_else(|| StateStore::new(clients, table));
     let state_error = |e: iam_assurance_aws::AdapterError| RunError::State(e.to_string());
     let loaded = match &obs.state_keys {
         // A sweep: every item, without the stored findings (most of the table's size), then

@@ -39,7 +39,7 @@ impl StoredRoster {
 /// deployed). Without it, or without a topic, no roster is read or stored.
 pub fn table(clients: &Clients, config: &Config) -> Option<StateStore> {
     config.topic_arn.as_ref()?;
-    config.state_table.as_deref().map(|table| StateStore::new(clients, table))
+    config.state_store(clients)
 }
 
 /// Read the stored roster (one GetItem). A roster of another format or that does not parse is

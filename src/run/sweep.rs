@@ -12,6 +12,7 @@ use iam_assurance_rules::roster::Roster;
 use iam_assurance_rules::{evaluate, Settings};
 
 use super::config::{load_settings, Config, RunError};
+use super::reach::{reach, session_name};
 use super::{publish, roster_store};
 use crate::alerts::Observation;
 use crate::output::{RunOutput, Trigger};
@@ -24,6 +25,29 @@ pub fn collection(settings: &Settings) -> Collection {
     collection.virtual_mfa_devices = settings.read(DataSource::VirtualMfaDevices);
     collection.service_last_accessed = settings.read(DataSource::ServiceLastAccessed);
     collection
+}
+
+/// A full sweep of `account` (`None`: the account the credentials reach; another is read
+/// through `role_name` assumed there).
+pub async fn sweep_account(
+    hub: &Clients,
+    config: &Config,
+    account: Option<&str>,
+    role_name: &str,
+    trigger: Trigger,
+    now: DateTime<Utc>,
+) -> Result<RunOutput, RunError> {
+    hub.counter.reset();
+    let id = now.format("%Y%m%dT%H%M%S").to_string();
+    let (clients, config) = Box::pin(reach(hub, config, account, role_name, &session_name("sweep", &id))).await?;
+    let calls = hub.counter.snapshot();
+    let mut output = Box::pin(sweep(&clients, &config, trigger, now)).await?;
+    // The AssumeRole (or the identity call) before the sweep's own count started.
+    for (call, n) in calls {
+        *output.api_calls.entry(call).or_insert(0) += n;
+    }
+    output.api_calls_total = output.api_calls.values().sum();
+    Ok(output)
 }
 
 /// A full sweep of the account.

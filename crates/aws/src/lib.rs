@@ -30,6 +30,7 @@ mod credential_report;
 pub mod credentials;
 mod deadline;
 pub mod error;
+pub mod organization;
 pub mod permissions;
 mod service_access;
 pub mod sns;
@@ -66,6 +67,9 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sts: aws_sdk_sts::Client,
+    /// Organization mode: the accounts to sweep, and the queue they are sent to.
+    pub organizations: aws_sdk_organizations::Client,
+    pub sqs: aws_sdk_sqs::Client,
     pub counter: CallCounter,
     /// The account these credentials reach, once asked ([`Clients::account`]).
     account: Arc<OnceLock<String>>,
@@ -82,11 +86,17 @@ pub fn default_timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// The standard AWS configuration (default credential chain, `AWS_REGION`, `AWS_PROFILE`,
+/// `AWS_ENDPOINT_URL`): what [`Clients::from_config`] builds on, loaded once when several
+/// sets of clients (each with its own call count) are built.
+pub async fn load_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
 impl Clients {
     /// Load the standard AWS configuration and build every client from it.
     pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::from_config(&config)
+        Self::from_config(&load_config().await)
     }
 
     /// Build every client from a loaded configuration. IAM is a global service: when the
@@ -109,7 +119,11 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(config).interceptor(counting.clone()).build(),
             ),
-            sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(config).interceptor(counting).build()),
+            sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(config).interceptor(counting.clone()).build()),
+            organizations: aws_sdk_organizations::Client::from_conf(
+                aws_sdk_organizations::config::Builder::from(config).interceptor(counting.clone()).build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(config).interceptor(counting).build()),
             counter,
             account: Arc::default(),
         }
@@ -132,15 +146,58 @@ impl Clients {
             .region(iam.config().region().cloned())
             .interceptor(counting.clone())
             .build();
+        let organizations = aws_sdk_organizations::config::Builder::default()
+            .behavior_version(aws_sdk_organizations::config::BehaviorVersion::latest())
+            .region(iam.config().region().cloned())
+            .interceptor(counting.clone())
+            .build();
+        let sqs = aws_sdk_sqs::config::Builder::default()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(iam.config().region().cloned())
+            .interceptor(counting.clone())
+            .build();
         Clients {
             iam: aws_sdk_iam::Client::from_conf(iam.config().to_builder().interceptor(counting.clone()).build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm.config().to_builder().interceptor(counting.clone()).build()),
             sns: aws_sdk_sns::Client::from_conf(sns.config().to_builder().interceptor(counting.clone()).build()),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.config().to_builder().interceptor(counting).build()),
             sts: aws_sdk_sts::Client::from_conf(sts),
+            organizations: aws_sdk_organizations::Client::from_conf(organizations),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
             counter,
             account: Arc::default(),
         }
+    }
+
+    /// The clients of a run in a member account of an organization: IAM is read through the
+    /// role `role_arn` of that account (one `sts:AssumeRole`, counted, with `session` naming
+    /// the run, before anything else), while settings, the finding state and SNS stay these
+    /// (the hub's). Fails when the role cannot be assumed, naming the role and why.
+    pub async fn for_member(&self, account: &str, role_arn: &str, session: &str) -> Result<Clients, AdapterError> {
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name(session)
+            .send()
+            .await
+            .map_err(|e| AdapterError::aws("sts:AssumeRole", &e))?;
+        let credentials = out.credentials.ok_or_else(|| AdapterError::InvalidRequest {
+            operation: "sts:AssumeRole",
+            detail: format!("assuming {role_arn} returned no credentials"),
+        })?;
+        let expiry = std::time::SystemTime::try_from(credentials.expiration).ok();
+        let credentials = aws_credential_types::Credentials::new(
+            credentials.access_key_id,
+            credentials.secret_access_key,
+            Some(credentials.session_token),
+            expiry,
+            "iam-assurance-member-role",
+        );
+        let mut member = self.clone();
+        member.iam = aws_sdk_iam::Client::from_conf(self.iam.config().to_builder().credentials_provider(credentials).build());
+        member.account = Arc::new(OnceLock::from(account.to_string()));
+        Ok(member)
     }
 
     /// The account these credentials reach: `AWS_ACCOUNT_ID` when the environment gives it

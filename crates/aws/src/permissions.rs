@@ -42,12 +42,20 @@ pub const SSM_ACTIONS: &[&str] = &["ssm:GetParametersByPath"];
 /// SNS actions, on the findings topic only.
 pub const SNS_ACTIONS: &[&str] = &["sns:Publish"];
 
-/// DynamoDB actions, on the finding-state table only: load it (`Scan` for a sweep,
+/// DynamoDB actions, on the finding-state table only: load it (`Scan` for a sweep, `Query` of
+/// one account's partition in organization mode,
 /// `BatchGetItem` of the fingerprints an event can touch), read the administrator roster
 /// (`GetItem`), conditional writes (`PutItem`), and releasing a claim whose item did not exist
 /// before, or dropping a roster that may be stale (`DeleteItem`).
 pub const DYNAMODB_ACTIONS: &[&str] =
-    &["dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
+    &["dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
+
+/// Organization mode only, for the hub's function: list the accounts to sweep (from the
+/// management account or a delegated administrator), send one message per account to the
+/// accounts queue, assume the member role in each. (A member account's role grants only
+/// [`IAM_ACTIONS`].)
+pub const ORGANIZATION_ACTIONS: &[&str] =
+    &["organizations:ListAccounts", "organizations:ListChildren", "sqs:SendMessage", "sts:AssumeRole"];
 
 /// Calls every principal may make, whatever its policies: STS `GetCallerIdentity` (the CLI
 /// asks which account its credentials reach; the function knows it from its own ARN).
@@ -59,15 +67,18 @@ pub fn all() -> Vec<&'static str> {
 }
 
 /// The IAM action that allows a counted call. Most calls are their own action; SNS's
-/// `PublishBatch` is allowed by `sns:Publish`.
+/// `PublishBatch` is allowed by `sns:Publish`, SQS's `SendMessageBatch` by `sqs:SendMessage`.
 pub fn action_for_call(call: &str) -> &str {
     match call {
         "sns:PublishBatch" => "sns:Publish",
+        "sqs:SendMessageBatch" => "sqs:SendMessage",
         other => other,
     }
 }
 
-/// Whether a counted call (`iam:GetUser`, `sns:PublishBatch`) is covered by the list.
+/// Whether a counted call (`iam:GetUser`, `sns:PublishBatch`) is covered by the lists (the
+/// organization's included).
 pub fn is_granted(call: &str) -> bool {
-    UNGATED_CALLS.contains(&call) || all().contains(&action_for_call(call))
+    let action = action_for_call(call);
+    UNGATED_CALLS.contains(&call) || all().contains(&action) || ORGANIZATION_ACTIONS.contains(&action)
 }

@@ -30,18 +30,87 @@ const OPERATION: &str = "ssm:GetParametersByPath";
 /// Counted as `ssm:GetParametersByPath`, once per page (10 parameters a page).
 pub async fn load_settings(clients: &Clients, prefix: &str) -> Result<Settings, AdapterError> {
     let root = normalize(prefix);
-    let rules = format!("{root}/rules/");
-    let global = format!("{root}/{GLOBAL_KEY}");
-    // (rule id, raw value, is a SecureString)
-    let mut entries: Vec<(String, Result<Value, String>, bool)> = Vec::new();
-    let mut global_value: Option<(String, Result<Value, String>, bool)> = None;
+    let read = read_path(clients, if root.is_empty() { "/" } else { root.as_str() }, true).await?;
+    let (rules, global) = classify(read, &root);
+    Ok(settings(rules, global))
+}
+
+/// The settings of one account of an organization: the organization's (`<prefix>/rules/*`,
+/// `<prefix>/global`) with the account's overrides (`<prefix>/accounts/<account>/rules/*`,
+/// `<prefix>/accounts/<account>/global`) on top. A key the account sets replaces the
+/// organization's; `exceptions` add up (the organization's, then the account's). Three paginated
+/// reads (the rules, the global settings, the account's), so an account never pays for the
+/// overrides of the others.
+pub async fn load_account_settings(clients: &Clients, prefix: &str, account: &str) -> Result<Settings, AdapterError> {
+    let root = normalize(prefix);
+    let own = format!("{root}/accounts/{account}");
+    let rules_path = format!("{root}/rules");
+    let (rules, top, overrides) = tokio::join!(
+        read_path(clients, &rules_path, true),
+        read_path(clients, if root.is_empty() { "/" } else { root.as_str() }, false),
+        read_path(clients, &own, true),
+    );
+    let (mut rules, _) = classify(rules?, &root);
+    let (_, mut global) = classify(top?, &root);
+    let (account_rules, account_global) = classify(overrides?, &own);
+    for (id, raw, secret) in account_rules {
+        match rules.iter_mut().find(|(known, _, _)| *known == id) {
+            Some(entry) => {
+                entry.1 = overlay(std::mem::replace(&mut entry.1, Ok(Value::Null)), raw);
+                entry.2 |= secret;
+            }
+            None => rules.push((id, raw, secret)),
+        }
+    }
+    if let Some((source, raw, secret)) = account_global {
+        global = Some(match global {
+            Some((org_source, org_raw, org_secret)) => (format!("{org_source} with {source}"), overlay(org_raw, raw), org_secret || secret),
+            None => (source, raw, secret),
+        });
+    }
+    Ok(settings(rules, global))
+}
+
+/// The organization's fan-out settings, `<prefix>/organization` (a JSON object; `None` when
+/// absent): one non-recursive read of `<prefix>`.
+pub async fn load_organization(clients: &Clients, prefix: &str) -> Result<Option<Result<Value, String>>, AdapterError> {
+    let root = normalize(prefix);
+    let name = format!("{root}/organization");
+    let read = read_path(clients, if root.is_empty() { "/" } else { root.as_str() }, false).await?;
+    Ok(read.into_iter().find(|(n, _, _)| *n == name).map(|(_, raw, _)| raw))
+}
+
+/// An account's settings object over the organization's: its keys replace theirs,
+/// `exceptions` add up. An error on either side is the result.
+fn overlay(organization: Result<Value, String>, account: Result<Value, String>) -> Result<Value, String> {
+    let (organization, account) = (organization?, account?);
+    let (Value::Object(mut merged), Value::Object(account)) = (organization.clone(), account.clone()) else {
+        // Not both objects: the account's value stands, and is validated as any other.
+        return Ok(account);
+    };
+    for (key, value) in account {
+        match (key.as_str(), merged.get_mut(&key), value) {
+            ("exceptions", Some(Value::Array(base)), Value::Array(more)) => base.extend(more),
+            (_, _, value) => {
+                merged.insert(key, value);
+            }
+        }
+    }
+    Ok(Value::Object(merged))
+}
+
+/// (name, raw value, is a SecureString) of every parameter under `path`.
+type Read = Vec<(String, Result<Value, String>, bool)>;
+
+async fn read_path(clients: &Clients, path: &str, recursive: bool) -> Result<Read, AdapterError> {
+    let mut read = Read::new();
     let mut next_token: Option<String> = None;
     loop {
         let out = clients
             .ssm
             .get_parameters_by_path()
-            .path(if root.is_empty() { "/" } else { root.as_str() })
-            .recursive(true)
+            .path(path)
+            .recursive(recursive)
             .with_decryption(true)
             .set_next_token(next_token.take())
             .send()
@@ -52,39 +121,56 @@ pub async fn load_settings(clients: &Clients, prefix: &str) -> Result<Settings, 
             // A SecureString's value never appears in an error or a log line (serde_json's
             // syntax errors give a line and column, not the text).
             let secret = parameter.r#type() == Some(&ParameterType::SecureString);
-            let parse = || {
-                let value = parameter.value().unwrap_or("");
-                serde_json::from_str::<Value>(value).map_err(|e| format!("parameter {name} is not valid JSON: {e}"))
-            };
-            if name == global {
-                global_value = Some((format!("parameter {name}"), parse(), secret));
-            } else if let Some(id) = name.strip_prefix(&rules) {
-                if !id.is_empty() {
-                    entries.push((id.to_owned(), parse(), secret));
-                }
-            } else {
-                tracing::debug!(parameter = name, "not a setting of iam-assurance; ignored");
-            }
+            let value = parameter.value().unwrap_or("");
+            let parsed = serde_json::from_str::<Value>(value).map_err(|e| format!("parameter {name} is not valid JSON: {e}"));
+            read.push((name.to_owned(), parsed, secret));
         }
         match out.next_token().filter(|t| !t.is_empty()) {
             Some(token) => next_token = Some(token.to_owned()),
             None => break,
         }
     }
+    Ok(read)
+}
+
+/// The rules' entries (rule id, raw, secret) and the global one (its source, raw, secret) among
+/// the parameters under `root`.
+#[allow(clippy::type_complexity)]
+fn classify(read: Read, root: &str) -> (Vec<(String, Result<Value, String>, bool)>, Option<(String, Result<Value, String>, bool)>) {
+    let rules_prefix = format!("{root}/rules/");
+    let global_name = format!("{root}/{GLOBAL_KEY}");
+    let mut rules = Vec::new();
+    let mut global = None;
+    for (name, raw, secret) in read {
+        if name == global_name {
+            global = Some((format!("parameter {name}"), raw, secret));
+        } else if let Some(id) = name.strip_prefix(&rules_prefix) {
+            if !id.is_empty() {
+                rules.push((id.to_owned(), raw, secret));
+            }
+        } else {
+            tracing::debug!(parameter = %name, "not a setting of this scope; ignored");
+        }
+    }
+    (rules, global)
+}
+
+/// Settings from classified entries.
+fn settings(rules: Vec<(String, Result<Value, String>, bool)>, global: Option<(String, Result<Value, String>, bool)>) -> Settings {
     let mut settings = Settings::defaults();
-    for (id, raw, secret) in entries {
+    for (id, raw, secret) in rules {
         if secret {
             settings.insert_secret(id, raw);
         } else {
             settings.insert(id, raw);
         }
     }
-    match global_value {
+    match global {
         Some((source, raw, true)) => settings.set_global_secret(&source, raw),
         Some((source, raw, false)) => settings.set_global(&source, raw),
         None => {}
     }
-    Ok(settings)
+    settings
 }
 
 /// `/iam-assurance/` → `/iam-assurance` (a missing leading slash is added, a trailing one

@@ -61,6 +61,9 @@ const DELETE: &str = "dynamodb:DeleteItem";
 
 /// The attribute naming the run that wrote an item (see [`StateStore::apply`]).
 const WRITER: &str = "written_by";
+/// The partition key of an organization's table: the account.
+pub const PARTITION: &str = "account";
+const QUERY: &str = "dynamodb:Query";
 
 /// Every attribute but `finding`: what [`StateStore::load_light`] reads.
 const LIGHT_ATTRIBUTES: &[&str] = &[
@@ -197,12 +200,40 @@ pub struct StateStore {
     /// resent by the SDK, fails its own condition; the item then says whether it was this
     /// store's (see [`StateStore::apply`]).
     writer: String,
+    /// In organization mode, the account whose partition this store reads and writes (the
+    /// table's partition key `account`, sort key `fingerprint`); `None`: a single account's
+    /// table (partition key `fingerprint`).
+    partition: Option<String>,
 }
 
 impl StateStore {
-    /// The table, for one run: each store has its own writer token.
+    /// A single account's table, for one run: each store has its own writer token.
     pub fn new(clients: &Clients, table: impl Into<String>) -> Self {
-        StateStore { clients: clients.clone(), table: table.into(), writer: uuid::Uuid::new_v4().simple().to_string() }
+        StateStore { clients: clients.clone(), table: table.into(), writer: uuid::Uuid::new_v4().simple().to_string(), partition: None }
+    }
+
+    /// One account's partition of an organization's table (partition key `account`, sort key
+    /// `fingerprint`): loads are a `Query` of that partition, never a scan of the table.
+    pub fn partition(clients: &Clients, table: impl Into<String>, account: impl Into<String>) -> Self {
+        StateStore { partition: Some(account.into()), ..StateStore::new(clients, table) }
+    }
+
+    /// The key of an item of this store.
+    fn key(&self, fingerprint: &str) -> HashMap<String, AttributeValue> {
+        let mut key = HashMap::from([("fingerprint".to_string(), AttributeValue::S(fingerprint.to_string()))]);
+        if let Some(account) = &self.partition {
+            key.insert(PARTITION.to_string(), AttributeValue::S(account.clone()));
+        }
+        key
+    }
+
+    /// An item as this store writes it: in its partition, with its writer token.
+    fn stamped(&self, mut item: HashMap<String, AttributeValue>) -> HashMap<String, AttributeValue> {
+        if let Some(account) = &self.partition {
+            item.insert(PARTITION.to_string(), AttributeValue::S(account.clone()));
+        }
+        item.insert(WRITER.to_string(), AttributeValue::S(self.writer.clone()));
+        item
     }
 
     pub fn table(&self) -> &str {
@@ -233,19 +264,44 @@ impl StateStore {
             (None, None)
         };
         loop {
-            let out = self
-                .clients
-                .dynamodb
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_projection_expression(projection.clone())
-                .set_expression_attribute_names(names.clone())
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| AdapterError::aws(SCAN, &e))?;
-            for raw in out.items().iter().filter(|raw| !is_roster(raw)) {
+            let (items, last) = match &self.partition {
+                None => {
+                    let out = self
+                        .clients
+                        .dynamodb
+                        .scan()
+                        .table_name(&self.table)
+                        .consistent_read(true)
+                        .set_projection_expression(projection.clone())
+                        .set_expression_attribute_names(names.clone())
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| AdapterError::aws(SCAN, &e))?;
+                    (out.items, out.last_evaluated_key)
+                }
+                Some(account) => {
+                    let mut names = names.clone().unwrap_or_default();
+                    names.insert("#partition".to_string(), PARTITION.to_string());
+                    let out = self
+                        .clients
+                        .dynamodb
+                        .query()
+                        .table_name(&self.table)
+                        .consistent_read(true)
+                        .key_condition_expression("#partition = :partition")
+                        .expression_attribute_values(":partition", AttributeValue::S(account.clone()))
+                        .set_projection_expression(projection.clone())
+                        .set_expression_attribute_names(Some(names))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|e| AdapterError::aws(QUERY, &e))?;
+                    (out.items, out.last_evaluated_key)
+                }
+            };
+            let items = items.unwrap_or_default();
+            for raw in items.iter().filter(|raw| !is_roster(raw)) {
                 if let Some(pending) = pending_from_item(raw) {
                     match pending {
                         Ok(pending) => loaded.pending.push(pending),
@@ -260,8 +316,8 @@ impl StateStore {
                     Err(reason) => loaded.skipped.push(reason),
                 }
             }
-            match out.last_evaluated_key().filter(|k| !k.is_empty()) {
-                Some(key) => start = Some(key.clone()),
+            match last.filter(|k| !k.is_empty()) {
+                Some(key) => start = Some(key),
                 None => break,
             }
         }
@@ -276,8 +332,7 @@ impl StateStore {
     /// Counted as `dynamodb:BatchGetItem` per request.
     pub async fn get(&self, fingerprints: &BTreeSet<String>) -> Result<Loaded, AdapterError> {
         let mut loaded = Loaded::default();
-        let keys: Vec<HashMap<String, AttributeValue>> =
-            fingerprints.iter().map(|f| HashMap::from([("fingerprint".to_string(), AttributeValue::S(f.clone()))])).collect();
+        let keys: Vec<HashMap<String, AttributeValue>> = fingerprints.iter().map(|f| self.key(f)).collect();
         for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
             let mut pending = chunk.to_vec();
             let mut retries = 0u32;
@@ -369,7 +424,7 @@ impl StateStore {
             .dynamodb
             .get_item()
             .table_name(&self.table)
-            .key("fingerprint", AttributeValue::S(fingerprint.to_string()))
+            .set_key(Some(self.key(fingerprint)))
             .consistent_read(true)
             .send()
             .await;
@@ -396,8 +451,7 @@ impl StateStore {
         let Condition { condition, names, values } = Condition::of(write.expect);
         match &write.put {
             Some(item) => {
-                let mut raw = to_item(item);
-                raw.insert(WRITER.to_string(), AttributeValue::S(self.writer.clone()));
+                let raw = self.stamped(to_item(item));
                 let result = self
                     .clients
                     .dynamodb
@@ -417,7 +471,7 @@ impl StateStore {
                     .dynamodb
                     .delete_item()
                     .table_name(&self.table)
-                    .key("fingerprint", AttributeValue::S(write.fingerprint.clone()))
+                    .set_key(Some(self.key(&write.fingerprint)))
                     .condition_expression(condition)
                     .set_expression_attribute_names(names)
                     .set_expression_attribute_values(values)
@@ -436,7 +490,7 @@ impl StateStore {
     pub async fn keep_pending(&self, messages: &[OutgoingMessage], now: DateTime<Utc>) -> Result<usize, AdapterError> {
         for (n, message) in messages.iter().enumerate() {
             let attributes = serde_json::to_string(&message.attributes).unwrap_or_else(|_| "{}".into());
-            let item = HashMap::from([
+            let item = self.stamped(HashMap::from([
                 ("fingerprint".to_string(), AttributeValue::S(format!("{PENDING_PREFIX}{}#{n:04}", self.writer))),
                 ("subject".to_string(), AttributeValue::S(message.subject.clone())),
                 ("message_json".to_string(), AttributeValue::S(message.message_json.clone())),
@@ -446,7 +500,7 @@ impl StateStore {
                 ("first_seen".to_string(), time(now)),
                 // Long past any retry; a message older than a week is no longer news.
                 ("expires_at".to_string(), number((now + chrono::Duration::days(7)).timestamp())),
-            ]);
+            ]));
             self.clients
                 .dynamodb
                 .put_item()
@@ -465,7 +519,7 @@ impl StateStore {
             .dynamodb
             .delete_item()
             .table_name(&self.table)
-            .key("fingerprint", AttributeValue::S(key.to_string()))
+            .set_key(Some(self.key(key)))
             .send()
             .await
             .map_err(|e| AdapterError::aws(DELETE, &e))?;
@@ -502,7 +556,7 @@ impl StateStore {
             .dynamodb
             .get_item()
             .table_name(&self.table)
-            .key("fingerprint", AttributeValue::S(ROSTER_KEY.to_string()))
+            .set_key(Some(self.key(ROSTER_KEY)))
             .consistent_read(true)
             .send()
             .await
@@ -521,14 +575,13 @@ impl StateStore {
     pub async fn put_roster(&self, json: &str, expect: Option<u64>, by: &str, now: DateTime<Utc>) -> WriteOutcome {
         let Condition { condition, names, values } = Condition::of(expect.map_or(Expect::Absent, Expect::Version));
         let version = expect.map_or(1, |v| v + 1);
-        let item = HashMap::from([
+        let item = self.stamped(HashMap::from([
             ("fingerprint".to_string(), AttributeValue::S(ROSTER_KEY.to_string())),
             ("roster".to_string(), AttributeValue::S(json.to_string())),
             ("version".to_string(), number(version)),
             ("updated_at".to_string(), time(now)),
             ("updated_by".to_string(), AttributeValue::S(by.to_string())),
-            (WRITER.to_string(), AttributeValue::S(self.writer.clone())),
-        ]);
+        ]));
         let result = self
             .clients
             .dynamodb
@@ -549,14 +602,7 @@ impl StateStore {
     /// Drop the roster, whatever its version: events read the whole account until a sweep
     /// writes a new one.
     pub async fn delete_roster(&self) -> WriteOutcome {
-        let result = self
-            .clients
-            .dynamodb
-            .delete_item()
-            .table_name(&self.table)
-            .key("fingerprint", AttributeValue::S(ROSTER_KEY.to_string()))
-            .send()
-            .await;
+        let result = self.clients.dynamodb.delete_item().table_name(&self.table).set_key(Some(self.key(ROSTER_KEY))).send().await;
         outcome(result, DELETE, |e| e.is_conditional_check_failed_exception())
     }
 }

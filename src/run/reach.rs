@@ -1,0 +1,54 @@
+//! Which account a run reads, and through which credentials: the account the credentials reach
+//! (the hub's own, in an organization), or a member account through the role assumed there.
+
+use iam_assurance_aws::Clients;
+
+use super::config::{Config, RunError};
+
+/// `arn:aws:iam::<account>:role/<name>`: the member role of an account.
+pub fn member_role_arn(account: &str, role_name: &str) -> String {
+    format!("arn:aws:iam::{account}:role/{role_name}")
+}
+
+/// A session name for AssumeRole that names the run (`iam-assurance-sweep-<id>`): at most 64
+/// characters of `[A-Za-z0-9+=,.@_-]`, what STS accepts.
+pub fn session_name(kind: &str, id: &str) -> String {
+    let raw = format!("iam-assurance-{kind}-{id}");
+    raw.chars().map(|c| if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) { c } else { '-' }).take(64).collect()
+}
+
+/// The account the credentials reach: as configured (the function's own ARN), else asked.
+pub async fn home_account(clients: &Clients, config: &Config) -> Result<String, RunError> {
+    match &config.home_account {
+        Some(account) => Ok(account.clone()),
+        None => clients.account().await.map_err(|e| RunError::Identity(e.to_string())),
+    }
+}
+
+/// The clients and configuration of a run for `account` (`None`: the account the credentials
+/// reach). Another account is read through `role_name` assumed there (one `sts:AssumeRole`,
+/// with `session` naming the run); its failure is that account's alone
+/// ([`RunError::Member`]). The configuration says which account the run is for (its state
+/// partition and settings overrides in organization mode).
+pub async fn reach(
+    hub: &Clients,
+    config: &Config,
+    account: Option<&str>,
+    role_name: &str,
+    session: &str,
+) -> Result<(Clients, Config), RunError> {
+    let home = home_account(hub, config).await?;
+    let target = account.unwrap_or(&home).to_string();
+    let mut config = config.clone();
+    config.home_account = Some(home.clone());
+    config.account = Some(target.clone());
+    if target == home {
+        return Ok((hub.clone(), config));
+    }
+    let role = member_role_arn(&target, role_name);
+    let clients = hub
+        .for_member(&target, &role, session)
+        .await
+        .map_err(|e| RunError::Member { account: target.clone(), reason: format!("cannot assume {role}: {e}") })?;
+    Ok((clients, config))
+}
