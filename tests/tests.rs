@@ -10,6 +10,7 @@
 //! - `messages`: SNS message rendering (subjects, sizes, digests in parts, email and Chatbot text).
 //! - `faults`: faults injected between the function and the emulator (`proxy`: dropped replies,
 //!   errors, late answers): retried, or failing loudly, never losing or silently doubling an alert.
+//! - `organization`: organization mode against moto's Organizations and cross-account roles.
 //! - `lambda`: the binary as a Lambda function, against a minimal Runtime API on 127.0.0.1.
 //! - `telemetry`: the metric lines (CloudWatch EMF) and the WARN lines of rules not evaluated.
 
@@ -25,5 +26,6 @@ mod faults;
 mod generated;
 mod lambda;
 mod messages;
+mod organization;
 mod proxy;
 mod telemetry;

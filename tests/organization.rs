@@ -1,0 +1,302 @@
+//! Organization mode against the emulator: an organization of the hub and two member accounts
+//! (moto's Organizations, and cross-account AssumeRole, which moto grants without checking the
+//! role: refusals are injected with the fault proxy), each member with its own problems.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use chrono::Utc;
+use iam_assurance::output::Trigger;
+use iam_assurance::run::{self, organization, Config};
+use iam_assurance_aws::Clients;
+use serde_json::{json, Value};
+
+use crate::alerts::seed;
+use crate::proxy::{Fault, FaultProxy};
+use crate::support::*;
+
+const HUB: &str = "123456789012";
+const ROLE: &str = "iam-assurance-reader";
+/// The organization's state table: partition key `account`, sort key `fingerprint`.
+const ORG_TABLE: &str = "iam-assurance-org-state";
+
+/// The hub (the seeded people) and two members: `alpha` has a console user without MFA,
+/// `beta` an empty group and a user with two active keys.
+struct Org {
+    env: Env,
+    alpha: String,
+    beta: String,
+}
+
+async fn org() -> Org {
+    let env = Env::start().await;
+    seed(&env).await;
+    let hub = env.clients();
+    hub.organizations.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await.unwrap();
+    let mut members = Vec::new();
+    for name in ["alpha", "beta"] {
+        let created = hub.organizations.create_account().account_name(name).email(format!("{name}@example.com")).send().await.unwrap();
+        members.push(created.create_account_status.unwrap().account_id.unwrap());
+    }
+    let (alpha, beta) = (members[0].clone(), members[1].clone());
+    let alpha_iam = hub.for_member(&alpha, &run::reach::member_role_arn(&alpha, ROLE), "seed").await.unwrap().iam;
+    alpha_iam.create_user().user_name("alpha-admin").send().await.unwrap();
+    alpha_iam.create_login_profile().user_name("alpha-admin").password("Sample-Passw0rd!a").send().await.unwrap();
+    let beta_iam = hub.for_member(&beta, &run::reach::member_role_arn(&beta, ROLE), "seed").await.unwrap().iam;
+    beta_iam.create_group().group_name("beta-empty").send().await.unwrap();
+    beta_iam.create_user().user_name("beta-ci").send().await.unwrap();
+    beta_iam.create_access_key().user_name("beta-ci").send().await.unwrap();
+    beta_iam.create_access_key().user_name("beta-ci").send().await.unwrap();
+    create_org_table(&env.config).await;
+    Org { env, alpha, beta }
+}
+
+async fn create_org_table(config: &aws_config::SdkConfig) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let attribute =
+        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().unwrap();
+    aws_sdk_dynamodb::Client::new(config)
+        .create_table()
+        .table_name(ORG_TABLE)
+        .attribute_definitions(attribute("account"))
+        .attribute_definitions(attribute("fingerprint"))
+        .key_schema(KeySchemaElement::builder().attribute_name("account").key_type(KeyType::Hash).build().unwrap())
+        .key_schema(KeySchemaElement::builder().attribute_name("fingerprint").key_type(KeyType::Range).build().unwrap())
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The function's configuration in organization mode, with the accounts queue.
+fn org_config(env: &Env, queue: Option<String>) -> Config {
+    Config {
+        state_table: Some(ORG_TABLE.into()),
+        member_role_name: Some(ROLE.into()),
+        organization: true,
+        accounts_queue_url: queue,
+        ..env.live_config()
+    }
+}
+
+/// The account of every finding's resource: each must be the run's own.
+fn assert_attributed_to(run: &Value, account: &str) {
+    assert_eq!(run["account_id"], account, "{}", run["trigger"]);
+    for f in run["findings"].as_array().unwrap() {
+        let arn = f["resource_arn"].as_str().unwrap();
+        assert_eq!(arn.split(':').nth(4), Some(account), "a finding of account {account}'s run on {arn}");
+        assert_eq!(f["account_id"], account);
+    }
+}
+
+fn rule_ids(run: &Value) -> BTreeSet<String> {
+    run["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "open")
+        .map(|f| f["rule_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn rule_status<'a>(run: &'a Value, id: &str) -> &'a str {
+    run["rules"].as_array().unwrap().iter().find(|r| r["rule_id"] == id).unwrap()["status"].as_str().unwrap()
+}
+
+/// `sweep --account` reads the member through its role: its findings, in its account, and one
+/// AssumeRole; the hub's own sweep reads the hub with the function's credentials.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_account_is_swept_through_its_role() {
+    let org = org().await;
+    let hub = org.env.clients();
+    let config = Config { state_table: None, ..org_config(&org.env, None) };
+    for (account, expected) in [(&org.alpha, "user-mfa"), (&org.beta, "multiple-access-keys")] {
+        let run = run::sweep_account(&hub, &config, Some(account), ROLE, Trigger::Manual, Utc::now()).await.unwrap();
+        let run = serde_json::to_value(run).unwrap();
+        assert_attributed_to(&run, account);
+        assert!(rule_ids(&run).contains(expected), "{account}: {:?}", rule_ids(&run));
+        assert_eq!(run["api_calls"]["sts:AssumeRole"], 1, "{}", run["api_calls"]);
+    }
+    let run = serde_json::to_value(run::sweep_account(&hub, &config, None, ROLE, Trigger::Manual, Utc::now()).await.unwrap()).unwrap();
+    assert_attributed_to(&run, HUB);
+    assert!(run["api_calls"].get("sts:AssumeRole").is_none());
+    assert!(rule_ids(&run).contains("user-mfa"), "bob has no MFA in the hub");
+}
+
+/// A round: the fan-out sends one message per ACTIVE account (the hub's included), less the
+/// excluded ones; the consumer sweeps each in its own account, into its own partition of the
+/// state table (a Query, never a Scan); a per-account override applies to its account only.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_round_sweeps_every_account_once_in_its_own_partition() {
+    let org = org().await;
+    let hub = org.env.clients();
+    let queue = hub.sqs.create_queue().queue_name("accounts").send().await.unwrap().queue_url.unwrap();
+    let config = org_config(&org.env, Some(queue.clone()));
+    // Alpha turns user-mfa off for itself; an exception on beta's group adds to none.
+    org.env.put_parameter(&format!("/iam-assurance/accounts/{}/rules/user-mfa", org.alpha), json!({"enabled": false})).await;
+
+    let fanned = serde_json::to_value(run::handle_event(&hub, &config, &sample_event("schedule.json"), Utc::now()).await.unwrap()).unwrap();
+    let fan_out = &fanned["fan_out"];
+    let mut expected = vec![HUB.to_string(), org.alpha.clone(), org.beta.clone()];
+    expected.sort();
+    assert_eq!(fan_out["accounts"], json!(expected), "{fan_out}");
+    assert_eq!(fan_out["source"], "organizations");
+    assert_eq!(fan_out["messages"], 3);
+    assert!(fanned["findings"].as_array().unwrap().is_empty(), "the fan-out sweeps nothing itself");
+
+    let messages = receive_all(&hub, &queue).await;
+    let targets: Vec<String> = messages
+        .iter()
+        .map(|m| serde_json::from_str::<Value>(m.body.as_deref().unwrap()).unwrap()["account_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(targets.iter().collect::<BTreeSet<_>>().len(), 3, "each account exactly once: {targets:?}");
+    let (response, runs) = organization::consume(&hub, &config, &batch(messages), Utc::now()).await;
+    assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+    let runs: BTreeMap<String, Value> = runs
+        .into_iter()
+        .map(|r| serde_json::to_value(r.unwrap()).unwrap())
+        .map(|r| (r["account_id"].as_str().unwrap().to_string(), r))
+        .collect();
+    assert_eq!(runs.keys().cloned().collect::<Vec<_>>(), expected);
+    for (account, run) in &runs {
+        assert_attributed_to(run, account);
+        assert!(
+            run["api_calls"].get("dynamodb:Query").is_some() && run["api_calls"].get("dynamodb:Scan").is_none(),
+            "{}",
+            run["api_calls"]
+        );
+        assert_eq!(
+            run["published"]["changes"]["new"],
+            run["findings"].as_array().unwrap().iter().filter(|f| f["status"] == "open").count()
+        );
+    }
+    assert_eq!(rule_status(&runs[&org.alpha], "user-mfa"), "disabled", "alpha's override");
+    assert_eq!(rule_status(&runs[HUB], "user-mfa"), "evaluated", "the override is alpha's only");
+    assert!(rule_ids(&runs[HUB]).contains("user-mfa"));
+    assert!(rule_ids(&runs[&org.beta]).contains("empty-group"));
+
+    // Each account's findings are in its partition, none in another's.
+    for (account, run) in &runs {
+        let store = iam_assurance_aws::state::StateStore::partition(&hub, ORG_TABLE, account.as_str());
+        let stored: BTreeSet<String> = store.load().await.unwrap().items.into_keys().collect();
+        let found: BTreeSet<String> =
+            run["findings"].as_array().unwrap().iter().map(|f| f["fingerprint"].as_str().unwrap().to_string()).collect();
+        assert_eq!(stored, found, "{account}");
+    }
+
+    // Excluding an account leaves it out of the next round.
+    org.env.put_parameter("/iam-assurance/organization", json!({"exclude_accounts": [org.beta]})).await;
+    let fanned = serde_json::to_value(run::handle_event(&hub, &config, &sample_event("schedule.json"), Utc::now()).await.unwrap()).unwrap();
+    assert_eq!(fanned["fan_out"]["excluded"], json!([org.beta]));
+    assert_eq!(fanned["fan_out"]["messages"], 2);
+}
+
+/// A member whose role cannot be assumed fails alone: its message is a batch item failure
+/// (SQS delivers it again), with a clear error; the other account's sweep completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_whose_role_cannot_be_assumed_fails_alone() {
+    let org = org().await;
+    let proxy = FaultProxy::start(org.env.moto.port).await;
+    let clients = Clients::from_config(&proxy.sdk_config().await);
+    let config = Config { state_table: None, ..org_config(&org.env, None) };
+    proxy.inject(
+        "AssumeRole",
+        0,
+        1,
+        Fault::Answer {
+            status: 403,
+            content_type: "text/xml",
+            body: "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform sts:AssumeRole\
+</Message></Error><RequestId>0</RequestId></ErrorResponse>"
+                .into(),
+        },
+    );
+    let message = |id: &str, account: &str| {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(json!({"account_id": account, "round": "r-1"}).to_string());
+        m.event_source = Some("aws:sqs".into());
+        m
+    };
+    let batch = batch(vec![message("m-alpha", &org.alpha), message("m-beta", &org.beta)]);
+    let (response, runs) = organization::consume(&clients, &config, &batch, Utc::now()).await;
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["m-alpha"]);
+    let error = runs[0].as_ref().expect_err("alpha failed").to_string();
+    assert!(error.contains(&org.alpha) && error.contains("AccessDenied") && error.contains(ROLE), "{error}");
+    let beta = serde_json::to_value(runs[1].as_ref().expect("beta completed")).unwrap();
+    assert_attributed_to(&beta, &org.beta);
+}
+
+/// An event from a member account is evaluated in that account, through its role.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_s_event_is_evaluated_in_the_member() {
+    let org = org().await;
+    let hub = org.env.clients();
+    let config = Config { state_table: None, ..org_config(&org.env, None) };
+    let mut event = sample_event("create-login-profile.json");
+    event["account"] = json!(org.alpha);
+    event["detail"]["recipientAccountId"] = json!(org.alpha);
+    event["detail"]["requestParameters"] = json!({"userName": "alpha-admin"});
+    let run = serde_json::to_value(run::handle_event(&hub, &config, &event, Utc::now()).await.unwrap()).unwrap();
+    assert_eq!(run["trigger"]["kind"], "cloudtrail");
+    assert_attributed_to(&run, &org.alpha);
+    assert!(rule_ids(&run).contains("user-mfa"), "{}", run["findings"]);
+    assert_eq!(run["api_calls"]["sts:AssumeRole"], 1);
+    // Without a member role, the same event is evaluated nowhere.
+    let config = Config { member_role_name: None, ..config };
+    let run = serde_json::to_value(run::handle_event(&hub, &config, &event, Utc::now()).await.unwrap()).unwrap();
+    assert_eq!(run["trigger"]["kind"], "ignored");
+}
+
+/// The CLI: `sweep --account` and `sweep --organization --format json` (one run per line).
+#[test]
+fn the_cli_sweeps_an_account_and_the_organization() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let org = rt.block_on(org());
+    let vars = org.env.moto.env();
+    let mut envs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    envs.push(("MEMBER_ROLE_NAME", ROLE));
+    let out = run_bin(&["sweep", "--account", &org.beta, "--format", "json"], &envs);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_attributed_to(&run, &org.beta);
+
+    let out = run_bin(&["sweep", "--organization", "--concurrency", "2", "--format", "json"], &envs);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let runs: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let accounts: BTreeSet<String> = runs.iter().map(|r| r["account_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(accounts, [HUB.to_string(), org.alpha.clone(), org.beta.clone()].into_iter().collect());
+    for run in &runs {
+        assert_attributed_to(run, run["account_id"].as_str().unwrap());
+    }
+    let out = run_bin(&["sweep", "--account", "12345"], &envs);
+    assert!(!out.status.success() && stderr(&out).contains("12-digit"), "{}", stderr(&out));
+}
+
+fn batch(records: Vec<SqsMessage>) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = records;
+    event
+}
+
+async fn receive_all(clients: &Clients, queue: &str) -> Vec<SqsMessage> {
+    let mut out = Vec::new();
+    loop {
+        let got = clients.sqs.receive_message().queue_url(queue).max_number_of_messages(10).send().await.unwrap();
+        let messages = got.messages.unwrap_or_default();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let mut message = SqsMessage::default();
+            message.message_id = m.message_id;
+            message.receipt_handle = m.receipt_handle.clone();
+            message.body = m.body;
+            message.event_source = Some("aws:sqs".into());
+            clients.sqs.delete_message().queue_url(queue).receipt_handle(m.receipt_handle.unwrap()).send().await.unwrap();
+            out.push(message);
+        }
+    }
+    out
+}
