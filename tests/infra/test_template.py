@@ -89,10 +89,32 @@ def patterns(root: dict) -> dict[str, dict]:
     }
 
 
-def role_statements(root: dict) -> list[dict]:
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def resolve(value, conditions: dict):
+    """The template value with `Fn::If` of the given conditions decided (others left as they
+    are), and `AWS::NoValue` dropped from lists and objects."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::If"} and value["Fn::If"][0] in conditions:
+            condition, when_true, when_false = value["Fn::If"]
+            return resolve(when_true if conditions[condition] else when_false, conditions)
+        out = {k: resolve(v, conditions) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v != NO_VALUE}
+    if isinstance(value, list):
+        return [v for v in (resolve(item, conditions) for item in value) if v != NO_VALUE]
+    return value
+
+
+#: The single-account stack (no OrganizationId) and the organization's hub.
+SINGLE = {"IsOrganization": False}
+ORGANIZATION = {"IsOrganization": True}
+
+
+def role_statements(root: dict, conditions: dict = SINGLE) -> list[dict]:
     role = root["Resources"]["FunctionRole"]
     assert role["Type"] == "AWS::IAM::Role"
-    props = role["Properties"]
+    props = resolve(role["Properties"], conditions)
     assert not props.get("ManagedPolicyArns"), "the role uses inline, scoped statements only"
     statements = []
     for policy in props["Policies"]:
@@ -227,11 +249,20 @@ def test_samconfig():
 
 
 def test_function_environment(root):
-    env = function(root)["Properties"]["Environment"]["Variables"]
+    env = resolve(function(root)["Properties"]["Environment"]["Variables"], SINGLE)
     assert env == {
         "SETTINGS_PREFIX": {"Ref": "SettingsPrefix"},
         "FINDINGS_TOPIC_ARN": {"Fn::GetAtt": ["Notifications", "Outputs.TopicArn"]},
         "STATE_TABLE": {"Ref": "StateTable"},
+    }
+    org = resolve(function(root)["Properties"]["Environment"]["Variables"], ORGANIZATION)
+    assert org == {
+        "SETTINGS_PREFIX": {"Ref": "SettingsPrefix"},
+        "FINDINGS_TOPIC_ARN": {"Fn::GetAtt": ["Notifications", "Outputs.TopicArn"]},
+        "STATE_TABLE": {"Ref": "OrganizationStateTable"},
+        "ORGANIZATION_MODE": "true",
+        "MEMBER_ROLE_NAME": {"Ref": "MemberRoleName"},
+        "ACCOUNTS_QUEUE_URL": {"Ref": "AccountsQueue"},
     }
     assert root["Parameters"]["SettingsPrefix"]["Default"] == "/iam-assurance"
     assert root["Resources"]["Settings"]["Properties"]["Parameters"]["SettingsPrefix"] == {"Ref": "SettingsPrefix"}
@@ -865,3 +896,113 @@ def test_make_deploy_is_non_interactive_and_passes_parameters_and_tags():
     assert "build --beta-features --parameter-overrides Architecture=x86_64" in text
     guided = subprocess.run(["make", "-n", "--no-print-directory", "deploy-guided"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert "--guided --config-file samconfig.local.toml" in guided.stdout
+
+
+# ----------------------------------------------------------------------------- (d) organization
+
+
+@pytest.fixture(scope="module")
+def member_stack() -> dict:
+    return load(INFRA / "member.yaml")
+
+
+ORGANIZATION_RESOURCES = {
+    "OrganizationStateTable",
+    "CentralEventBus",
+    "CentralEventBusPolicy",
+    "OrganizationIamChangeRule",
+    "OrganizationRootActivityRule",
+    "OrganizationIamChangePermission",
+    "OrganizationRootActivityPermission",
+    "AccountsQueue",
+    "AccountsDeadLetterQueue",
+    "AccountsEventSourceMapping",
+    "AccountsDeadLetterAlarm",
+}
+
+
+def test_without_an_organization_id_the_stack_is_the_single_account_one(root):
+    conditional = {name for name, r in root["Resources"].items() if r.get("Condition") == "IsOrganization"}
+    assert conditional == ORGANIZATION_RESOURCES
+    assert root["Parameters"]["OrganizationId"]["Default"] == ""
+    assert root["Conditions"]["IsOrganization"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OrganizationId"}, ""]}]}
+    single = {a for s in role_statements(root) for a in as_list(s["Action"])}
+    assert not {a for a in single if a.split(":")[0] in ("organizations", "sts", "sqs") and a != "sqs:SendMessage"}, single
+    assert resolve(root["Resources"]["FunctionRole"]["Properties"], SINGLE).get("RoleName") is None
+
+
+def test_the_hub_grants_exactly_the_organization_actions(root):
+    statements = {s.get("Sid"): s for s in role_statements(root, ORGANIZATION)}
+    granted = {a for s in statements.values() for a in as_list(s["Action"]) if a.split(":")[0] in ("organizations", "sts")}
+    expected = {a for a in rust_const("ORGANIZATION_ACTIONS") if a.split(":")[0] in ("organizations", "sts")}
+    assert granted == expected
+    assume = statements["AssumeMemberRoles"]
+    assert assume["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${MemberRoleName}"}
+    assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}}
+    queue = statements["AccountsQueue"]
+    assert "sqs:SendMessage" in as_list(queue["Action"]) and queue["Resource"] == {"Fn::GetAtt": ["AccountsQueue", "Arn"]}
+    state = statements["FindingState"]
+    assert state["Resource"] == {"Fn::GetAtt": ["OrganizationStateTable", "Arn"]}
+
+
+def test_the_central_bus_accepts_only_the_organization(root):
+    policy = root["Resources"]["CentralEventBusPolicy"]["Properties"]
+    assert policy["Statement"]["Action"] == "events:PutEvents"
+    assert policy["Statement"]["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}}
+    for name in ("OrganizationIamChangeRule", "OrganizationRootActivityRule"):
+        rule = root["Resources"][name]["Properties"]
+        assert rule["EventBusName"] == {"Ref": "CentralEventBus"}
+        assert rule["Targets"][0]["Arn"] == {"Fn::GetAtt": ["IamAssuranceFunction", "Arn"]}
+    iam = root["Resources"]["OrganizationIamChangeRule"]["Properties"]["EventPattern"]["detail"]["eventName"]
+    assert set(iam) == handled_events()
+
+
+def test_the_accounts_queue_reports_failures_alone_and_dead_letters(root):
+    mapping = root["Resources"]["AccountsEventSourceMapping"]["Properties"]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "AccountsMaxConcurrency"}}
+    assert mapping["BatchSize"] == 1
+    queue = root["Resources"]["AccountsQueue"]["Properties"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["AccountsDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": {"Ref": "AccountsMaxReceiveCount"},
+    }
+    assert queue["VisibilityTimeout"] >= root["Parameters"]["FunctionTimeout"]["MaxValue"]
+    table = root["Resources"]["OrganizationStateTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "account", "KeyType": "HASH"}, {"AttributeName": "fingerprint", "KeyType": "RANGE"}]
+
+
+def test_the_member_role_grants_exactly_the_read_actions_and_trusts_only_the_hub_function(root, member_stack):
+    role = member_stack["Resources"]["ReaderRole"]
+    assert role["Condition"] == "IsUsEast1", "IAM is global: one role, from the us-east-1 stack instance"
+    props = role["Properties"]
+    trust = props["AssumeRolePolicyDocument"]["Statement"]
+    assert len(trust) == 1 and trust[0]["Action"] == "sts:AssumeRole"
+    assert trust[0]["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${HubAccountId}:root"}}
+    assert trust[0]["Condition"] == {
+        "ArnEquals": {"aws:PrincipalArn": {"Fn::Sub": "arn:${AWS::Partition}:iam::${HubAccountId}:role/${HubFunctionRoleName}"}}
+    }
+    granted = [a for p in props["Policies"] for s in as_list(p["PolicyDocument"]["Statement"]) for a in as_list(s["Action"])]
+    assert len(granted) == len(set(granted)) and set(granted) == set(rust_const("IAM_ACTIONS"))
+    # The hub's role is named so that the member's default trusts it (stack `iam-assurance`).
+    hub_role = resolve(root["Resources"]["FunctionRole"]["Properties"], ORGANIZATION)["RoleName"]
+    assert hub_role == {"Fn::Sub": "${AWS::StackName}-function"}
+    assert member_stack["Parameters"]["HubFunctionRoleName"]["Default"] == "iam-assurance-function"
+    assert member_stack["Parameters"]["MemberRoleName"]["Default"] == root["Parameters"]["MemberRoleName"]["Default"]
+
+
+def test_the_member_forwards_iam_changes_and_root_activity_to_the_hub(member_stack):
+    resources = member_stack["Resources"]
+    iam = resources["IamChangeRule"]
+    assert iam["Condition"] == "IsUsEast1"
+    assert set(iam["Properties"]["EventPattern"]["detail"]["eventName"]) == handled_events()
+    root_rule = resources["RootActivityRule"]
+    assert "Condition" not in root_rule, "root activity is forwarded from every region the StackSet deploys to"
+    assert root_rule["Properties"]["State"] == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+    for rule in (iam, root_rule):
+        target = rule["Properties"]["Targets"][0]
+        assert target["Arn"] == {"Ref": "HubEventBusArn"} and target["RoleArn"] == {"Fn::GetAtt": ["ForwarderRole", "Arn"]}
+    forwarder = resources["ForwarderRole"]["Properties"]
+    statement = forwarder["Policies"][0]["PolicyDocument"]["Statement"][0]
+    assert statement == {"Effect": "Allow", "Action": "events:PutEvents", "Resource": {"Ref": "HubEventBusArn"}}
+    assert "Transform" not in member_stack, "service-managed StackSets reject the SAM transform"

@@ -19,7 +19,6 @@ pub mod report;
 pub mod roster;
 pub mod rule;
 pub mod rules;
-pub mod secret;
 pub mod settings;
 pub mod sources;
 pub mod types;

@@ -10,6 +10,8 @@
 //! `<prefix>/global`. A bad global object is an error naming the parameter, and the defaults
 //! are used.
 
+mod secret;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -186,8 +188,7 @@ impl Settings {
     /// Set the global settings from a SecureString's raw value: as [`Settings::set_global`], but
     /// an error says where the value is wrong, never what it holds ([`crate::secret`]).
     pub fn set_global_secret(&mut self, source: &str, raw: Result<Value, String>) {
-        let raw =
-            raw.and_then(|value| GlobalSettings::parse(&value).map(|_| value.clone()).map_err(|_| crate::secret::global_error(&value)));
+        let raw = raw.and_then(|value| GlobalSettings::parse(&value).map(|_| value.clone()).map_err(|_| secret::global_error(&value)));
         self.set_global(source, raw);
     }
 
@@ -196,7 +197,7 @@ impl Settings {
     pub fn insert_secret(&mut self, id: String, raw: Result<Value, String>) {
         let raw = raw.and_then(|value| match parse_rule_settings(&id, value.clone()) {
             Ok(_) => Ok(value),
-            Err(_) => Err(crate::secret::rule_error(&id, &value)),
+            Err(_) => Err(secret::rule_error(&id, &value)),
         });
         self.insert(id, raw);
     }

@@ -8,9 +8,9 @@
 
 use serde_json::{Map, Value};
 
+use super::{parse_rule_settings, GlobalSettings};
 use crate::catalog;
 use crate::policy::json_kind;
-use crate::settings::{parse_rule_settings, GlobalSettings};
 
 /// The tail of every such error.
 pub const HIDDEN: &str = "(the value is not shown: the parameter is a SecureString)";
