@@ -292,6 +292,14 @@ async fn sweep_organization(config: &Config, role: &str, concurrency: usize, for
     let sdk = iam_assurance_aws::load_config().await;
     let hub = Clients::from_config(&sdk);
     let plan = run::organization::round_accounts(&hub, config).await?;
+    // Publishing: one round, with the organization's digest, as the function's rounds.
+    let mut config = config.clone();
+    if let (Some(table), Some(_)) = (config.state_table.as_deref(), config.topic_arn.as_deref()) {
+        let round = format!("cli-{}", Utc::now().format("%Y%m%dT%H%M%SZ"));
+        run::round::start(&hub, table, &round, plan.accounts.len(), Utc::now()).await?;
+        config.round = Some(round);
+    }
+    let config = &config;
     if format == Format::Text {
         eprintln!("{} accounts ({}; {} excluded)", plan.accounts.len(), plan.source, plan.excluded.len());
     }

@@ -606,3 +606,165 @@ fn digest_part(
         dedup_id: format!("digest-{}-{index}", ctx.now.timestamp()),
     }
 }
+
+/// What one account's sweep of an organization's round reports to the round: its open findings
+/// by severity and what it published (stored in the state table until the round's digest).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RoundSummary {
+    pub account_id: String,
+    /// Open findings by severity (`critical`, `high`...).
+    pub open: BTreeMap<String, usize>,
+    /// The findings it published as new, then as resolved, one line each (at most
+    /// [`ROUND_LINES`] each; `more_new` / `more_resolved` count the rest).
+    pub new: Vec<String>,
+    pub resolved: Vec<String>,
+    pub more_new: usize,
+    pub more_resolved: usize,
+    pub reminders: usize,
+}
+
+/// Lines of one account kept in a round's digest, per kind of change.
+pub const ROUND_LINES: usize = 200;
+
+impl RoundSummary {
+    /// The summary of one account's sweep: its open findings, and what it published.
+    pub fn of(account_id: &str, open: &[&Finding], published: &[(NoticeKind, &Finding)]) -> Self {
+        let mut summary = RoundSummary { account_id: account_id.to_string(), ..Default::default() };
+        for f in open {
+            *summary.open.entry(f.severity.as_str().to_string()).or_default() += 1;
+        }
+        for (kind, f) in published {
+            let (lines, more) = match kind {
+                NoticeKind::New => (&mut summary.new, &mut summary.more_new),
+                NoticeKind::Resolved => (&mut summary.resolved, &mut summary.more_resolved),
+                NoticeKind::Reminder => {
+                    summary.reminders += 1;
+                    continue;
+                }
+            };
+            if lines.len() < ROUND_LINES {
+                lines.push(digest_line(f));
+            } else {
+                *more += 1;
+            }
+        }
+        summary
+    }
+
+    fn new_count(&self) -> usize {
+        self.new.len() + self.more_new
+    }
+
+    fn resolved_count(&self) -> usize {
+        self.resolved.len() + self.more_resolved
+    }
+}
+
+/// The organization's digest of a round: counts by account and severity, then each account's
+/// changes; split into parts within SNS's limit. `missing`: accounts of the round that never
+/// reported (their sweeps failed every try), said at the top.
+pub fn organization_digest(round: &str, summaries: &[RoundSummary], missing: usize, ctx: &MessageContext<'_>) -> Vec<OutgoingMessage> {
+    let mut summaries: Vec<&RoundSummary> = summaries.iter().collect();
+    summaries.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    let new: usize = summaries.iter().map(|s| s.new_count()).sum();
+    let resolved: usize = summaries.iter().map(|s| s.resolved_count()).sum();
+    let mut head = String::new();
+    let _ = writeln!(head, "iam-assurance, organization round {round} ({}): {} accounts swept.", ctx.trigger, summaries.len());
+    if missing > 0 {
+        let _ = writeln!(
+            head,
+            "{missing} account(s) of the round did not report: their sweeps failed every try (see the accounts dead-letter queue)."
+        );
+    }
+    let _ = writeln!(head, "{new} new, {resolved} resolved.\n");
+    let _ = writeln!(
+        head,
+        "{:<14} {:>8} {:>6} {:>6} {:>4} {:>5} {:>5} {:>8}",
+        "ACCOUNT", "CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO", "NEW", "RESOLVED"
+    );
+    for s in &summaries {
+        let n = |sev: &str| s.open.get(sev).copied().unwrap_or(0);
+        let _ = writeln!(
+            head,
+            "{:<14} {:>8} {:>6} {:>6} {:>4} {:>5} {:>5} {:>8}",
+            s.account_id,
+            n("critical"),
+            n("high"),
+            n("medium"),
+            n("low"),
+            n("info"),
+            s.new_count(),
+            s.resolved_count()
+        );
+    }
+    // Each account's changes, as blocks that go whole into a part.
+    let mut blocks: Vec<String> = Vec::new();
+    for s in summaries.iter().filter(|s| s.new_count() + s.resolved_count() > 0) {
+        let mut block = format!("\nAccount {}\n", s.account_id);
+        for (title, lines, more) in [("New", &s.new, s.more_new), ("Resolved", &s.resolved, s.more_resolved)] {
+            if lines.is_empty() && more == 0 {
+                continue;
+            }
+            let _ = writeln!(block, "  {title}:");
+            for line in lines.iter() {
+                let _ = writeln!(block, "  {line}");
+            }
+            if more > 0 {
+                let _ = writeln!(block, "    ... and {more} more");
+            }
+        }
+        blocks.push(block);
+    }
+    let budget = MAX_MESSAGE_BYTES - DIGEST_HEADER_BYTES - head.len() * 3;
+    let mut parts: Vec<String> = vec![String::new()];
+    for block in blocks {
+        let block = if block.len() > budget { cut(&block, budget) } else { block };
+        if parts.last().is_some_and(|p| !p.is_empty() && p.len() + block.len() > budget) {
+            parts.push(String::new());
+        }
+        if let Some(part) = parts.last_mut() {
+            part.push_str(&block);
+        }
+    }
+    let total = parts.len();
+    let severity = summaries
+        .iter()
+        .flat_map(|s| s.open.keys())
+        .filter_map(|k| Severity::ALL.into_iter().find(|v| v.as_str() == k))
+        .min()
+        .unwrap_or(Severity::Info);
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let part = if total > 1 { format!(" (part {} of {total})", i + 1) } else { String::new() };
+            let email = format!("{head}{body}");
+            let default = json!({
+                "change": "digest",
+                "round": round,
+                "accounts": summaries.len(),
+                "missing": missing,
+                "new": new,
+                "resolved": resolved,
+                "part": i + 1,
+                "parts": total,
+                "summaries": summaries.iter().map(|s| json!({"account_id": s.account_id, "open": s.open, "new": s.new_count(), "resolved": s.resolved_count()})).collect::<Vec<_>>(),
+            });
+            let chat = json!({
+                "version": "1.0",
+                "source": "custom",
+                "content": {
+                    "textType": "client-markdown",
+                    "title": format!("iam-assurance organization round: {new} new, {resolved} resolved across {} accounts{part}", summaries.len()),
+                    "description": cut(&email, CHAT_DESCRIPTION_MAX),
+                },
+            });
+            OutgoingMessage {
+                subject: subject(&format!("[iam-assurance] Organization: {new} new, {resolved} resolved, {} accounts{part}", summaries.len())),
+                message_json: json!({"default": default.to_string(), "email": email, "https": chat.to_string()}).to_string(),
+                attributes: attributes("digest", severity, "AWS::Organizations::Organization", "organization", "digest"),
+                dedup_id: format!("round-{round}-{}", i + 1),
+            }
+        })
+        .collect()
+}

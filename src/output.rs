@@ -357,6 +357,29 @@ impl RunOutput {
 }
 
 impl Published {
+    /// Nothing published yet, to `topic`, with the state in `table` (or none).
+    pub fn default_for(topic: &str, table: Option<&str>) -> Published {
+        Published {
+            topic_arn: topic.to_string(),
+            state: if table.is_some() { StateKind::Dynamodb } else { StateKind::None },
+            state_table: table.map(str::to_owned),
+            note: None,
+            changes: Changes::default(),
+            digest_parts: 0,
+            messages: 0,
+            batches: 0,
+            retried: 0,
+            possibly_duplicated: 0,
+            earlier_messages: 0,
+            not_published: NotPublished::default(),
+            state_items: None,
+            state_items_skipped: None,
+            state_updates: None,
+            settings: GlobalSettings::default(),
+            roster: None,
+        }
+    }
+
     /// One line about what a run published.
     pub fn describe(&self) -> String {
         let changes = self.changes;

@@ -175,6 +175,23 @@ async fn a_round_sweeps_every_account_once_in_its_own_partition() {
     assert!(rule_ids(&runs[HUB]).contains("user-mfa"));
     assert!(rule_ids(&runs[&org.beta]).contains("empty-group"));
 
+    // One digest for the organization's round, not one per account.
+    let delivered = org.env.received().await;
+    let digests: Vec<&Value> = delivered.iter().filter(|m| m["MessageAttributes"]["change"]["Value"] == "digest").collect();
+    assert_eq!(digests.len(), 1, "{:?}", digests.iter().map(|d| &d["Subject"]).collect::<Vec<_>>());
+    let digest: Value = serde_json::from_str(digests[0]["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(digest["accounts"], 3, "{digest}");
+    assert_eq!(digest["missing"], 0);
+    let per_finding = delivered.len() - 1;
+    let new_total: u64 = runs.values().map(|r| r["published"]["changes"]["new"].as_u64().unwrap()).sum();
+    assert_eq!(per_finding as u64, new_total, "every new finding once, plus the one digest");
+    assert_eq!(digest["new"].as_u64().unwrap(), new_total);
+    assert_eq!(
+        runs.values().map(|r| r["published"]["digest_parts"].as_u64().unwrap()).sum::<u64>(),
+        1,
+        "sent by the run that completed the round"
+    );
+
     // Each account's findings are in its partition, none in another's.
     for (account, run) in &runs {
         let store = iam_assurance_aws::state::StateStore::partition(&hub, ORG_TABLE, account.as_str());
@@ -189,6 +206,39 @@ async fn a_round_sweeps_every_account_once_in_its_own_partition() {
     let fanned = serde_json::to_value(run::handle_event(&hub, &config, &sample_event("schedule.json"), Utc::now()).await.unwrap()).unwrap();
     assert_eq!(fanned["fan_out"]["excluded"], json!([org.beta]));
     assert_eq!(fanned["fan_out"]["messages"], 2);
+}
+
+/// A round an account never completed (its role refused every try) gets its digest from the
+/// next fan-out, saying an account is missing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_round_left_unfinished_is_closed_by_the_next_fan_out() {
+    let org = org().await;
+    let hub = org.env.clients();
+    let queue = hub.sqs.create_queue().queue_name("accounts").send().await.unwrap().queue_url.unwrap();
+    let config = org_config(&org.env, Some(queue.clone()));
+    let started = Utc::now() - chrono::Duration::hours(1);
+    let fanned = serde_json::to_value(run::handle_event(&hub, &config, &sample_event("schedule.json"), started).await.unwrap()).unwrap();
+    let round = fanned["fan_out"]["round"].as_str().unwrap().to_string();
+    let mut messages = receive_all(&hub, &queue).await;
+    // Beta's message never succeeds: only the hub and alpha report.
+    messages.retain(|m| !m.body.as_deref().unwrap().contains(&org.beta));
+    let (response, _) = organization::consume(&hub, &config, &batch(messages), started).await;
+    assert!(response.batch_item_failures.is_empty());
+    let before: Vec<Value> = org.env.received().await;
+    assert!(before.iter().all(|m| m["MessageAttributes"]["change"]["Value"] != "digest"), "the round is not complete");
+    // The next hour's fan-out closes it.
+    let mut next = sample_event("schedule.json");
+    next["id"] = json!("another-round");
+    run::handle_event(&hub, &config, &next, Utc::now()).await.unwrap();
+    let delivered = org.env.received().await;
+    let digests: Vec<Value> = delivered
+        .iter()
+        .filter(|m| m["MessageAttributes"]["change"]["Value"] == "digest")
+        .map(|m| serde_json::from_str(m["Message"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(digests.len(), 1);
+    assert_eq!(digests[0]["round"], round.as_str());
+    assert_eq!((digests[0]["accounts"].as_u64(), digests[0]["missing"].as_u64()), (Some(2), Some(1)));
 }
 
 /// A member whose role cannot be assumed fails alone: its message is a batch item failure

@@ -261,6 +261,7 @@ impl Env {
             organization: false,
             accounts_queue_url: None,
             account: None,
+            round: None,
         }
     }
 

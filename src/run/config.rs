@@ -45,6 +45,9 @@ pub struct Config {
     /// The account this run is for, once known: its partition of the state table and its
     /// settings overrides in organization mode.
     pub account: Option<String>,
+    /// The organization's round this sweep belongs to: it reports to the round instead of
+    /// sending a digest of its own.
+    pub round: Option<String>,
 }
 
 /// The member role's default name.
@@ -67,6 +70,7 @@ impl Config {
             organization: var("ORGANIZATION_MODE").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             accounts_queue_url: var("ACCOUNTS_QUEUE_URL"),
             account: None,
+            round: None,
         }
     }
 }

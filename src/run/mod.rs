@@ -8,6 +8,7 @@
 //! - [`through_roster`]: the event reads that go through the administrator roster;
 //! - [`organization`]: organization mode's round: the scheduled fan-out and the accounts queue's consumer;
 //! - [`reach`]: which account a run reads, and through which credentials (a member's role);
+//! - [`round`]: an organization's round: started by the fan-out, reported to by each sweep, closed with one digest;
 //! - [`roster_store`]: the administrator roster kept in the state table, read and stored;
 //! - [`scope`]: what an event covers: the entities it may report and resolve, the state items it reads;
 //! - [`publish`]: what changed to SNS through the finding state (claim, publish, release).
@@ -19,6 +20,7 @@ pub mod publish;
 pub mod reach;
 pub mod reads;
 pub mod roster_store;
+pub mod round;
 pub mod scope;
 pub mod sweep;
 pub mod through_roster;

@@ -15,7 +15,9 @@ use serde_json::Value;
 
 use super::config::{Config, RunError, SettingsSource, DEFAULT_MEMBER_ROLE};
 use super::reach::home_account;
+use super::round;
 use super::sweep::sweep_account;
+use crate::notify::MessageContext;
 use crate::output::{FanOut, RunOutput, Trigger};
 
 /// `<prefix>/organization`: which accounts a round sweeps.
@@ -90,6 +92,14 @@ pub async fn fan_out(clients: &Clients, config: &Config, trigger: Trigger, now: 
     };
     let mut plan = Box::pin(round_accounts(clients, config)).await?;
     plan.round = round.clone();
+    // The round's digest is sent by the sweep that completes it; a round some accounts never
+    // completed is closed now, before the next starts.
+    if let (Some(table), Some(topic)) = (config.state_table.as_deref(), config.topic_arn.as_deref()) {
+        let trigger_text = trigger.describe();
+        let ctx = MessageContext { trigger: &trigger_text, settings_prefix: &config.settings_prefix, now, renotify_hours: 0 };
+        round::close_unfinished(clients, table, topic, chrono::Duration::minutes(30), &ctx, now).await?;
+        round::start(clients, table, &round, plan.accounts.len(), now).await?;
+    }
     let bodies: Vec<String> = plan
         .accounts
         .iter()
@@ -135,7 +145,8 @@ pub async fn consume(
             continue;
         };
         let trigger = Trigger::Schedule { event_id: Some(message.round.clone()), time: None };
-        match Box::pin(sweep_account(clients, config, Some(&message.account_id), role, trigger, now)).await {
+        let config = Config { round: Some(message.round.clone()), ..config.clone() };
+        match Box::pin(sweep_account(clients, &config, Some(&message.account_id), role, trigger, now)).await {
             Ok(output) => runs.push(Ok(output)),
             Err(error) => {
                 tracing::error!(account = %message.account_id, round = %message.round, %error, "the account's sweep failed; SQS delivers it again");

@@ -137,6 +137,27 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     Box::pin(commit(clients, &store, topic, resolutions, &ctx, &mut committed)).await?;
 
     let published: Vec<(NoticeKind, &Finding)> = committed.published.iter().map(PublishedNotice::entry).collect();
+    // An organization's round: no digest per account; the account reports to the round, and
+    // the run that completes the round sends the organization's digest.
+    if let (Some(round), RunKind::Sweep) = (config.round.as_deref(), obs.kind) {
+        let summary = notify::RoundSummary::of(&output.account_id, &open, &published);
+        let digest_parts = super::round::report(clients, table, topic, round, &summary, &ctx, obs.now).await?;
+        let mut done = Published::default_for(topic, Some(table));
+        done.changes = changes(&published);
+        done.digest_parts = digest_parts;
+        done.messages = committed.sent.messages + digest_parts;
+        done.batches = committed.sent.batches;
+        done.retried = committed.sent.retried;
+        done.possibly_duplicated = committed.sent.possibly_duplicated;
+        done.earlier_messages = committed.earlier_messages;
+        done.not_published =
+            NotPublished { below_min_severity: committed.below_min_severity, claimed_by_another_run: Some(committed.taken) };
+        done.state_items = Some(loaded.items.len());
+        done.state_items_skipped = Some(loaded.skipped);
+        done.state_updates = Some(committed.updates);
+        done.settings = obs.global;
+        return Ok(done);
+    }
     let (new, resolved, reminders) = digest_lists(&published, obs.kind);
     let input = DigestInput { account_id: &output.account_id, new: &new, resolved: &resolved, reminders, open: &open };
     // Rendered a part at a time as it is sent.

@@ -52,7 +52,8 @@ pub const DYNAMODB_ACTIONS: &[&str] =
 
 /// Organization mode only, for the hub's function: list the accounts to sweep (from the
 /// management account or a delegated administrator), send one message per account to the
-/// accounts queue, assume the member role in each. (A member account's role grants only
+/// accounts queue, assume the member role in each, count each round's reports (`UpdateItem`).
+/// (A member account's role grants only
 /// [`IAM_ACTIONS`].)
 pub const ORGANIZATION_ACTIONS: &[&str] =
     &["organizations:ListAccounts", "organizations:ListChildren", "sqs:SendMessage", "sts:AssumeRole"];

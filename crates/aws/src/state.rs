@@ -745,3 +745,170 @@ pub fn from_item(raw: &HashMap<String, AttributeValue>) -> Result<StateItem, Str
         fingerprint,
     })
 }
+
+/// Organization mode's rounds, in the organization's state table: a round's item (partition
+/// [`ROUNDS`], sort key the round) counts the accounts expected and done; each account's run
+/// reports its summary once (partition `round#<round>`, sort key the account). The run that
+/// completes the round sends the organization's digest of every summary.
+impl StateStore {
+    /// Start a round of `expected` accounts (a round started twice keeps its first count).
+    pub async fn start_round(&self, round: &str, expected: usize, now: DateTime<Utc>) -> Result<(), AdapterError> {
+        let item = HashMap::from([
+            (PARTITION.to_string(), AttributeValue::S(ROUNDS.to_string())),
+            ("fingerprint".to_string(), AttributeValue::S(round.to_string())),
+            ("expected".to_string(), number(expected)),
+            ("done".to_string(), number(0)),
+            ("started_at".to_string(), time(now)),
+            ("expires_at".to_string(), number((now + chrono::Duration::days(7)).timestamp())),
+        ]);
+        let result = self
+            .clients
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(fingerprint)")
+            .send()
+            .await;
+        match outcome(result, PUT, |e| e.is_conditional_check_failed_exception()) {
+            WriteOutcome::Written | WriteOutcome::Conflict => Ok(()),
+            WriteOutcome::Failed(e) => Err(e),
+        }
+    }
+
+    /// Report an account's summary (JSON) for a round, once: `Some((done, expected))` when this
+    /// report counted (the round's counts after it), `None` when the account had reported
+    /// already (a retried message) or the round is unknown.
+    pub async fn report_round(
+        &self,
+        round: &str,
+        account: &str,
+        summary: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(u64, u64)>, AdapterError> {
+        let entry = HashMap::from([
+            (PARTITION.to_string(), AttributeValue::S(format!("{ROUNDS}#{round}"))),
+            ("fingerprint".to_string(), AttributeValue::S(account.to_string())),
+            ("summary".to_string(), AttributeValue::S(summary.to_string())),
+            ("expires_at".to_string(), number((now + chrono::Duration::days(7)).timestamp())),
+        ]);
+        let put = self
+            .clients
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(entry))
+            .condition_expression("attribute_not_exists(fingerprint)")
+            .send()
+            .await;
+        match outcome(put, PUT, |e| e.is_conditional_check_failed_exception()) {
+            WriteOutcome::Written => {}
+            WriteOutcome::Conflict => return Ok(None),
+            WriteOutcome::Failed(e) => return Err(e),
+        }
+        let updated = self
+            .clients
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION, AttributeValue::S(ROUNDS.to_string()))
+            .key("fingerprint", AttributeValue::S(round.to_string()))
+            .update_expression("ADD #done :one")
+            .condition_expression("attribute_exists(fingerprint)")
+            .expression_attribute_names("#done", "done")
+            .expression_attribute_values(":one", number(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        let attributes = match updated {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => return Ok(None),
+            Err(e) => return Err(AdapterError::aws(UPDATE, &e)),
+        };
+        let n = |key: &str| attributes.get(key).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+        Ok(Some((n("done"), n("expected"))))
+    }
+
+    /// Every account's summary of a round (a Query of its partition).
+    pub async fn round_summaries(&self, round: &str) -> Result<Vec<(String, String)>, AdapterError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .clients
+                .dynamodb
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("#partition = :round")
+                .expression_attribute_names("#partition", PARTITION)
+                .expression_attribute_values(":round", AttributeValue::S(format!("{ROUNDS}#{round}")))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AdapterError::aws(QUERY, &e))?;
+            for item in page.items() {
+                let text = |key: &str| item.get(key).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                out.push((text("fingerprint"), text("summary")));
+            }
+            match page.last_evaluated_key.filter(|k| !k.is_empty()) {
+                Some(key) => start = Some(key),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Mark a round's digest sent; `false` when another run marked it first.
+    pub async fn mark_round_sent(&self, round: &str, now: DateTime<Utc>) -> Result<bool, AdapterError> {
+        let result = self
+            .clients
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION, AttributeValue::S(ROUNDS.to_string()))
+            .key("fingerprint", AttributeValue::S(round.to_string()))
+            .update_expression("SET #sent = :now")
+            .condition_expression("attribute_exists(fingerprint) AND attribute_not_exists(#sent)")
+            .expression_attribute_names("#sent", "digest_sent_at")
+            .expression_attribute_values(":now", time(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(AdapterError::aws(UPDATE, &e)),
+        }
+    }
+
+    /// The rounds whose digest was not sent, started before `before` (accounts that never
+    /// reported: their sweeps failed every try), with their counts (expected, done).
+    pub async fn unfinished_rounds(&self, before: DateTime<Utc>) -> Result<Vec<(String, u64, u64)>, AdapterError> {
+        let page = self
+            .clients
+            .dynamodb
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#partition = :rounds")
+            .filter_expression("attribute_not_exists(digest_sent_at) AND started_at < :before")
+            .expression_attribute_names("#partition", PARTITION)
+            .expression_attribute_values(":rounds", AttributeValue::S(ROUNDS.to_string()))
+            .expression_attribute_values(":before", time(before))
+            .send()
+            .await
+            .map_err(|e| AdapterError::aws(QUERY, &e))?;
+        Ok(page
+            .items()
+            .iter()
+            .map(|item| {
+                let n = |key: &str| item.get(key).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+                (item.get("fingerprint").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(), n("expected"), n("done"))
+            })
+            .collect())
+    }
+}
+
+/// The partition of organization mode's round items.
+pub const ROUNDS: &str = "#rounds";
+const UPDATE: &str = "dynamodb:UpdateItem";
