@@ -37,6 +37,12 @@ pub async fn reach(
     role_name: &str,
     session: &str,
 ) -> Result<(Clients, Config), RunError> {
+    // The credentials' own account outside an organization: nothing to assume and no state
+    // partition, so the account need not be known (no identity call, which would fail the
+    // run before it read anything when STS is unreachable).
+    if account.is_none() && !config.organization {
+        return Ok((hub.clone(), config.clone()));
+    }
     let home = home_account(hub, config).await?;
     let target = account.unwrap_or(&home).to_string();
     let mut config = config.clone();
