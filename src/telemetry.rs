@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use iam_assurance_rules::{FindingStatus, RuleStatus, Severity};
+use iam_assurance_rules::{Cause, FindingStatus, RuleStatus, RuleSummary, Severity};
 use serde_json::{json, Map, Value};
 
 use crate::output::{Changes, RunOutput};
@@ -134,8 +134,10 @@ fn base_properties(function: &str, trigger: &str, request_id: Option<&str>) -> M
 /// - always, dimensions `FunctionName`+`Trigger`: `RulesNotEvaluated`, `RulesEvaluated`,
 ///   `ApiCalls`, `IamCalls`, `Duration`; `FindingsNew`, `FindingsResolved`, `FindingsReminded`
 ///   when the run published; `SweepsCompleted` = 1 for a sweep (`schedule`). Also
-///   `RulesNotEvaluated` by `FunctionName` alone (one alarm covers every trigger), and the
-///   ids of the rules not evaluated as the `not_evaluated` property;
+///   `RulesNotEvaluated` by `FunctionName` alone (one alarm covers every trigger). It counts
+///   the blind spots only (data unread, settings invalid), whose ids are the `not_evaluated`
+///   property; the rules not evaluated for a known cause (unconfigured, unknowable, out of
+///   scope) are in `not_evaluated_known` with their cause;
 /// - for a sweep, one document per severity (dimensions `FunctionName`+`Trigger`+`Severity`):
 ///   `FindingsOpen`, the account's open findings of that severity (an event's run sees only
 ///   the entities it names, so it has no account-wide count).
@@ -143,9 +145,10 @@ pub fn run_metrics(output: &RunOutput, duration: Duration, function: &str, reque
     use metric::*;
     let facts = facts(output);
     let count = |status: RuleStatus| output.rules.iter().filter(|r| r.status == status).count() as u64;
+    let blind = blind_spots(output).count() as u64;
     let iam_calls: u64 = output.api_calls.iter().filter(|(name, _)| name.starts_with("iam:")).map(|(_, n)| n).sum();
     let mut metrics = vec![
-        (RULES_NOT_EVALUATED, count(RuleStatus::NotEvaluated), "Count"),
+        (RULES_NOT_EVALUATED, blind, "Count"),
         (RULES_EVALUATED, count(RuleStatus::Evaluated), "Count"),
         (API_CALLS, output.api_calls_total, "Count"),
         (IAM_CALLS, iam_calls, "Count"),
@@ -162,9 +165,16 @@ pub fn run_metrics(output: &RunOutput, duration: Duration, function: &str, reque
     }
     let mut properties = base_properties(function, facts.trigger, request_id);
     properties.insert("account_id".into(), json!(output.account_id));
-    let not_evaluated: Vec<&str> =
-        output.rules.iter().filter(|r| r.status == RuleStatus::NotEvaluated).map(|r| r.rule_id.as_str()).collect();
+    let not_evaluated: Vec<&str> = blind_spots(output).map(|r| r.rule_id.as_str()).collect();
     properties.insert("not_evaluated".into(), json!(not_evaluated));
+    // The others, by cause: a known state of the deployment, not a blind spot.
+    let known: serde_json::Map<String, Value> = output
+        .rules
+        .iter()
+        .filter(|r| r.status == RuleStatus::NotEvaluated && !r.cause.is_some_and(Cause::is_blind_spot))
+        .map(|r| (r.rule_id.clone(), json!(r.cause)))
+        .collect();
+    properties.insert("not_evaluated_known".into(), Value::Object(known));
     let run = Document {
         at,
         metrics,
@@ -214,13 +224,26 @@ pub fn failure_metrics(
     .into_json()
 }
 
-/// Log a `WARN` line for each rule the run could not evaluate: what an operator must fix
-/// (a setting, a permission, a data source) is in the reason.
+/// The rules a run could not evaluate for a gap someone must fix: data it could not read, or
+/// invalid settings. A rule without a cause (none is recorded) counts as one: never hidden.
+fn blind_spots(output: &RunOutput) -> impl Iterator<Item = &RuleSummary> {
+    output.rules.iter().filter(|r| r.status == RuleStatus::NotEvaluated && r.cause.is_none_or(Cause::is_blind_spot))
+}
+
+/// Log a line for each rule the run could not evaluate, with its reason and cause: `WARN` for
+/// a blind spot (what an operator must fix — a setting, a permission, a data source — is in the
+/// reason), `INFO` for a known state (a rule left unconfigured, a fact AWS does not give, a
+/// rule an event's run does not cover).
 pub fn warn_not_evaluated(output: &RunOutput) {
     let trigger = facts(output).trigger;
     for rule in output.rules.iter().filter(|r| r.status == RuleStatus::NotEvaluated) {
         let reason = rule.reason.as_deref().unwrap_or("no reason given");
-        tracing::warn!(rule_id = %rule.rule_id, reason, trigger, "rule {} not evaluated: {reason}", rule.rule_id);
+        let cause = rule.cause.map(Cause::as_str).unwrap_or("unknown");
+        if rule.cause.is_none_or(Cause::is_blind_spot) {
+            tracing::warn!(rule_id = %rule.rule_id, reason, cause, trigger, "rule {} not evaluated: {reason}", rule.rule_id);
+        } else {
+            tracing::info!(rule_id = %rule.rule_id, reason, cause, trigger, "rule {} not evaluated ({cause}): {reason}", rule.rule_id);
+        }
     }
 }
 

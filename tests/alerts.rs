@@ -442,6 +442,7 @@ async fn two_thousand_findings_are_all_delivered_within_the_limits() {
             rule_id: r.to_string(),
             status: RuleStatus::Evaluated,
             reason: None,
+            cause: None,
             severity: Severity::Medium,
             failed: 400,
             suppressed: 0,

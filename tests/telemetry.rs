@@ -12,7 +12,7 @@ use iam_assurance::output::RunOutput;
 use iam_assurance::output::{Changes, EventTrigger, NotPublished, Published, StateKind, Trigger};
 use iam_assurance::run::RunError;
 use iam_assurance::telemetry::{self, NAMESPACE};
-use iam_assurance_rules::{evaluate, FindingStatus, RuleStatus, Settings};
+use iam_assurance_rules::{evaluate, Cause, FindingStatus, RuleStatus, Settings};
 use serde_json::{json, Value};
 
 use crate::lambda::start_function;
@@ -82,8 +82,14 @@ fn sample_run(trigger: Trigger) -> RunOutput {
     RunOutput::from_report(report, trigger, calls)
 }
 
+/// The rules a run could not evaluate for a gap to fix (data unread, settings invalid).
 fn not_evaluated(output: &RunOutput) -> BTreeSet<String> {
-    output.rules.iter().filter(|r| r.status == RuleStatus::NotEvaluated).map(|r| r.rule_id.clone()).collect()
+    output
+        .rules
+        .iter()
+        .filter(|r| r.status == RuleStatus::NotEvaluated && matches!(r.cause, Some(Cause::Unreadable | Cause::InvalidSettings)))
+        .map(|r| r.rule_id.clone())
+        .collect()
 }
 
 #[test]
@@ -105,6 +111,13 @@ fn a_sweep_with_a_broken_setting_reports_its_blind_rules_and_counts() {
     assert_eq!(value(&metrics, "RulesNotEvaluated"), blind.len() as f64);
     let listed: BTreeSet<String> = run["not_evaluated"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
     assert_eq!(listed, blind);
+    // Rules left unconfigured are a known state of the deployment, not a blind spot: listed
+    // with their cause, not counted (a fresh deployment does not raise the alarm).
+    let known = run["not_evaluated_known"].as_object().unwrap();
+    assert_eq!(known["approved-users"], "unconfigured", "{known:?}");
+    assert!(!blind.contains("approved-users"));
+    let all = output.rules.iter().filter(|r| r.status == RuleStatus::NotEvaluated).count();
+    assert_eq!(all, blind.len() + known.len());
     let evaluated = output.rules.iter().filter(|r| r.status == RuleStatus::Evaluated).count();
     assert!(evaluated > 10);
     assert_eq!(value(&metrics, "RulesEvaluated"), evaluated as f64);
@@ -267,7 +280,7 @@ fn the_function_warns_and_counts_what_it_could_not_evaluate() {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|r| r["status"] == "not_evaluated")
+            .filter(|r| r["status"] == "not_evaluated" && (r["cause"] == "unreadable" || r["cause"] == "invalid_settings"))
             .map(|r| (r["rule_id"].as_str().unwrap().to_string(), r["reason"].as_str().unwrap().to_string()))
             .collect()
     };
@@ -276,6 +289,9 @@ fn the_function_warns_and_counts_what_it_could_not_evaluate() {
     assert!(sweep_blind["user-mfa"].contains("GenerateCredentialReport"), "{sweep_blind:?}");
     let event_blind = blind(&event.body);
     assert!(event_blind.contains_key("access-key-rotation"), "{event_blind:?}");
+    // Unconfigured: said at INFO with its cause, not a WARN and not counted.
+    let unconfigured = sweep.body["rules"].as_array().unwrap().iter().find(|r| r["rule_id"] == "approved-users").unwrap();
+    assert_eq!((&unconfigured["status"], &unconfigured["cause"]), (&json!("not_evaluated"), &json!("unconfigured")));
 
     // The logs: Lambda's JSON lines, a WARN per rule not evaluated with its id and reason.
     let logs = lines(&stderr);
@@ -298,6 +314,10 @@ fn the_function_warns_and_counts_what_it_could_not_evaluate() {
             })
             .collect();
         assert_eq!(&warned, expected, "WARN lines of {request}");
+        if request == "request-0" {
+            let info = of_request.iter().find(|l| l["rule_id"] == "approved-users").expect("a line for the unconfigured rule");
+            assert_eq!((&info["level"], &info["cause"]), (&json!("INFO"), &json!("unconfigured")), "{info}");
+        }
         assert!(of_request.iter().any(|l| l["message"] == "run complete"), "{of_request:?}");
     }
 

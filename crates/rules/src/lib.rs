@@ -29,7 +29,7 @@ pub(crate) mod testkit;
 use chrono::{DateTime, Utc};
 
 pub use inventory::{DataSource, Inventory};
-pub use report::{Finding, FindingStatus, Problem, ProblemKind, Report, RuleStatus, RuleSummary};
+pub use report::{Cause, Finding, FindingStatus, Problem, ProblemKind, Report, RuleStatus, RuleSummary};
 pub use rule::{Meta, ResourceType, Rule, Severity, WholeAccount};
 pub use settings::Settings;
 
@@ -66,6 +66,7 @@ fn evaluate_rules(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>
             rule_id: meta.id.to_string(),
             status: RuleStatus::Evaluated,
             reason: None,
+            cause: None,
             severity: meta.severity,
             failed: 0,
             suppressed: 0,
@@ -76,6 +77,7 @@ fn evaluate_rules(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>
                 report.errors.push(Problem::settings(err));
                 summary.status = RuleStatus::NotEvaluated;
                 summary.reason = Some(err.to_string());
+                summary.cause = Some(report::Cause::InvalidSettings);
                 report.rules.push(summary);
                 continue;
             }
@@ -93,9 +95,10 @@ fn evaluate_rules(inventory: &Inventory, settings: &Settings, now: DateTime<Utc>
             continue;
         }
         match check_requirements(inventory, meta).and_then(|()| rule.run(&ctx, &rule_settings.params)) {
-            Err(NotEvaluated(reason)) => {
+            Err(NotEvaluated { reason, cause }) => {
                 summary.status = RuleStatus::NotEvaluated;
                 summary.reason = Some(reason);
+                summary.cause = Some(cause);
             }
             Ok(hits) => {
                 for hit in hits {
@@ -141,19 +144,19 @@ fn check_requirements(inventory: &Inventory, meta: &Meta) -> Result<(), NotEvalu
     match meta.requires {
         Requires::All(sources) => {
             if let Some(missing) = sources.iter().find(|s| !inventory.has(**s)) {
-                return Err(NotEvaluated(inventory.missing_reason(*missing)));
+                return Err(NotEvaluated::unreadable(inventory.missing_reason(*missing)));
             }
         }
         Requires::Any(sources) => {
             if !sources.iter().any(|s| inventory.has(*s)) {
                 let reasons = sources.iter().map(|s| inventory.missing_reason(*s)).collect::<Vec<_>>();
-                return Err(NotEvaluated(reasons.join("; ")));
+                return Err(NotEvaluated::unreadable(reasons.join("; ")));
             }
         }
     }
     if !meta.needs_complete_account.met_by(inventory) {
-        return Err(NotEvaluated(
-            "needs every user, group and role of the account; this run collected only the entities an event named".into(),
+        return Err(NotEvaluated::out_of_scope(
+            "needs every user, group and role of the account; this run collected only the entities an event named",
         ));
     }
     Ok(())

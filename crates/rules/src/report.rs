@@ -75,6 +75,43 @@ pub enum RuleStatus {
     Disabled,
 }
 
+/// Why a rule was not evaluated: whether it is a blind spot someone must fix (`unreadable`,
+/// `invalid_settings`) or a known state of the deployment (`unconfigured`, `unknowable`,
+/// `out_of_scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Data the rule needs could not be read, or only in part (a permission denied, a service
+    /// unavailable, a policy document unreadable).
+    Unreadable,
+    /// The rule's settings are invalid.
+    InvalidSettings,
+    /// The rule needs a setting nobody gave it (a list of approved users).
+    Unconfigured,
+    /// AWS does not give the fact the rule decides on.
+    Unknowable,
+    /// The run's scope does not cover it (an event's run); the sweep evaluates it.
+    OutOfScope,
+}
+
+impl Cause {
+    /// A gap someone must fix: counted by the rules-not-evaluated alarm.
+    pub fn is_blind_spot(self) -> bool {
+        matches!(self, Cause::Unreadable | Cause::InvalidSettings)
+    }
+
+    /// The name in the result JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Unreadable => "unreadable",
+            Cause::InvalidSettings => "invalid_settings",
+            Cause::Unconfigured => "unconfigured",
+            Cause::Unknowable => "unknowable",
+            Cause::OutOfScope => "out_of_scope",
+        }
+    }
+}
+
 /// How one rule fared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleSummary {
@@ -82,6 +119,9 @@ pub struct RuleSummary {
     pub status: RuleStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// With `not_evaluated`: what kind of gap it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
     pub severity: Severity,
     /// Open findings.
     pub failed: usize,
@@ -159,5 +199,20 @@ impl Report {
 
     pub fn rule(&self, id: &str) -> Option<&RuleSummary> {
         self.rules.iter().find(|r| r.rule_id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cause;
+
+    #[test]
+    fn a_cause_is_named_as_in_the_result_json_and_only_gaps_to_fix_are_blind_spots() {
+        let all = [Cause::Unreadable, Cause::InvalidSettings, Cause::Unconfigured, Cause::Unknowable, Cause::OutOfScope];
+        for cause in all {
+            assert_eq!(serde_json::to_value(cause).unwrap(), cause.as_str());
+        }
+        let blind: Vec<Cause> = all.into_iter().filter(|c| c.is_blind_spot()).collect();
+        assert_eq!(blind, [Cause::Unreadable, Cause::InvalidSettings]);
     }
 }

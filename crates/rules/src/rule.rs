@@ -144,7 +144,10 @@ impl<'a> Ctx<'a> {
     /// The authorization details. The engine only calls a rule when its required sources are
     /// present; a rule that reads a source it did not declare gets a `not_evaluated`.
     pub fn aad(&self) -> Result<&'a AuthorizationDetails, NotEvaluated> {
-        self.inventory.authorization.as_ref().ok_or_else(|| NotEvaluated(self.inventory.missing_reason(DataSource::AuthorizationDetails)))
+        self.inventory
+            .authorization
+            .as_ref()
+            .ok_or_else(|| NotEvaluated::unreadable(self.inventory.missing_reason(DataSource::AuthorizationDetails)))
     }
 
     /// The account's administrators: the ones a targeted run was given
@@ -158,7 +161,10 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn credential_report(&self) -> Result<&'a CredentialReport, NotEvaluated> {
-        self.inventory.credential_report.as_ref().ok_or_else(|| NotEvaluated(self.inventory.missing_reason(DataSource::CredentialReport)))
+        self.inventory
+            .credential_report
+            .as_ref()
+            .ok_or_else(|| NotEvaluated::unreadable(self.inventory.missing_reason(DataSource::CredentialReport)))
     }
 
     /// Whole days from `then` to now (negative when `then` is in the future).
@@ -175,9 +181,38 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// A rule could not reach a verdict; the reason is shown to the user.
+/// A rule could not reach a verdict: why (shown to the user) and what kind of gap it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotEvaluated(pub String);
+pub struct NotEvaluated {
+    pub reason: String,
+    pub cause: Cause,
+}
+
+pub use crate::report::Cause;
+
+impl NotEvaluated {
+    /// Data the rule needs could not be read, or was read only in part: a blind spot.
+    pub fn unreadable(reason: impl Into<String>) -> Self {
+        NotEvaluated { reason: reason.into(), cause: Cause::Unreadable }
+    }
+
+    /// The rule needs a setting the team has not given it (a list of approved users).
+    pub fn unconfigured(reason: impl Into<String>) -> Self {
+        NotEvaluated { reason: reason.into(), cause: Cause::Unconfigured }
+    }
+
+    /// AWS does not give the fact the rule decides on (`not_supported` in the credential
+    /// report): no permission or setting would let the rule see it.
+    pub fn unknowable(reason: impl Into<String>) -> Self {
+        NotEvaluated { reason: reason.into(), cause: Cause::Unknowable }
+    }
+
+    /// The run's scope does not cover what the rule needs (an event's run reads the entities it
+    /// names, not the whole account); the hourly sweep evaluates it.
+    pub fn out_of_scope(reason: impl Into<String>) -> Self {
+        NotEvaluated { reason: reason.into(), cause: Cause::OutOfScope }
+    }
+}
 
 /// One failing resource, as a rule reports it. The engine adds severity, status, account and
 /// fingerprint.
@@ -353,8 +388,9 @@ impl<P: Params> Rule for RuleDef<P> {
     }
 
     fn run(&self, ctx: &Ctx<'_>, params: &ParsedParams) -> Outcome {
-        self.with(params, |p| (self.check)(ctx, p))
-            .unwrap_or_else(|| Err(NotEvaluated(format!("internal error: {} was given another rule's parameters", self.meta.id))))
+        self.with(params, |p| (self.check)(ctx, p)).unwrap_or_else(|| {
+            Err(NotEvaluated::unreadable(format!("internal error: {} was given another rule's parameters", self.meta.id)))
+        })
     }
 }
 

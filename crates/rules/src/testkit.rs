@@ -278,3 +278,8 @@ pub fn status(rule_id: &str, inv: &Inventory, settings: Value) -> (RuleStatus, O
     let summary = report.rule(rule_id).expect("rule in catalog");
     (summary.status, summary.reason.clone())
 }
+
+/// Why the rule was not evaluated (`None` when it was).
+pub fn cause(rule_id: &str, inv: &Inventory, settings: Value) -> Option<crate::Cause> {
+    run(inv, json!({ rule_id: settings })).rule(rule_id).expect("rule in catalog").cause
+}

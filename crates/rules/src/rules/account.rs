@@ -197,8 +197,8 @@ pub static APPROVED_USERS: RuleDef<ApprovedUsersParams> = RuleDef {
     },
     check: |ctx, params| {
         if params.approved.is_empty() {
-            return Err(NotEvaluated(
-                "no approved users configured: set \"approved\" (a list of user names or globs) in the rule's settings".into(),
+            return Err(NotEvaluated::unconfigured(
+                "no approved users configured: set \"approved\" (a list of user names or globs) in the rule's settings",
             ));
         }
         let aad = ctx.aad()?;
@@ -278,8 +278,8 @@ pub static UNAPPROVED_POLICY_IN_USE: RuleDef<UnapprovedPolicyParams> = RuleDef {
     },
     check: |ctx, params| {
         if params.unapproved.is_empty() {
-            return Err(NotEvaluated(
-                "no unapproved policies configured: set \"unapproved\" (a list of policy ARNs, names or globs) in the rule's settings".into(),
+            return Err(NotEvaluated::unconfigured(
+                "no unapproved policies configured: set \"unapproved\" (a list of policy ARNs, names or globs) in the rule's settings",
             ));
         }
         // Policy ARN → (the pattern it matched, where it is attached), in ARN order.
@@ -439,7 +439,7 @@ fn counted_admins<'a>(ctx: &Ctx<'a>) -> Result<std::borrow::Cow<'a, [Admin]>, No
     if let Some(aad) = ctx.inventory.authorization.as_ref().filter(|a| a.complete) {
         let unread = crate::principals::unread_for_admins(aad);
         if !unread.is_empty() {
-            return Err(NotEvaluated(format!(
+            return Err(NotEvaluated::unreadable(format!(
                 "the administrators cannot be counted: {} {} that decide{} who holds administrator access could not be read: {}. \
 Through the documents that were read, {} {} administrator access.",
                 unread.len(),
@@ -814,7 +814,7 @@ pub static PASSWORD_POLICY: RuleDef<PasswordPolicyParams> = RuleDef {
     },
     check: |ctx, params| {
         let Some(slot) = ctx.inventory.password_policy.as_ref() else {
-            return Err(NotEvaluated(ctx.inventory.missing_reason(DataSource::PasswordPolicy)));
+            return Err(NotEvaluated::unreadable(ctx.inventory.missing_reason(DataSource::PasswordPolicy)));
         };
         let remediation = |current: Option<&PasswordPolicy>| {
             format!(
@@ -911,6 +911,13 @@ mod tests {
     fn approved_users_not_configured_is_not_evaluated() {
         let inv = users_inventory(&["alice"]);
         not_evaluated("approved-users", &inv, json!({}), "no approved users configured");
+        assert_eq!(cause("approved-users", &inv, json!({})), Some(crate::Cause::Unconfigured));
+        assert_eq!(cause("approved-users", &inv, json!({"approved": ["alice"]})), None);
+        // Invalid settings and unread data are blind spots.
+        assert_eq!(cause("approved-users", &inv, json!({"approved": "alice"})), Some(crate::Cause::InvalidSettings));
+        let mut unread = inv.clone();
+        unread.authorization = None;
+        assert_eq!(cause("approved-users", &unread, json!({"approved": ["alice"]})), Some(crate::Cause::Unreadable));
         not_evaluated("approved-users", &inv, json!({"approved": []}), "\"approved\"");
     }
 

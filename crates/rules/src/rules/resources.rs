@@ -407,7 +407,7 @@ aws iam delete-policy --policy-arn {a}"
                     n if n <= 10 => format!("{n} do: {}", found.join(", ")),
                     n => format!("{n} do: {}, and {} more", found[..10].join(", "), n - 10),
                 };
-                return Err(NotEvaluated(format!(
+                return Err(NotEvaluated::unreadable(format!(
                     "{} {} could not be read, so whether {} every action on every resource is unknown: {}. Of the documents that were read, {found}.",
                     unread.len(),
                     if unread.len() == 1 { "policy document" } else { "policy documents" },
@@ -468,7 +468,7 @@ pub static SERVER_CERTIFICATE_ROTATION: RuleDef<ServerCertificateParams> = RuleD
     },
     check: |ctx, params| {
         let Some(certificates) = ctx.inventory.server_certificates.as_ref() else {
-            return Err(NotEvaluated(ctx.inventory.missing_reason(DataSource::ServerCertificates)));
+            return Err(NotEvaluated::unreadable(ctx.inventory.missing_reason(DataSource::ServerCertificates)));
         };
         let mut hits = Vec::new();
         for cert in certificates {

@@ -31,9 +31,9 @@ pub fn rules() -> Vec<&'static dyn Rule> {
 /// The root row, or why there is none.
 pub(crate) fn root_row<'a>(ctx: &Ctx<'a>) -> Result<&'a CredentialRow, NotEvaluated> {
     ctx.credential_report()?.root.as_ref().ok_or_else(|| {
-        NotEvaluated(
+        NotEvaluated::unreadable(
             "the credential report has no <root_account> row (AWS always includes it; the report looks truncated or comes from an emulator)"
-                .into(),
+                ,
         )
     })
 }
@@ -355,7 +355,7 @@ Confirm with: aws iam get-account-summary --query 'SummaryMap.AccountMFAEnabled'
             .inventory
             .virtual_mfa_devices
             .as_ref()
-            .ok_or_else(|| NotEvaluated(ctx.inventory.missing_reason(DataSource::VirtualMfaDevices)))?;
+            .ok_or_else(|| NotEvaluated::unreadable(ctx.inventory.missing_reason(DataSource::VirtualMfaDevices)))?;
         let root_arn = ctx.root_arn();
         let virtual_device =
             devices.iter().find(|d| d.user_arn.as_deref() == Some(root_arn.as_str()) || d.serial_number.ends_with(ROOT_VIRTUAL_MFA_SUFFIX));
@@ -405,17 +405,15 @@ password's last change as `not_supported`; this rule then reports `not_evaluated
         let changed = match row.password_last_changed {
             ReportDate::At(t) => t,
             ReportDate::NotSupported => {
-                return Err(NotEvaluated(
+                return Err(NotEvaluated::unknowable(
                     "AWS reports `not_supported` for the root password's last change in the credential report \
-(password_last_changed), so its rotation cannot be verified from it; check it by hand"
-                        .into(),
+(password_last_changed), so its rotation cannot be verified from it; check it by hand",
                 ))
             }
             ReportDate::Never => {
-                return Err(NotEvaluated(
+                return Err(NotEvaluated::unknowable(
                     "the credential report gives no date for the root password's last change (password_last_changed is N/A), \
-so its rotation cannot be verified from it"
-                        .into(),
+so its rotation cannot be verified from it",
                 ))
             }
         };
@@ -777,6 +775,8 @@ mod tests {
         let (st, reason) = status(id, &inventory(), json!({}));
         assert_eq!(st, RuleStatus::NotEvaluated);
         assert!(reason.unwrap().contains("not_supported"));
+        // A fact AWS does not give: known, not a blind spot to alarm on.
+        assert_eq!(cause(id, &inventory(), json!({})), Some(crate::Cause::Unknowable));
         let mut inv = inventory();
         root(&mut inv).password_last_changed = ReportDate::Never;
         assert_eq!(status(id, &inv, json!({})).0, RuleStatus::NotEvaluated);

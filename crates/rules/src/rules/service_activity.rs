@@ -59,7 +59,7 @@ pub(crate) fn check_principals<'a>(
     principals: impl Iterator<Item = Principal<'a>>,
 ) -> Outcome {
     let Some(map) = ctx.inventory.service_last_accessed.as_ref() else {
-        return Err(NotEvaluated(ctx.inventory.missing_reason(DataSource::ServiceLastAccessed)));
+        return Err(NotEvaluated::unreadable(ctx.inventory.missing_reason(DataSource::ServiceLastAccessed)));
     };
     let max = i64::from(params.max_unused_days);
     let mut hits = Vec::new();
