@@ -294,9 +294,36 @@ async fn a_member_s_event_is_evaluated_in_the_member() {
     assert!(rule_ids(&run).contains("user-mfa"), "{}", run["findings"]);
     assert_eq!(run["api_calls"]["sts:AssumeRole"], 1);
     // Without a member role, the same event is evaluated nowhere.
-    let config = Config { member_role_name: None, ..config };
-    let run = serde_json::to_value(run::handle_event(&hub, &config, &event, Utc::now()).await.unwrap()).unwrap();
+    let unreached = Config { member_role_name: None, ..config.clone() };
+    let run = serde_json::to_value(run::handle_event(&hub, &unreached, &event, Utc::now()).await.unwrap()).unwrap();
     assert_eq!(run["trigger"]["kind"], "ignored");
+
+    // An account the rounds leave out is not watched by events either (a finding raised there
+    // would never be resolved by a sweep): excluded by id, then under an excluded unit.
+    let ignored = |run: &Value, why: &str| {
+        assert_eq!(run["trigger"]["kind"], "ignored", "{run}");
+        let reason = run["trigger"]["reason"].as_str().unwrap();
+        assert!(reason.contains(&org.alpha) && reason.contains(why), "{reason}");
+        assert!(run["findings"].as_array().unwrap().is_empty());
+        assert!(run["api_calls"].get("sts:AssumeRole").is_none(), "{}", run["api_calls"]);
+    };
+    org.env.put_parameter("/iam-assurance/organization", json!({"exclude_accounts": [org.alpha]})).await;
+    let run = serde_json::to_value(run::handle_event(&hub, &config, &event, Utc::now()).await.unwrap()).unwrap();
+    ignored(&run, "exclude_accounts");
+    let root = hub.organizations.list_roots().send().await.unwrap().roots.unwrap()[0].id.clone().unwrap();
+    let unit = hub.organizations.create_organizational_unit().parent_id(&root).name("sandbox").send().await.unwrap();
+    let unit = unit.organizational_unit.unwrap().id.unwrap();
+    let nested = hub.organizations.create_organizational_unit().parent_id(&unit).name("labs").send().await.unwrap();
+    let nested = nested.organizational_unit.unwrap().id.unwrap();
+    hub.organizations.move_account().account_id(&org.alpha).source_parent_id(&root).destination_parent_id(&nested).send().await.unwrap();
+    org.env.put_parameter("/iam-assurance/organization", json!({"exclude_units": [unit]})).await;
+    let run = serde_json::to_value(run::handle_event(&hub, &config, &event, Utc::now()).await.unwrap()).unwrap();
+    ignored(&run, &unit);
+    // A unit that does not hold it: evaluated as before.
+    org.env.put_parameter("/iam-assurance/organization", json!({"exclude_units": ["ou-none-00000000"]})).await;
+    let run = serde_json::to_value(run::handle_event(&hub, &config, &event, Utc::now()).await.unwrap()).unwrap();
+    assert_attributed_to(&run, &org.alpha);
+    assert!(rule_ids(&run).contains("user-mfa"), "{}", run["findings"]);
 }
 
 /// The CLI: `sweep --account` and `sweep --organization --format json` (one run per line).

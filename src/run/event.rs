@@ -13,6 +13,7 @@ use iam_assurance_rules::report::{FindingStatus, RuleStatus};
 use iam_assurance_rules::{catalog, evaluate_only, Rule};
 
 use super::config::{load_settings, Config, RunError};
+use super::organization;
 use super::reach::{home_account, reach, session_name};
 use super::reads::{self, TargetedRead};
 use super::scope::{candidate_fingerprints, deleted_entity_arn, possible_fingerprints, retain_in_scope, scope_of};
@@ -39,6 +40,19 @@ pub async fn run(clients: &Clients, config: &Config, event: CloudTrailEvent, now
     // evaluates one account's change against another's data.
     let home = home_account(clients, config).await?;
     let member = event.account.as_deref().filter(|a| *a != home);
+    // In an organization, an account the rounds leave out is not watched by events either:
+    // a finding an event raised there would never be resolved by a sweep.
+    if config.organization {
+        let account = member.unwrap_or(&home);
+        if let Some(reason) = Box::pin(organization::left_out(clients, config, account)).await? {
+            let reason = format!("`{}`: {reason}; nothing was evaluated", event.event_name);
+            tracing::info!(%reason, "event from an account left out");
+            let mut output = RunOutput::ignored(account.to_string(), reason, now);
+            output.api_calls = clients.counter.snapshot();
+            output.api_calls_total = output.api_calls.values().sum();
+            return Ok(output);
+        }
+    }
     let (clients, config) = match (member, config.member_role_name.as_deref()) {
         (None, _) => reach(clients, config, None, "", "").await?,
         (Some(account), Some(role)) => {

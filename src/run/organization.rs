@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
-use iam_assurance_aws::organization::{accounts_under, active_accounts, send_all};
+use iam_assurance_aws::organization::{accounts_under, active_accounts, send_all, units_of};
 use iam_assurance_aws::{ssm, Clients};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -48,16 +48,17 @@ fn valid_account(id: &str) -> bool {
     id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The accounts a round sweeps: every ACTIVE account of the organization (or the explicit list
-/// of `<prefix>/organization`), less the excluded ones, each once, the hub's own included.
-pub async fn round_accounts(clients: &Clients, config: &Config) -> Result<FanOut, RunError> {
+/// `<prefix>/organization`, validated (absent: every account, none excluded).
+async fn organization_settings(clients: &Clients, config: &Config) -> Result<OrganizationSettings, RunError> {
     let settings = match &config.settings {
-        SettingsSource::Ssm(prefix) => match ssm::load_organization(clients, prefix).await.map_err(|e| RunError::FanOut(e.to_string()))? {
-            Some(Ok(value)) => serde_json::from_value::<OrganizationSettings>(value)
-                .map_err(|e| RunError::Settings(format!("{prefix}/organization: {e}")))?,
-            Some(Err(e)) => return Err(RunError::Settings(e)),
-            None => OrganizationSettings::default(),
-        },
+        SettingsSource::Ssm(prefix) => {
+            match ssm::load_organization(clients, prefix).await.map_err(|e| RunError::Settings(e.to_string()))? {
+                Some(Ok(value)) => serde_json::from_value::<OrganizationSettings>(value)
+                    .map_err(|e| RunError::Settings(format!("{prefix}/organization: {e}")))?,
+                Some(Err(e)) => return Err(RunError::Settings(e)),
+                None => OrganizationSettings::default(),
+            }
+        }
         SettingsSource::File(_) => OrganizationSettings::default(),
     };
     for id in settings.accounts.iter().flatten().chain(&settings.exclude_accounts) {
@@ -65,6 +66,40 @@ pub async fn round_accounts(clients: &Clients, config: &Config) -> Result<FanOut
             return Err(RunError::Settings(format!("organization settings: {id:?} is not a 12-digit account id")));
         }
     }
+    Ok(settings)
+}
+
+/// Why an account's events are not evaluated, when the organization's settings leave it out
+/// of the rounds: not in the explicit list, excluded by id, or under an excluded unit (one
+/// `organizations:ListParents` per level, asked only when units are excluded). `None`: it is
+/// watched. One SSM read; an event from an account the rounds skip must not be evaluated
+/// either, or its findings would be announced and never resolved by a sweep.
+pub async fn left_out(clients: &Clients, config: &Config, account: &str) -> Result<Option<String>, RunError> {
+    let settings = Box::pin(organization_settings(clients, config)).await?;
+    if let Some(list) = &settings.accounts {
+        if !list.iter().any(|a| a == account) {
+            return Ok(Some(format!("account {account} is not in the organization settings' `accounts` list")));
+        }
+    }
+    if settings.exclude_accounts.iter().any(|a| a == account) {
+        return Ok(Some(format!("account {account} is in the organization settings' `exclude_accounts`")));
+    }
+    if !settings.exclude_units.is_empty() {
+        let units = units_of(clients, account).await.map_err(|e| RunError::Member {
+            account: account.to_string(),
+            reason: format!("cannot tell whether it is under an excluded unit: {e}"),
+        })?;
+        if let Some(unit) = units.iter().find(|u| settings.exclude_units.contains(u)) {
+            return Ok(Some(format!("account {account} is under {unit}, in the organization settings' `exclude_units`")));
+        }
+    }
+    Ok(None)
+}
+
+/// The accounts a round sweeps: every ACTIVE account of the organization (or the explicit list
+/// of `<prefix>/organization`), less the excluded ones, each once, the hub's own included.
+pub async fn round_accounts(clients: &Clients, config: &Config) -> Result<FanOut, RunError> {
+    let settings = Box::pin(organization_settings(clients, config)).await?;
     let (mut accounts, source): (Vec<String>, &'static str) = match settings.accounts {
         Some(list) => (list, "settings"),
         None => {

@@ -1,16 +1,17 @@
 //! Organization mode's adapters: the organization's ACTIVE accounts (Organizations, from the
 //! management account or a delegated administrator), the accounts under an organizational
-//! unit, and the fan-out messages to the accounts queue (SQS).
+//! unit and the units an account sits in, and the fan-out messages to the accounts queue (SQS).
 
 use std::collections::BTreeSet;
 
-use aws_sdk_organizations::types::{AccountStatus, ChildType};
+use aws_sdk_organizations::types::{AccountStatus, ChildType, ParentType};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use crate::{AdapterError, Clients};
 
 const LIST_ACCOUNTS: &str = "organizations:ListAccounts";
 const LIST_CHILDREN: &str = "organizations:ListChildren";
+const LIST_PARENTS: &str = "organizations:ListParents";
 const SEND: &str = "sqs:SendMessageBatch";
 
 /// An account of the organization.
@@ -89,6 +90,25 @@ pub async fn accounts_under(clients: &Clients, unit: &str) -> Result<BTreeSet<St
         }
     }
     Ok(accounts)
+}
+
+/// The organizational units an account sits in, from its own up to the root's child (one
+/// `ListParents` per level; an organization nests at most five levels deep).
+pub async fn units_of(clients: &Clients, account: &str) -> Result<Vec<String>, AdapterError> {
+    let mut units = Vec::new();
+    let mut child = account.to_string();
+    // Five levels of units, and a guard against a cycle in a faulty answer.
+    for _ in 0..8 {
+        let page = clients.organizations.list_parents().child_id(&child).send().await.map_err(|e| AdapterError::aws(LIST_PARENTS, &e))?;
+        let Some(parent) = page.parents().first() else { break };
+        let (Some(id), Some(kind)) = (parent.id(), parent.r#type()) else { break };
+        if *kind != ParentType::OrganizationalUnit || units.iter().any(|u| u == id) {
+            break;
+        }
+        units.push(id.to_string());
+        child = id.to_string();
+    }
+    Ok(units)
 }
 
 /// Send one message per body to the queue, ten to a `SendMessageBatch`; entries SQS refuses

@@ -56,7 +56,7 @@ pub const DYNAMODB_ACTIONS: &[&str] =
 /// (A member account's role grants only
 /// [`IAM_ACTIONS`].)
 pub const ORGANIZATION_ACTIONS: &[&str] =
-    &["organizations:ListAccounts", "organizations:ListChildren", "sqs:SendMessage", "sts:AssumeRole"];
+    &["organizations:ListAccounts", "organizations:ListChildren", "organizations:ListParents", "sqs:SendMessage", "sts:AssumeRole"];
 
 /// Calls every principal may make, whatever its policies: STS `GetCallerIdentity` (the CLI
 /// asks which account its credentials reach; the function knows it from its own ARN).
