@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod compliance;
 pub mod change;
 pub mod inventory;
 pub mod patterns;
