@@ -229,6 +229,20 @@ struct AadUser {
     attached_managed_policies: Vec<AadAttached>,
     #[serde(default)]
     permissions_boundary: Option<AadBoundary>,
+    #[serde(default)]
+    tags: Vec<AadTag>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AadTag {
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+fn tags(list: Vec<AadTag>) -> Option<Tags> {
+    Some(list.into_iter().map(|t| (t.key, t.value)).collect())
 }
 
 #[derive(Deserialize)]
@@ -269,6 +283,8 @@ struct AadRole {
     permissions_boundary: Option<AadBoundary>,
     #[serde(default)]
     role_last_used: Option<AadRoleLastUsed>,
+    #[serde(default)]
+    tags: Vec<AadTag>,
 }
 
 #[derive(Deserialize)]
@@ -408,6 +424,7 @@ impl AadBuilder {
             attached_policies: attached(u.attached_managed_policies),
             inline_policies,
             permissions_boundary: u.permissions_boundary.and_then(|b| b.permissions_boundary_arn),
+            tags: tags(u.tags),
         });
     }
 
@@ -443,6 +460,7 @@ impl AadBuilder {
             permissions_boundary: r.permissions_boundary.and_then(|b| b.permissions_boundary_arn),
             last_used: r.role_last_used.and_then(|l| l.last_used_date),
             trust_policy,
+            tags: tags(r.tags),
         });
     }
 

@@ -91,6 +91,7 @@ pub fn user(name: &str) -> User {
         attached_policies: Vec::new(),
         inline_policies: Vec::new(),
         permissions_boundary: None,
+        tags: Some(Tags::new()),
     }
 }
 
@@ -121,6 +122,7 @@ pub fn role(name: &str) -> Role {
         trust_policy: Some(doc(
             json!({"Statement":[{"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{ACCOUNT}:root")},"Action":"sts:AssumeRole"}]}),
         )),
+        tags: Some(Tags::new()),
     }
 }
 
