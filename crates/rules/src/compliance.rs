@@ -925,3 +925,192 @@ static FSBP: [ControlSpec; 12] = [
     },
 ];
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{AccessAnalyzers, AlternateContact, Analyzer, Inventory, RegionAnalyzers};
+    use crate::testkit::*;
+    use serde_json::json;
+
+    fn published(standard: Standard) -> Vec<(String, Assessment, String)> {
+        let text = match standard {
+            Standard::Cis3 => include_str!("../testdata/standards/cis-3.0.tsv"),
+            Standard::Cis4 => include_str!("../testdata/standards/cis-4.0.tsv"),
+            Standard::Cis5 => include_str!("../testdata/standards/cis-5.0.tsv"),
+            Standard::Fsbp => include_str!("../testdata/standards/fsbp.tsv"),
+        };
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let cells: Vec<&str> = l.split('\t').collect();
+                assert_eq!(cells.len(), 3, "{l:?}");
+                let assessment = match cells[1] {
+                    "automated" => Assessment::Automated,
+                    "manual" => Assessment::Manual,
+                    other => panic!("assessment {other:?}"),
+                };
+                (cells[0].to_string(), assessment, cells[2].to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tables_hold_every_published_control_in_order() {
+        for standard in Standard::ALL {
+            let table: Vec<(String, Assessment, String)> =
+                standard.controls().iter().map(|c| (c.id.to_string(), c.assessment, c.title.to_string())).collect();
+            assert_eq!(table, published(standard), "{}", standard.as_str());
+        }
+        assert_eq!(Standard::Cis3.controls().len(), 22);
+        assert_eq!(Standard::Cis4.controls().len(), 22);
+        assert_eq!(Standard::Cis5.controls().len(), 21);
+        assert_eq!(Standard::parse("cis-5.0"), Some(Standard::Cis5));
+        assert_eq!(Standard::parse("cis-5"), None);
+    }
+
+    #[test]
+    fn the_rules_and_the_tables_agree() {
+        // Every control a rule names is in its standard's table, decided by rules.
+        for rule in catalog::all() {
+            for control in rule.meta().controls {
+                let spec = control.standard.controls().iter().find(|c| c.id == control.id);
+                let spec = spec.unwrap_or_else(|| panic!("{}: {} {} is not in the table", rule.meta().id, control.standard.as_str(), control.id));
+                assert_eq!(spec.coverage, Coverage::Rules, "{}: {} {}", rule.meta().id, control.standard.as_str(), control.id);
+            }
+        }
+        // Every control decided by rules has one.
+        for standard in Standard::ALL {
+            for spec in standard.controls().iter().filter(|c| c.coverage == Coverage::Rules) {
+                assert!(!rules_for(Control { standard, id: spec.id }).is_empty(), "{} {}", standard.as_str(), spec.id);
+            }
+        }
+        // The same requirement is mapped in every CIS version: v3 and v4 share ids, v5 drops 1.3.
+        for rule in catalog::all() {
+            let ids = |s: Standard| rule.meta().controls.iter().filter(|c| c.standard == s).map(|c| c.id).collect::<Vec<_>>();
+            assert_eq!(ids(Standard::Cis3), ids(Standard::Cis4), "{}", rule.meta().id);
+            let shifted: Vec<String> = ids(Standard::Cis3)
+                .iter()
+                .map(|id| {
+                    let n: u32 = id.trim_start_matches("1.").parse().unwrap();
+                    if n > 3 {
+                        format!("1.{}", n - 1)
+                    } else {
+                        id.to_string()
+                    }
+                })
+                .collect();
+            assert_eq!(shifted, ids(Standard::Cis5), "{}", rule.meta().id);
+        }
+    }
+
+    /// An account that passes every automated control: the testkit's clean account with a
+    /// support role, an analyzer in its one region and a security contact.
+    fn clean() -> Inventory {
+        let mut inv = inventory();
+        let support = managed("arn:aws:iam::aws:policy/AWSSupportAccess", read_only_doc());
+        let mut r = role("support");
+        r.attached_policies.push(attach(&support));
+        aad(&mut inv).roles.push(r);
+        aad(&mut inv).policies.push(support);
+        inv.access_analyzers = Some(AccessAnalyzers {
+            regions: vec![RegionAnalyzers {
+                region: "us-east-1".into(),
+                analyzers: vec![Analyzer { name: "ext".into(), arn: "arn:x".into(), kind: "ACCOUNT".into(), status: "ACTIVE".into() }],
+            }],
+            regions_from: "test".into(),
+        });
+        inv.security_contact = Some(Some(AlternateContact { email: Some("sec@example.com".into()), ..Default::default() }));
+        inv.virtual_mfa_devices = Some(Vec::new());
+        inv
+    }
+
+    fn assess_with(standard: Standard, inv: &Inventory, settings: serde_json::Value) -> ComplianceReport {
+        let settings = Settings::from_json_text(&settings.to_string()).unwrap();
+        let report = crate::evaluate(inv, &settings, now());
+        assess(standard, &report, &settings)
+    }
+
+    fn status_of(report: &ComplianceReport, id: &str) -> ControlStatus {
+        report.controls.iter().find(|c| c.id == id).unwrap_or_else(|| panic!("{id}")).status
+    }
+
+    #[test]
+    fn a_clean_account() {
+        let report = assess_with(Standard::Cis5, &clean(), json!({}));
+        assert_eq!(report.controls.len(), 21);
+        let by_status = |s: ControlStatus| report.controls.iter().filter(|c| c.status == s).map(|c| c.id.as_str()).collect::<Vec<_>>();
+        assert_eq!(by_status(ControlStatus::Manual), ["1.1", "1.20"]);
+        assert_eq!(by_status(ControlStatus::NotCovered), ["1.17"]);
+        // Hardware MFA needs root-mfa's require_hardware.
+        assert_eq!(by_status(ControlStatus::NotEvaluated), ["1.5"]);
+        assert!(report.controls.iter().find(|c| c.id == "1.5").unwrap().reason.as_deref().unwrap().contains("require_hardware"));
+        assert_eq!(report.counts, StatusCounts { pass: 17, fail: 0, not_evaluated: 1, manual: 2, not_covered: 1 });
+        let with_hardware = assess_with(Standard::Cis5, &clean(), json!({"root-mfa": {"require_hardware": true}}));
+        assert_eq!(status_of(&with_hardware, "1.5"), ControlStatus::Pass);
+        // FSBP: KMS.1/KMS.2 are not covered; everything else passes.
+        let fsbp = assess_with(Standard::Fsbp, &clean(), json!({"root-mfa": {"require_hardware": true}}));
+        assert_eq!(fsbp.counts, StatusCounts { pass: 10, fail: 0, not_evaluated: 0, manual: 0, not_covered: 2 });
+        // CIS 3.0 and 4.0 also list the security questions (manual).
+        let cis3 = assess_with(Standard::Cis3, &clean(), json!({}));
+        assert_eq!(status_of(&cis3, "1.3"), ControlStatus::Manual);
+        assert_eq!(cis3.controls.len(), 22);
+    }
+
+    #[test]
+    fn failures_name_their_resources_and_refinements_apply() {
+        let mut inv = clean();
+        // A 12-character policy that prevents reuse of 24: 1.7 fails, 1.8 passes.
+        if let Some(Some(p)) = inv.password_policy.as_mut() {
+            p.minimum_password_length = Some(12);
+        }
+        // An admin policy attached to nothing: fails IAM.1, not CIS 1.15 ("attached").
+        aad(&mut inv).policies.push(managed("unused-admin", admin_doc()).with_attachments(0));
+        // A user with a console password and no MFA.
+        let mut row = row("alice");
+        row.password_enabled = crate::inventory::ReportFlag::True;
+        row.password_last_used = crate::inventory::ReportDate::At(ago(1));
+        cr(&mut inv).users.push(row);
+        aad(&mut inv).users.push(user("alice"));
+        let cis = assess_with(Standard::Cis5, &inv, json!({}));
+        assert_eq!(status_of(&cis, "1.7"), ControlStatus::Fail);
+        assert_eq!(status_of(&cis, "1.8"), ControlStatus::Pass);
+        assert_eq!(status_of(&cis, "1.15"), ControlStatus::Pass);
+        let mfa = cis.controls.iter().find(|c| c.id == "1.9").unwrap();
+        assert_eq!(mfa.status, ControlStatus::Fail);
+        assert_eq!(mfa.failing.iter().map(|r| r.resource_arn.as_str()).collect::<Vec<_>>(), [user_arn("alice")]);
+        assert_eq!(mfa.rules, vec![RuleVerdict { rule_id: "user-mfa".into(), status: ControlStatus::Fail, reason: None }]);
+        let fsbp = assess_with(Standard::Fsbp, &inv, json!({}));
+        assert_eq!(status_of(&fsbp, "IAM.1"), ControlStatus::Fail);
+        // IAM.7 asks for 8 characters: 12 passes it.
+        assert_eq!(status_of(&fsbp, "IAM.7"), ControlStatus::Pass);
+        // An exception: not failing, listed as excepted.
+        let excepted = assess_with(Standard::Cis5, &inv, json!({"user-mfa": {"exceptions": [{"resource": user_arn("alice"), "reason": "hardware key on order"}]}}));
+        let mfa = excepted.controls.iter().find(|c| c.id == "1.9").unwrap();
+        assert_eq!((mfa.status, mfa.excepted.len()), (ControlStatus::Pass, 1));
+    }
+
+    #[test]
+    fn unknowns_are_not_evaluated_with_the_reason() {
+        let mut inv = clean();
+        inv.security_contact = None;
+        inv.record_gap(crate::DataSource::SecurityContact, "account:GetAlternateContact: AccessDeniedException");
+        let report = assess_with(Standard::Cis5, &inv, json!({"user-mfa": {"enabled": false}, "inactive-access-key": {"max_unused_days": 60}}));
+        let contact = report.controls.iter().find(|c| c.id == "1.2").unwrap();
+        assert_eq!(contact.status, ControlStatus::NotEvaluated);
+        assert!(contact.reason.as_deref().unwrap().contains("AccessDeniedException"));
+        let mfa = report.controls.iter().find(|c| c.id == "1.9").unwrap();
+        assert_eq!(mfa.status, ControlStatus::NotEvaluated);
+        assert!(mfa.reason.as_deref().unwrap().contains("user-mfa is disabled"), "{:?}", mfa.reason);
+        // A threshold looser than the control's: not evaluated, saying which.
+        let unused = report.controls.iter().find(|c| c.id == "1.11").unwrap();
+        assert_eq!(unused.status, ControlStatus::NotEvaluated);
+        assert!(unused.reason.as_deref().unwrap().contains("allows 60 days unused"), "{:?}", unused.reason);
+        // A rule that was not run at all (an evaluation of some rules only).
+        let settings = Settings::defaults();
+        let only = crate::evaluate_only(&clean(), &settings, now(), &[crate::catalog::find("user-mfa").unwrap()]);
+        let partial = assess(Standard::Cis5, &only, &settings);
+        assert_eq!(status_of(&partial, "1.9"), ControlStatus::Pass);
+        assert!(partial.controls.iter().find(|c| c.id == "1.3").unwrap().reason.as_deref().unwrap().contains("was not run"));
+    }
+}

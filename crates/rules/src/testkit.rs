@@ -156,6 +156,14 @@ pub fn managed(name_or_arn: &str, document: Value) -> ManagedPolicy {
     ManagedPolicy { name: name_from_arn(&arn).into(), arn, path: "/".into(), attachment_count: None, document: Some(doc(document)) }
 }
 
+impl ManagedPolicy {
+    /// With an `AttachmentCount`.
+    pub fn with_attachments(mut self, count: i64) -> Self {
+        self.attachment_count = Some(count);
+        self
+    }
+}
+
 pub fn attach(policy: &ManagedPolicy) -> AttachedPolicy {
     AttachedPolicy { name: policy.name.clone(), arn: policy.arn.clone() }
 }

@@ -568,3 +568,256 @@ pub static REQUIRED_TAGS: RuleDef<RequiredTagsParams> = RuleDef {
         Ok(hits)
     },
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{AccessAnalyzers, AlternateContact, Analyzer, Inventory, RegionAnalyzers};
+    use crate::report::FindingStatus;
+    use crate::testkit::*;
+    use crate::RuleStatus;
+    use serde_json::json;
+
+    const SUPPORT: &str = "arn:aws:iam::aws:policy/AWSSupportAccess";
+    const CLOUDSHELL: &str = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess";
+
+    // --- support-role ------------------------------------------------------------------------
+
+    #[test]
+    fn support_role() {
+        let mut inv = inventory();
+        let support = managed(SUPPORT, read_only_doc());
+        // On a user or a group it does not count: the control asks for a role.
+        let mut u = user("alice");
+        u.attached_policies.push(attach(&support));
+        aad(&mut inv).users.push(u);
+        aad(&mut inv).roles.push(role("app"));
+        check("support-role", &inv, json!({}), &[&root_arn()]);
+        let f = &findings("support-role", &inv, json!({}))[0];
+        assert_eq!(f.message, format!("No role of account {ACCOUNT} has the AWS managed policy AWSSupportAccess attached."));
+        assert!(f.remediation.contains(&format!("aws iam attach-role-policy --role-name aws-support --policy-arn {SUPPORT}")), "{}", f.remediation);
+        let mut r = role("support");
+        r.attached_policies.push(attach(&support));
+        aad(&mut inv).roles.push(r);
+        check("support-role", &inv, json!({}), &[]);
+        // Not every role known: not judged.
+        aad(&mut inv).complete = false;
+        assert_eq!(status("support-role", &inv, json!({})).0, RuleStatus::NotEvaluated);
+    }
+
+    // --- policy-service-wildcard -------------------------------------------------------------
+
+    #[test]
+    fn policy_service_wildcard() {
+        let mut inv = inventory();
+        let docs = [
+            ("s3-all", json!({"Statement":[{"Effect":"Allow","Action":["s3:*","ec2:Describe*"],"Resource":"arn:aws:s3:::bucket/*"}]})),
+            ("logs-all", json!({"Statement":[{"Effect":"Allow","Action":"logs:*","Resource":"*"}]})),
+            ("scoped", json!({"Statement":[{"Effect":"Allow","Action":["s3:Get*","s3:List*"],"Resource":"*"}]})),
+            ("conditional", json!({"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]})),
+            ("deny", json!({"Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]})),
+            ("everything", json!({"Statement":[{"Effect":"Allow","Action":"*","Resource":"arn:aws:s3:::bucket"}]})),
+        ];
+        for (name, d) in &docs {
+            aad(&mut inv).policies.push(managed(name, d.clone()));
+        }
+        // AWS managed policies are not the account's to fix.
+        aad(&mut inv).policies.push(managed("arn:aws:iam::aws:policy/AmazonS3FullAccess", json!({"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]})));
+        let mut r = role("app");
+        r.inline_policies.push(inline("dynamo", json!({"Statement":{"Effect":"Allow","Action":"dynamodb:*","Resource":"*"}})));
+        aad(&mut inv).roles.push(r);
+        check(
+            "policy-service-wildcard",
+            &inv,
+            json!({}),
+            &[&policy_arn("s3-all"), &policy_arn("logs-all"), &policy_arn("everything"), &role_arn("app")],
+        );
+        check(
+            "policy-service-wildcard",
+            &inv,
+            json!({"allowed_services": ["LOGS", "dynamodb"]}),
+            &[&policy_arn("s3-all"), &policy_arn("everything")],
+        );
+        let fs = findings("policy-service-wildcard", &inv, json!({}));
+        let s3 = fs.iter().find(|f| f.resource_name == "s3-all").unwrap();
+        assert_eq!(s3.message, "Customer managed policy s3-all allows every action of a service: s3:*.");
+        assert_eq!(s3.details["wildcards"], json!([{"statement": 0, "action": "s3:*"}]));
+        let everything = fs.iter().find(|f| f.resource_name == "everything").unwrap();
+        assert!(everything.message.ends_with("* (every service)."), "{}", everything.message);
+        let app = fs.iter().find(|f| f.resource_name == "app").unwrap();
+        assert_eq!(app.fingerprint, crate::report::fingerprint("policy-service-wildcard", &role_arn("app"), "inline:dynamo"));
+        assert!(app.remediation.contains("aws iam put-role-policy --role-name app --policy-name dynamo"), "{}", app.remediation);
+    }
+
+    // --- cloudshell-full-access --------------------------------------------------------------
+
+    #[test]
+    fn cloudshell_full_access() {
+        let mut inv = inventory();
+        let shell = managed(CLOUDSHELL, json!({"Statement":[{"Effect":"Allow","Action":"cloudshell:*","Resource":"*"}]}));
+        let mut u = user("alice");
+        u.attached_policies.push(attach(&shell));
+        let mut g = group("devs");
+        g.attached_policies.push(attach(&shell));
+        let mut r = role("ops");
+        r.attached_policies.push(attach(&shell));
+        aad(&mut inv).users.extend([u, user("bob")]);
+        aad(&mut inv).groups.push(g);
+        aad(&mut inv).roles.extend([r, role("app")]);
+        check("cloudshell-full-access", &inv, json!({}), &[&user_arn("alice"), &group_arn("devs"), &role_arn("ops")]);
+        let fs = findings("cloudshell-full-access", &inv, json!({}));
+        let devs = fs.iter().find(|f| f.resource_name == "devs").unwrap();
+        assert_eq!(devs.message, "The AWS managed policy AWSCloudShellFullAccess is attached to group devs.");
+        assert_eq!(devs.remediation, format!("aws iam detach-group-policy --group-name devs --policy-arn {CLOUDSHELL}"));
+        let excepted = findings("cloudshell-full-access", &inv, json!({"exceptions": [{"resource": role_arn("ops"), "reason": "break-glass"}]}));
+        assert_eq!(excepted.iter().filter(|f| f.status == FindingStatus::Suppressed).count(), 1);
+    }
+
+    // --- access-keys-at-setup ----------------------------------------------------------------
+
+    #[test]
+    fn access_keys_at_setup() {
+        let mut inv = inventory();
+        let with = |name: &str, password: bool, key_created_after_minutes: i64, used: bool| {
+            let mut r = row(name);
+            r.password_enabled = if password { crate::inventory::ReportFlag::True } else { crate::inventory::ReportFlag::False };
+            let created = ago(400) + chrono::Duration::minutes(key_created_after_minutes);
+            r.access_keys[0] = crate::inventory::KeySlot {
+                slot: 1,
+                active: true,
+                last_rotated: ReportDate::At(created),
+                last_used: if used { ReportDate::At(ago(1)) } else { ReportDate::Never },
+            };
+            r
+        };
+        cr(&mut inv).users.extend([
+            with("setup-unused", true, 0, false),
+            with("setup-used", true, 0, true),
+            with("api-only", false, 0, false),
+            with("later-key", true, 60 * 24 * 30, false),
+            with("within-hour", true, 45, false),
+        ]);
+        check("access-keys-at-setup", &inv, json!({}), &[&user_arn("setup-unused"), &user_arn("within-hour")]);
+        check("access-keys-at-setup", &inv, json!({"setup_window_minutes": 10}), &[&user_arn("setup-unused")]);
+        check(
+            "access-keys-at-setup",
+            &inv,
+            json!({"setup_window_minutes": 0}),
+            &[&user_arn("setup-unused"), &user_arn("within-hour"), &user_arn("later-key")],
+        );
+        let f = &findings("access-keys-at-setup", &inv, json!({}))[0];
+        assert_eq!(f.fingerprint, crate::report::fingerprint("access-keys-at-setup", &user_arn("setup-unused"), "key-1"));
+        assert!(f.remediation.contains("aws iam delete-access-key --user-name setup-unused"), "{}", f.remediation);
+    }
+
+    #[test]
+    fn access_keys_at_setup_on_a_real_format_report() {
+        // As AWS writes it: a console user whose key was made a minute after the user, never used.
+        let csv = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\n\
+<root_account>,arn:aws:iam::123456789012:root,2019-01-10T09:00:00+00:00,not_supported,2026-11-01T08:00:00+00:00,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n\
+carol,arn:aws:iam::123456789012:user/carol,2026-10-01T10:00:00+00:00,true,2026-11-20T10:00:00+00:00,2026-10-01T10:00:30+00:00,N/A,true,true,2026-10-01T10:01:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n";
+        let mut inv = inventory();
+        inv.credential_report = Some(crate::sources::parse_credential_report(csv).unwrap());
+        check("access-keys-at-setup", &inv, json!({}), &["arn:aws:iam::123456789012:user/carol"]);
+    }
+
+    // --- access-analyzer-enabled -------------------------------------------------------------
+
+    fn analyzer(name: &str, kind: &str, status: &str) -> Analyzer {
+        Analyzer { name: name.into(), arn: format!("arn:aws:access-analyzer:us-east-1:{ACCOUNT}:analyzer/{name}"), kind: kind.into(), status: status.into() }
+    }
+
+    fn with_analyzers(regions: Vec<(&str, Vec<Analyzer>)>) -> Inventory {
+        let mut inv = inventory();
+        inv.access_analyzers = Some(AccessAnalyzers {
+            regions: regions.into_iter().map(|(r, a)| RegionAnalyzers { region: r.into(), analyzers: a }).collect(),
+            regions_from: "account:ListRegions".into(),
+        });
+        inv
+    }
+
+    #[test]
+    fn access_analyzer_enabled() {
+        let inv = with_analyzers(vec![
+            ("us-east-1", vec![analyzer("ext", "ACCOUNT", "ACTIVE")]),
+            ("eu-west-1", vec![analyzer("org", "ORGANIZATION", "ACTIVE"), analyzer("unused", "ACCOUNT_UNUSED_ACCESS", "ACTIVE")]),
+            ("eu-central-1", vec![analyzer("unused", "ACCOUNT_UNUSED_ACCESS", "ACTIVE")]),
+            ("ap-south-1", vec![analyzer("ext", "ACCOUNT", "DISABLED")]),
+            ("us-west-2", vec![]),
+        ]);
+        let fs = findings("access-analyzer-enabled", &inv, json!({}));
+        let regions: Vec<&str> = fs.iter().map(|f| f.details["region"].as_str().unwrap()).collect();
+        assert_eq!(regions.len(), 3);
+        for r in ["eu-central-1", "ap-south-1", "us-west-2"] {
+            assert!(regions.contains(&r), "{r}");
+        }
+        let west = fs.iter().find(|f| f.details["region"] == "us-west-2").unwrap();
+        assert_eq!(west.message, "Region us-west-2 has no IAM Access Analyzer analyzer.");
+        assert_eq!(west.resource_arn, root_arn());
+        assert_eq!(west.remediation, "aws accessanalyzer create-analyzer --region us-west-2 --analyzer-name external-access --type ACCOUNT");
+        let frankfurt = fs.iter().find(|f| f.details["region"] == "eu-central-1").unwrap();
+        assert_eq!(frankfurt.message, "Region eu-central-1 has no active analyzer of external access, only: unused (ACCOUNT_UNUSED_ACCESS, ACTIVE).");
+        // Configured regions: only those.
+        assert!(findings("access-analyzer-enabled", &inv, json!({"regions": ["us-east-1", "eu-west-1"]})).is_empty());
+        // A configured region that was not read is not judged.
+        let (state, reason) = status("access-analyzer-enabled", &inv, json!({"regions": ["sa-east-1"]}));
+        assert_eq!(state, RuleStatus::NotEvaluated);
+        assert!(reason.unwrap().contains("sa-east-1 were not read"));
+        // Not collected: not judged, with the reason.
+        let mut inv = inventory();
+        inv.record_gap(DataSource::AccessAnalyzers, "accessanalyzer:ListAnalyzers in us-east-1: AccessDeniedException");
+        let (state, reason) = status("access-analyzer-enabled", &inv, json!({}));
+        assert_eq!(state, RuleStatus::NotEvaluated);
+        assert!(reason.unwrap().contains("AccessDeniedException"));
+    }
+
+    // --- security-contact --------------------------------------------------------------------
+
+    #[test]
+    fn security_contact() {
+        let mut inv = inventory();
+        inv.security_contact = Some(None);
+        check("security-contact", &inv, json!({}), &[&root_arn()]);
+        assert_eq!(findings("security-contact", &inv, json!({}))[0].message, format!("Account {ACCOUNT} has no security alternate contact."));
+        inv.security_contact = Some(Some(AlternateContact { name: Some("Sec".into()), email: Some(" ".into()), ..Default::default() }));
+        check("security-contact", &inv, json!({}), &[&root_arn()]);
+        inv.security_contact = Some(Some(AlternateContact { email: Some("security@example.com".into()), ..Default::default() }));
+        check("security-contact", &inv, json!({}), &[]);
+        inv.security_contact = None;
+        assert_eq!(status("security-contact", &inv, json!({})).0, RuleStatus::NotEvaluated);
+    }
+
+    // --- required-tags -----------------------------------------------------------------------
+
+    #[test]
+    fn required_tags() {
+        let mut inv = inventory();
+        let tagged = |mut tags_of: crate::inventory::User, pairs: &[(&str, &str)]| {
+            tags_of.tags = Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+            tags_of
+        };
+        aad(&mut inv).users.extend([tagged(user("alice"), &[("owner", "a"), ("cost-center", "1")]), tagged(user("bob"), &[("owner", "b")])]);
+        let mut r = role("app");
+        r.tags = Some(Default::default());
+        aad(&mut inv).roles.extend([r, service_linked_role("AWSServiceRoleForX")]);
+        // Opt-in.
+        assert_eq!(status("required-tags", &inv, json!({})).0, RuleStatus::Disabled);
+        let (state, reason) = status("required-tags", &inv, json!({"enabled": true}));
+        assert_eq!(state, RuleStatus::NotEvaluated);
+        assert!(reason.unwrap().contains("no required tag keys"));
+        let on = |extra: serde_json::Value| {
+            let mut s = json!({"enabled": true, "keys": ["owner", "cost-center"]});
+            s.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            s
+        };
+        check("required-tags", &inv, on(json!({})), &[&user_arn("bob"), &role_arn("app")]);
+        check("required-tags", &inv, on(json!({"roles": false})), &[&user_arn("bob")]);
+        let fs = findings("required-tags", &inv, on(json!({})));
+        let app = fs.iter().find(|f| f.resource_name == "app").unwrap();
+        assert_eq!(app.message, "Role app has no tag owner, cost-center.");
+        assert_eq!(app.remediation, "aws iam tag-role --role-name app --tags Key=owner,Value=<value> Key=cost-center,Value=<value>");
+        // Tags not read: not judged.
+        aad(&mut inv).users[0].tags = None;
+        assert_eq!(status("required-tags", &inv, on(json!({}))).0, RuleStatus::NotEvaluated);
+    }
+}
