@@ -28,6 +28,14 @@ pub struct AuditFiles {
     /// `aws iam list-virtual-mfa-devices` output (for root-mfa's require_hardware).
     #[arg(long, value_name = "FILE")]
     pub virtual_mfa_devices: Option<PathBuf>,
+    /// IAM Access Analyzer's analyzers: a JSON object mapping each region to what
+    /// `aws accessanalyzer list-analyzers --region <region>` printed there.
+    #[arg(long, value_name = "FILE")]
+    pub access_analyzers: Option<PathBuf>,
+    /// `aws account get-alternate-contact --alternate-contact-type SECURITY` output (an empty
+    /// file: none is set).
+    #[arg(long, value_name = "FILE")]
+    pub security_contact: Option<PathBuf>,
 }
 
 /// A file that could not be read or parsed, named.
@@ -80,6 +88,14 @@ pub fn load(files: &AuditFiles) -> Result<Inventory, FileError> {
     match &files.virtual_mfa_devices {
         Some(path) => inventory.virtual_mfa_devices = Some(parsed(path, sources::parse_virtual_mfa_devices)?),
         None => inventory.record_not_provided(DataSource::VirtualMfaDevices, "not provided (pass --virtual-mfa-devices FILE)"),
+    }
+    match &files.access_analyzers {
+        Some(path) => inventory.access_analyzers = Some(parsed(path, sources::parse_access_analyzers)?),
+        None => inventory.record_not_provided(DataSource::AccessAnalyzers, "not provided (pass --access-analyzers FILE)"),
+    }
+    match &files.security_contact {
+        Some(path) => inventory.security_contact = Some(parsed(path, sources::parse_alternate_contact)?),
+        None => inventory.record_not_provided(DataSource::SecurityContact, "not provided (pass --security-contact FILE)"),
     }
     inventory.record_not_provided(
         DataSource::ServiceLastAccessed,

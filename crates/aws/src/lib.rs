@@ -22,6 +22,7 @@
 //! jobs), and never wait past the deadline they are given.
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod attachments;
 pub mod collect;
 mod convert;
@@ -66,9 +67,13 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sts: aws_sdk_sts::Client,
+    /// IAM Access Analyzer: a call names its region (`config_override`).
+    pub accessanalyzer: aws_sdk_accessanalyzer::Client,
+    /// The account's contacts and regions (a global service).
+    pub account: aws_sdk_account::Client,
     pub counter: CallCounter,
     /// The account these credentials reach, once asked ([`Clients::account`]).
-    account: Arc<OnceLock<String>>,
+    account_id: Arc<OnceLock<String>>,
 }
 
 /// How long one call may take, unless the configuration says otherwise: 5 s to connect,
@@ -102,6 +107,10 @@ impl Clients {
         if config.region().is_none() {
             iam = iam.region(aws_sdk_iam::config::Region::from_static("us-east-1"));
         }
+        let mut account = aws_sdk_account::config::Builder::from(config).interceptor(counting.clone());
+        if config.region().is_none() {
+            account = account.region(aws_sdk_account::config::Region::from_static("us-east-1"));
+        }
         Clients {
             iam: aws_sdk_iam::Client::from_conf(iam.build()),
             ssm: aws_sdk_ssm::Client::from_conf(aws_sdk_ssm::config::Builder::from(config).interceptor(counting.clone()).build()),
@@ -109,9 +118,13 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(config).interceptor(counting.clone()).build(),
             ),
-            sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(config).interceptor(counting).build()),
+            sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(config).interceptor(counting.clone()).build()),
+            accessanalyzer: aws_sdk_accessanalyzer::Client::from_conf(
+                aws_sdk_accessanalyzer::config::Builder::from(config).interceptor(counting.clone()).build(),
+            ),
+            account: aws_sdk_account::Client::from_conf(account.build()),
             counter,
-            account: Arc::default(),
+            account_id: Arc::default(),
         }
     }
 
@@ -132,22 +145,46 @@ impl Clients {
             .region(iam.config().region().cloned())
             .interceptor(counting.clone())
             .build();
+        // Access Analyzer and Account likewise have no credentials of their own here: their
+        // sources are gaps unless given clients ([`Clients::with_account_clients`]).
+        let accessanalyzer = aws_sdk_accessanalyzer::config::Builder::default()
+            .behavior_version(aws_sdk_accessanalyzer::config::BehaviorVersion::latest())
+            .region(iam.config().region().cloned())
+            .interceptor(counting.clone())
+            .build();
+        let account = aws_sdk_account::config::Builder::default()
+            .behavior_version(aws_sdk_account::config::BehaviorVersion::latest())
+            .region(iam.config().region().cloned())
+            .interceptor(counting.clone())
+            .build();
         Clients {
             iam: aws_sdk_iam::Client::from_conf(iam.config().to_builder().interceptor(counting.clone()).build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm.config().to_builder().interceptor(counting.clone()).build()),
             sns: aws_sdk_sns::Client::from_conf(sns.config().to_builder().interceptor(counting.clone()).build()),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.config().to_builder().interceptor(counting).build()),
             sts: aws_sdk_sts::Client::from_conf(sts),
+            accessanalyzer: aws_sdk_accessanalyzer::Client::from_conf(accessanalyzer),
+            account: aws_sdk_account::Client::from_conf(account),
             counter,
-            account: Arc::default(),
+            account_id: Arc::default(),
         }
+    }
+
+    /// Use these Access Analyzer and Account clients (built elsewhere: scripted responses in
+    /// tests), with the call-counting interceptor added.
+    pub fn with_account_clients(mut self, accessanalyzer: aws_sdk_accessanalyzer::Client, account: aws_sdk_account::Client) -> Self {
+        let counting = CountingInterceptor::new(self.counter.clone());
+        self.accessanalyzer =
+            aws_sdk_accessanalyzer::Client::from_conf(accessanalyzer.config().to_builder().interceptor(counting.clone()).build());
+        self.account = aws_sdk_account::Client::from_conf(account.config().to_builder().interceptor(counting).build());
+        self
     }
 
     /// The account these credentials reach: `AWS_ACCOUNT_ID` when the environment gives it
     /// (the SDKs' own variable for it), else STS `GetCallerIdentity`, asked once per process
     /// and remembered.
     pub async fn account(&self) -> Result<String, AdapterError> {
-        if let Some(account) = self.account.get() {
+        if let Some(account) = self.account_id.get() {
             return Ok(account.clone());
         }
         let account = match std::env::var("AWS_ACCOUNT_ID").ok().filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
@@ -160,6 +197,6 @@ impl Clients {
                 })?
             }
         };
-        Ok(self.account.get_or_init(|| account).clone())
+        Ok(self.account_id.get_or_init(|| account).clone())
     }
 }

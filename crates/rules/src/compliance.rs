@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::catalog;
-use crate::report::{Finding, FindingStatus, Report, RuleStatus};
+use crate::report::{Finding, FindingStatus, Report, RuleStatus, RuleSummary};
 use crate::rule::Rule;
 use crate::rules::account::PasswordPolicyParams;
 use crate::rules::root::RootMfaParams;
@@ -342,15 +342,36 @@ fn resource(f: &Finding) -> ControlResource {
     }
 }
 
-/// Every control of `standard`, assessed from an evaluation's `report` with the `settings` it
-/// ran with.
-pub fn assess(standard: Standard, report: &Report, settings: &Settings) -> ComplianceReport {
+/// What an evaluation found: a [`Report`], or the same parts of a run's output.
+#[derive(Debug, Clone, Copy)]
+pub struct Evaluated<'a> {
+    pub account_id: &'a str,
+    pub evaluated_at: chrono::DateTime<chrono::Utc>,
+    pub findings: &'a [Finding],
+    pub rules: &'a [RuleSummary],
+}
+
+impl<'a> From<&'a Report> for Evaluated<'a> {
+    fn from(report: &'a Report) -> Self {
+        Evaluated { account_id: &report.account_id, evaluated_at: report.evaluated_at, findings: &report.findings, rules: &report.rules }
+    }
+}
+
+impl Evaluated<'_> {
+    fn rule(&self, id: &str) -> Option<&RuleSummary> {
+        self.rules.iter().find(|r| r.rule_id == id)
+    }
+}
+
+/// Every control of `standard`, assessed from an evaluation with the `settings` it ran with.
+pub fn assess<'a>(standard: Standard, evaluated: impl Into<Evaluated<'a>>, settings: &Settings) -> ComplianceReport {
+    let report = evaluated.into();
     let mut counts = StatusCounts::default();
     let controls: Vec<ControlResult> = standard
         .controls()
         .iter()
         .map(|spec| {
-            let result = assess_control(Control { standard, id: spec.id }, spec, report, settings);
+            let result = assess_control(Control { standard, id: spec.id }, spec, &report, settings);
             match result.status {
                 ControlStatus::Pass => counts.pass += 1,
                 ControlStatus::Fail => counts.fail += 1,
@@ -365,14 +386,14 @@ pub fn assess(standard: Standard, report: &Report, settings: &Settings) -> Compl
         standard,
         title: standard.title(),
         scope: standard.scope(),
-        account_id: report.account_id.clone(),
+        account_id: report.account_id.to_string(),
         evaluated_at: report.evaluated_at,
         counts,
         controls,
     }
 }
 
-fn assess_control(control: Control, spec: &ControlSpec, report: &Report, settings: &Settings) -> ControlResult {
+fn assess_control(control: Control, spec: &ControlSpec, report: &Evaluated<'_>, settings: &Settings) -> ControlResult {
     let mut result = ControlResult {
         id: spec.id.to_string(),
         title: spec.title.to_string(),

@@ -368,6 +368,16 @@ pub struct AccessAnalyzerParams {
 
 impl Params for AccessAnalyzerParams {}
 
+/// The regions `access-analyzer-enabled` is configured to check (empty: every enabled region):
+/// what a sweep reads.
+pub fn access_analyzer_regions(settings: &crate::Settings) -> Vec<String> {
+    settings
+        .rule(ACCESS_ANALYZER_ENABLED.id())
+        .ok()
+        .and_then(|r| r.params.get::<AccessAnalyzerParams>().map(|p| p.regions.clone()))
+        .unwrap_or_default()
+}
+
 pub static ACCESS_ANALYZER_ENABLED: RuleDef<AccessAnalyzerParams> = RuleDef {
     meta: Meta {
         id: "access-analyzer-enabled",
