@@ -104,3 +104,74 @@ pub fn load(files: &AuditFiles) -> Result<Inventory, FileError> {
     inventory.record_not_provided(DataSource::CloudTrail, "no CloudTrail event in an offline audit");
     Ok(inventory)
 }
+
+/// The offline files of `compliance`: those of `audit`, all optional, since without them it
+/// sweeps the live account instead.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OptionalAuditFiles {
+    /// `aws iam get-account-authorization-details` output (with --credential-report: an offline audit).
+    #[arg(long, value_name = "FILE")]
+    pub authorization_details: Option<PathBuf>,
+    /// `aws iam get-credential-report` output (its JSON, or the decoded CSV).
+    #[arg(long, value_name = "FILE")]
+    pub credential_report: Option<PathBuf>,
+    /// `aws iam get-account-password-policy` output (an empty file: no policy).
+    #[arg(long, value_name = "FILE")]
+    pub password_policy: Option<PathBuf>,
+    /// `aws iam get-account-summary` output.
+    #[arg(long, value_name = "FILE")]
+    pub account_summary: Option<PathBuf>,
+    /// `aws iam list-server-certificates` output.
+    #[arg(long, value_name = "FILE")]
+    pub server_certificates: Option<PathBuf>,
+    /// `aws iam list-virtual-mfa-devices` output (for root-mfa's require_hardware).
+    #[arg(long, value_name = "FILE")]
+    pub virtual_mfa_devices: Option<PathBuf>,
+    /// IAM Access Analyzer's analyzers: a JSON object mapping each region to what
+    /// `aws accessanalyzer list-analyzers --region <region>` printed there.
+    #[arg(long, value_name = "FILE")]
+    pub access_analyzers: Option<PathBuf>,
+    /// `aws account get-alternate-contact --alternate-contact-type SECURITY` output.
+    #[arg(long, value_name = "FILE")]
+    pub security_contact: Option<PathBuf>,
+}
+
+impl OptionalAuditFiles {
+    /// The audit's files when the two it needs are given; `None` when no file is (a live
+    /// sweep); an error naming what is missing otherwise.
+    pub fn audit(self) -> Result<Option<AuditFiles>, String> {
+        let OptionalAuditFiles {
+            authorization_details,
+            credential_report,
+            password_policy,
+            account_summary,
+            server_certificates,
+            virtual_mfa_devices,
+            access_analyzers,
+            security_contact,
+        } = self;
+        match (authorization_details, credential_report) {
+            (Some(authorization_details), Some(credential_report)) => Ok(Some(AuditFiles {
+                authorization_details,
+                credential_report,
+                password_policy,
+                account_summary,
+                server_certificates,
+                virtual_mfa_devices,
+                access_analyzers,
+                security_contact,
+            })),
+            (None, None)
+                if [&password_policy, &account_summary, &server_certificates, &virtual_mfa_devices, &access_analyzers, &security_contact]
+                    .iter()
+                    .all(|f| f.is_none()) =>
+            {
+                Ok(None)
+            }
+            (a, _) => Err(format!(
+                "an offline audit needs {}; without any file, the account the credentials reach is swept",
+                if a.is_none() { "--authorization-details FILE" } else { "--credential-report FILE" }
+            )),
+        }
+    }
+}

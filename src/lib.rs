@@ -8,6 +8,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod catalog_view;
+pub mod compliance_view;
 pub mod change;
 pub mod generate;
 pub mod notify;
