@@ -162,9 +162,16 @@ impl OptionalAuditFiles {
                 security_contact,
             })),
             (None, None)
-                if [&password_policy, &account_summary, &server_certificates, &virtual_mfa_devices, &access_analyzers, &security_contact]
-                    .iter()
-                    .all(|f| f.is_none()) =>
+                if [
+                    &password_policy,
+                    &account_summary,
+                    &server_certificates,
+                    &virtual_mfa_devices,
+                    &access_analyzers,
+                    &security_contact,
+                ]
+                .iter()
+                .all(|f| f.is_none()) =>
             {
                 Ok(None)
             }

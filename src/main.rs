@@ -181,8 +181,7 @@ fn exit_for(output: &RunOutput) -> ExitCode {
 }
 
 fn parse_standard(text: &str) -> Result<Standard, String> {
-    Standard::parse(text)
-        .ok_or_else(|| format!("unknown standard {text:?} (one of: {})", Standard::ALL.map(|s| s.as_str()).join(", ")))
+    Standard::parse(text).ok_or_else(|| format!("unknown standard {text:?} (one of: {})", Standard::ALL.map(|s| s.as_str()).join(", ")))
 }
 
 fn settings_from_file(path: &PathBuf) -> Result<Settings> {

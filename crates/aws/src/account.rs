@@ -54,7 +54,9 @@ pub async fn region_analyzers(clients: &Clients, region: &str) -> Result<RegionA
             .list_analyzers()
             .set_next_token(token.take())
             .customize()
-            .config_override(aws_sdk_accessanalyzer::config::Config::builder().region(aws_sdk_accessanalyzer::config::Region::new(region.to_owned())))
+            .config_override(
+                aws_sdk_accessanalyzer::config::Config::builder().region(aws_sdk_accessanalyzer::config::Region::new(region.to_owned())),
+            )
             .send()
             .await
             .map_err(|e| AwsFailure::from_sdk(&e).reason(&format!("accessanalyzer:ListAnalyzers in {region}")))?;
@@ -78,7 +80,9 @@ pub async fn region_analyzers(clients: &Clients, region: &str) -> Result<RegionA
 pub async fn access_analyzers(clients: &Clients, regions: &[String]) -> Result<AccessAnalyzers, String> {
     let (regions, regions_from) = if regions.is_empty() {
         let enabled = enabled_regions(clients).await.map_err(|e| {
-            format!("{e} (it lists the regions the account has enabled; or name them in the access-analyzer-enabled rule's `regions` setting)")
+            format!(
+                "{e} (it lists the regions the account has enabled; or name them in the access-analyzer-enabled rule's `regions` setting)"
+            )
         })?;
         (enabled, "the regions account:ListRegions reported enabled".to_string())
     } else {

@@ -164,12 +164,19 @@ pub async fn collect(clients: &Clients, plan: &Collection, deadline: std::time::
 
     let outside_iam = async {
         let analyzers = if plan.access_analyzers {
-            Some(deadline.run("the Access Analyzer analyzers", crate::account::access_analyzers(clients, &plan.access_analyzer_regions)).await)
+            Some(
+                deadline
+                    .run("the Access Analyzer analyzers", crate::account::access_analyzers(clients, &plan.access_analyzer_regions))
+                    .await,
+            )
         } else {
             None
         };
-        let contact =
-            if plan.security_contact { Some(deadline.run("GetAlternateContact", crate::account::security_contact(clients)).await) } else { None };
+        let contact = if plan.security_contact {
+            Some(deadline.run("GetAlternateContact", crate::account::security_contact(clients)).await)
+        } else {
+            None
+        };
         (analyzers, contact)
     };
 

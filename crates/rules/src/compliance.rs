@@ -147,17 +147,19 @@ pub fn refinement(control: Control, rule: &str) -> Refinement {
     };
     let fsbp = |id: &str| control.standard == Fsbp && control.id == id;
     match rule {
-        "password-policy" if cis("1.8", "1.7") => Refinement {
-            requires: Some(|s| password_min_length(s, 14, "the control")),
-            fails: Some(|f| password_too_short(f, 14)),
-        },
+        "password-policy" if cis("1.8", "1.7") => {
+            Refinement { requires: Some(|s| password_min_length(s, 14, "the control")), fails: Some(|f| password_too_short(f, 14)) }
+        }
         "password-policy" if cis("1.9", "1.8") => Refinement {
             requires: Some(|s| {
                 let p: PasswordPolicyParams = params(s, "password-policy")?;
                 if p.reuse_prevention >= 24 {
                     Ok(())
                 } else {
-                    Err(format!("password-policy requires preventing the reuse of {} passwords (reuse_prevention); the control needs 24", p.reuse_prevention))
+                    Err(format!(
+                        "password-policy requires preventing the reuse of {} passwords (reuse_prevention); the control needs 24",
+                        p.reuse_prevention
+                    ))
                 }
             }),
             fails: Some(|f| match policy_field(f, "password_reuse_prevention") {
@@ -196,11 +198,19 @@ pub fn refinement(control: Control, rule: &str) -> Refinement {
             fails: None,
         },
         "inactive-access-key" | "console-access-inactive" if cis("1.12", "1.11") => Refinement {
-            requires: Some(if rule == "inactive-access-key" { |s| max_unused(s, "inactive-access-key", 45) } else { |s| max_unused(s, "console-access-inactive", 45) }),
+            requires: Some(if rule == "inactive-access-key" {
+                |s| max_unused(s, "inactive-access-key", 45)
+            } else {
+                |s| max_unused(s, "console-access-inactive", 45)
+            }),
             fails: Some(|f| number(&f.details, &["days_unused"]).is_none_or(|d| d > 45)),
         },
         "inactive-access-key" | "console-access-inactive" if fsbp("IAM.8") => Refinement {
-            requires: Some(if rule == "inactive-access-key" { |s| max_unused(s, "inactive-access-key", 90) } else { |s| max_unused(s, "console-access-inactive", 90) }),
+            requires: Some(if rule == "inactive-access-key" {
+                |s| max_unused(s, "inactive-access-key", 90)
+            } else {
+                |s| max_unused(s, "console-access-inactive", 90)
+            }),
             fails: Some(|f| number(&f.details, &["days_unused"]).is_none_or(|d| d > 90)),
         },
         "access-key-rotation" if cis("1.14", "1.13") || fsbp("IAM.3") => Refinement {
@@ -218,18 +228,25 @@ pub fn refinement(control: Control, rule: &str) -> Refinement {
         "multiple-access-keys" if cis("1.13", "1.12") => Refinement {
             requires: None,
             fails: Some(|f| {
-                f.details.get("keys").and_then(Value::as_array).is_none_or(|keys| keys.iter().filter(|k| k["active"] == Value::Bool(true)).count() > 1)
+                f.details
+                    .get("keys")
+                    .and_then(Value::as_array)
+                    .is_none_or(|keys| keys.iter().filter(|k| k["active"] == Value::Bool(true)).count() > 1)
             }),
         },
         // "Not attached": a customer managed policy attached to nothing does not fail it.
-        "admin-policy" if cis("1.16", "1.15") => Refinement { requires: None, fails: Some(|f| number(&f.details, &["attachment_count"]) != Some(0)) },
+        "admin-policy" if cis("1.16", "1.15") => {
+            Refinement { requires: None, fails: Some(|f| number(&f.details, &["attachment_count"]) != Some(0)) }
+        }
         // "Expired": an old or expiring certificate does not fail it.
         "server-certificate-rotation" if cis("1.19", "1.18") => Refinement {
             requires: None,
             fails: Some(|f| f.details.get("reasons").and_then(Value::as_array).is_none_or(|r| r.iter().any(|r| r == "expired"))),
         },
         // A refused attempt on root is not a use of it.
-        "root-usage" if cis("1.7", "1.6") => Refinement { requires: None, fails: Some(|f| f.details.get("outcome").and_then(Value::as_str) != Some("failure")) },
+        "root-usage" if cis("1.7", "1.6") => {
+            Refinement { requires: None, fails: Some(|f| f.details.get("outcome").and_then(Value::as_str) != Some("failure")) }
+        }
         _ => Refinement::default(),
     }
 }
@@ -936,16 +953,19 @@ static FSBP: [ControlSpec; 12] = [
         id: "KMS.1",
         title: "IAM customer managed policies should not allow decryption actions on all KMS keys",
         assessment: Assessment::Automated,
-        coverage: Coverage::NotCovered("No rule checks IAM policies for KMS decryption actions on every key (kms:Decrypt, kms:ReEncryptFrom on Resource \"*\")."),
+        coverage: Coverage::NotCovered(
+            "No rule checks IAM policies for KMS decryption actions on every key (kms:Decrypt, kms:ReEncryptFrom on Resource \"*\").",
+        ),
     },
     ControlSpec {
         id: "KMS.2",
         title: "IAM principals should not have IAM inline policies that allow decryption actions on all KMS keys",
         assessment: Assessment::Automated,
-        coverage: Coverage::NotCovered("No rule checks inline policies for KMS decryption actions on every key (kms:Decrypt, kms:ReEncryptFrom on Resource \"*\")."),
+        coverage: Coverage::NotCovered(
+            "No rule checks inline policies for KMS decryption actions on every key (kms:Decrypt, kms:ReEncryptFrom on Resource \"*\").",
+        ),
     },
 ];
-
 
 #[cfg(test)]
 mod tests {
@@ -996,7 +1016,8 @@ mod tests {
         for rule in catalog::all() {
             for control in rule.meta().controls {
                 let spec = control.standard.controls().iter().find(|c| c.id == control.id);
-                let spec = spec.unwrap_or_else(|| panic!("{}: {} {} is not in the table", rule.meta().id, control.standard.as_str(), control.id));
+                let spec =
+                    spec.unwrap_or_else(|| panic!("{}: {} {} is not in the table", rule.meta().id, control.standard.as_str(), control.id));
                 assert_eq!(spec.coverage, Coverage::Rules, "{}: {} {}", rule.meta().id, control.standard.as_str(), control.id);
             }
         }
@@ -1106,7 +1127,11 @@ mod tests {
         // IAM.7 asks for 8 characters: 12 passes it.
         assert_eq!(status_of(&fsbp, "IAM.7"), ControlStatus::Pass);
         // An exception: not failing, listed as excepted.
-        let excepted = assess_with(Standard::Cis5, &inv, json!({"user-mfa": {"exceptions": [{"resource": user_arn("alice"), "reason": "hardware key on order"}]}}));
+        let excepted = assess_with(
+            Standard::Cis5,
+            &inv,
+            json!({"user-mfa": {"exceptions": [{"resource": user_arn("alice"), "reason": "hardware key on order"}]}}),
+        );
         let mfa = excepted.controls.iter().find(|c| c.id == "1.9").unwrap();
         assert_eq!((mfa.status, mfa.excepted.len()), (ControlStatus::Pass, 1));
     }
@@ -1116,7 +1141,8 @@ mod tests {
         let mut inv = clean();
         inv.security_contact = None;
         inv.record_gap(crate::DataSource::SecurityContact, "account:GetAlternateContact: AccessDeniedException");
-        let report = assess_with(Standard::Cis5, &inv, json!({"user-mfa": {"enabled": false}, "inactive-access-key": {"max_unused_days": 60}}));
+        let report =
+            assess_with(Standard::Cis5, &inv, json!({"user-mfa": {"enabled": false}, "inactive-access-key": {"max_unused_days": 60}}));
         let contact = report.controls.iter().find(|c| c.id == "1.2").unwrap();
         assert_eq!(contact.status, ControlStatus::NotEvaluated);
         assert!(contact.reason.as_deref().unwrap().contains("AccessDeniedException"));

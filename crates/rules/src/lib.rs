@@ -8,8 +8,8 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
-pub mod compliance;
 pub mod change;
+pub mod compliance;
 pub mod inventory;
 pub mod patterns;
 pub mod policy;

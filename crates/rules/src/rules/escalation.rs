@@ -325,7 +325,8 @@ impl Principal<'_> {
     fn holds(&self, need: &Need) -> Option<&str> {
         let own = self.own(need.target);
         let covers = |s: &Statement| action_matches(s, need.action) && resource_covers(s, own, self.user_name);
-        let denied = self.policies.iter().any(|p| p.doc.statements.iter().any(|s| s.effect == Effect::Deny && !s.has_condition && covers(s)));
+        let denied =
+            self.policies.iter().any(|p| p.doc.statements.iter().any(|s| s.effect == Effect::Deny && !s.has_condition && covers(s)));
         if denied {
             return None;
         }
@@ -468,9 +469,8 @@ fn escalation_hit(
         .map(|(m, via)| format!("{} ({})", m.id, via.iter().map(|(a, v)| format!("{a} via {v}")).collect::<Vec<_>>().join(", ")))
         .collect();
     let policies: BTreeSet<&str> = held.iter().flat_map(|(_, via)| via.iter().map(|(_, v)| v.as_str())).collect();
-    let mut lines = vec![format!(
-        "# Remove or scope these actions in the policies below (or deny them with a permissions boundary on the {kind}):"
-    )];
+    let mut lines =
+        vec![format!("# Remove or scope these actions in the policies below (or deny them with a permissions boundary on the {kind}):")];
     let mut by_policy: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (_, via) in held {
         for (action, v) in via {
@@ -488,11 +488,7 @@ fn escalation_hit(
         resource_type,
         arn,
         name,
-        format!(
-            "{} {name} can make itself an administrator: {}.",
-            if kind == "user" { "User" } else { "Role" },
-            text.join("; ")
-        ),
+        format!("{} {name} can make itself an administrator: {}.", if kind == "user" { "User" } else { "Role" }, text.join("; ")),
         lines.join("\n"),
     )
     .details(json!({
@@ -632,7 +628,9 @@ mod tests {
             }
             // Only in an AWS managed policy.
             let mut inv = account(user, vec![]);
-            let aws = ManagedPolicy { ..managed(&format!("arn:aws:iam::aws:policy/Aws{}", m.id.replace('-', "")), grant(m, false, |n| resource(m, n))) };
+            let aws = ManagedPolicy {
+                ..managed(&format!("arn:aws:iam::aws:policy/Aws{}", m.id.replace('-', "")), grant(m, false, |n| resource(m, n)))
+            };
             if user {
                 aad(&mut inv).users[0].attached_policies.push(attach(&aws));
             } else {
@@ -678,7 +676,9 @@ mod tests {
         let inv = account(true, vec![own]);
         assert_eq!(held(&inv), vec!["attach-user-policy"]);
         let mut inv = account(true, vec![]);
-        aad(&mut inv).groups[0].inline_policies.push(inline("iam-admin", json!({"Statement": [{"Effect": "Allow", "Action": "IAM:*", "Resource": "*"}]})));
+        aad(&mut inv).groups[0]
+            .inline_policies
+            .push(inline("iam-admin", json!({"Statement": [{"Effect": "Allow", "Action": "IAM:*", "Resource": "*"}]})));
         let fs = findings("privilege-escalation", &inv, json!({}));
         let methods = methods_of(&fs);
         for expected in ["create-policy-version", "attach-user-policy", "add-user-to-group", "create-access-key", "update-login-profile"] {
@@ -691,7 +691,11 @@ mod tests {
         let inv = account(false, vec![json!({"Statement": [{"Effect": "Allow", "NotAction": ["s3:*"], "Resource": "*"}]})]);
         assert!(held(&inv).contains(&"pass-role-ec2".to_string()));
         // An exception suppresses it.
-        let fs = findings("privilege-escalation", &inv, json!({"exceptions": [{"resource": role_arn("app"), "reason": "deploy role, reviewed"}]}));
+        let fs = findings(
+            "privilege-escalation",
+            &inv,
+            json!({"exceptions": [{"resource": role_arn("app"), "reason": "deploy role, reviewed"}]}),
+        );
         assert_eq!(fs[0].status, crate::report::FindingStatus::Suppressed);
     }
 
@@ -702,7 +706,9 @@ mod tests {
         for r in ["*", "arn:aws:iam::123456789012:user/*", "arn:aws:lambda:*:*:function:*", "arn:aws:iam::*:*"] {
             assert!(broad(r), "{r}");
         }
-        for r in ["arn:aws:iam::123456789012:user/bob", "arn:aws:iam::123456789012:role/service-role/*", "arn:aws:iam::123456789012:user/a*"] {
+        for r in
+            ["arn:aws:iam::123456789012:user/bob", "arn:aws:iam::123456789012:role/service-role/*", "arn:aws:iam::123456789012:user/a*"]
+        {
             assert!(!broad(r), "{r}");
         }
     }

@@ -101,8 +101,9 @@ pub struct ServiceWildcardParams {
 
 impl Params for ServiceWildcardParams {}
 
-/// The wildcard actions (`service:*`, or `*` for every service) that a document's `Allow`
-/// statements without a condition grant, skipping the allowed services.
+/// The service-wide wildcard actions (`service:*`) that a document's `Allow` statements without
+/// a condition grant, skipping the allowed services. `*` alone (every action of every service)
+/// is `admin-policy`'s on every resource, and not counted here.
 fn service_wildcards(doc: &PolicyDocument, allowed: &[String]) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (i, statement) in doc.statements.iter().enumerate() {
@@ -111,8 +112,8 @@ fn service_wildcards(doc: &PolicyDocument, allowed: &[String]) -> Vec<(usize, St
         }
         for action in statement.action.iter().flatten() {
             let wildcard = match action.split_once(':') {
-                None => action == "*",
-                Some((service, rest)) => rest == "*" && !allowed.iter().any(|a| a.eq_ignore_ascii_case(service)),
+                Some((service, "*")) => service != "*" && !allowed.iter().any(|a| a.eq_ignore_ascii_case(service)),
+                _ => false,
             };
             if wildcard && !out.iter().any(|(_, a)| a == action) {
                 out.push((i, action.clone()));
@@ -123,7 +124,7 @@ fn service_wildcards(doc: &PolicyDocument, allowed: &[String]) -> Vec<(usize, St
 }
 
 fn wildcard_text(actions: &[(usize, String)]) -> String {
-    actions.iter().map(|(_, a)| if a == "*" || a == "*:*" { format!("{a} (every service)") } else { a.clone() }).collect::<Vec<_>>().join(", ")
+    actions.iter().map(|(_, a)| a.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 fn wildcard_details(actions: &[(usize, String)]) -> serde_json::Value {
@@ -149,7 +150,11 @@ fn inline_wildcard_hits(
                 resource_type,
                 owner_arn,
                 owner_name,
-                format!("Inline policy {} of {kind} {owner_name} allows every action of a service: {}.", policy.name, wildcard_text(&actions)),
+                format!(
+                    "Inline policy {} of {kind} {owner_name} allows every action of a service: {}.",
+                    policy.name,
+                    wildcard_text(&actions)
+                ),
                 format!(
                     "# List the actions the {kind} needs instead of the wildcard, then replace the document:\n\
 aws iam get-{kind}-policy {flag} {o} --policy-name {p} --query PolicyDocument --output json > scoped-policy.json\n\
@@ -168,7 +173,7 @@ pub static POLICY_SERVICE_WILDCARD: RuleDef<ServiceWildcardParams> = RuleDef {
         title: "Policy allows every action of a service",
         severity: Severity::Low,
         resource_type: ResourceType::Policy,
-        description: "A customer managed policy, or an inline policy of a user, group or role, has an `Allow` statement without a condition whose actions include `service:*` (every action of a service) or `*`; services listed in `allowed_services` are accepted.",
+        description: "A customer managed policy, or an inline policy of a user, group or role, has an `Allow` statement without a condition whose actions include `service:*` (every action of a service); services listed in `allowed_services` are accepted. (`*`, every action of every service, is `admin-policy`'s.)",
         rationale: "A service-wide wildcard grants every action the service has and every one it will add, including the ones that change its own permissions or delete data; least privilege lists the actions a job needs.",
         remediation: "Replace each wildcard with the actions the principal needs (IAM Access Analyzer can generate a policy from CloudTrail activity), or accept the service with `allowed_services`.",
         standards: &["AWS Security Hub IAM.21 (FSBP)", "AWS Config iam-policy-no-statements-with-full-access"],
@@ -605,7 +610,11 @@ mod tests {
         check("support-role", &inv, json!({}), &[&root_arn()]);
         let f = &findings("support-role", &inv, json!({}))[0];
         assert_eq!(f.message, format!("No role of account {ACCOUNT} has the AWS managed policy AWSSupportAccess attached."));
-        assert!(f.remediation.contains(&format!("aws iam attach-role-policy --role-name aws-support --policy-arn {SUPPORT}")), "{}", f.remediation);
+        assert!(
+            f.remediation.contains(&format!("aws iam attach-role-policy --role-name aws-support --policy-arn {SUPPORT}")),
+            "{}",
+            f.remediation
+        );
         let mut r = role("support");
         r.attached_policies.push(attach(&support));
         aad(&mut inv).roles.push(r);
@@ -624,15 +633,22 @@ mod tests {
             ("s3-all", json!({"Statement":[{"Effect":"Allow","Action":["s3:*","ec2:Describe*"],"Resource":"arn:aws:s3:::bucket/*"}]})),
             ("logs-all", json!({"Statement":[{"Effect":"Allow","Action":"logs:*","Resource":"*"}]})),
             ("scoped", json!({"Statement":[{"Effect":"Allow","Action":["s3:Get*","s3:List*"],"Resource":"*"}]})),
-            ("conditional", json!({"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]})),
+            (
+                "conditional",
+                json!({"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}),
+            ),
             ("deny", json!({"Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]})),
-            ("everything", json!({"Statement":[{"Effect":"Allow","Action":"*","Resource":"arn:aws:s3:::bucket"}]})),
+            ("everything", json!({"Statement":[{"Effect":"Allow","Action":["*", "*:*"],"Resource":"arn:aws:s3:::bucket"}]})),
+            ("two-services", json!({"Statement":[{"Effect":"Allow","Action":["sqs:*", "SNS:*"],"Resource":"*"}]})),
         ];
         for (name, d) in &docs {
             aad(&mut inv).policies.push(managed(name, d.clone()));
         }
         // AWS managed policies are not the account's to fix.
-        aad(&mut inv).policies.push(managed("arn:aws:iam::aws:policy/AmazonS3FullAccess", json!({"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]})));
+        aad(&mut inv).policies.push(managed(
+            "arn:aws:iam::aws:policy/AmazonS3FullAccess",
+            json!({"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}),
+        ));
         let mut r = role("app");
         r.inline_policies.push(inline("dynamo", json!({"Statement":{"Effect":"Allow","Action":"dynamodb:*","Resource":"*"}})));
         aad(&mut inv).roles.push(r);
@@ -640,20 +656,20 @@ mod tests {
             "policy-service-wildcard",
             &inv,
             json!({}),
-            &[&policy_arn("s3-all"), &policy_arn("logs-all"), &policy_arn("everything"), &role_arn("app")],
+            &[&policy_arn("s3-all"), &policy_arn("logs-all"), &policy_arn("two-services"), &role_arn("app")],
         );
         check(
             "policy-service-wildcard",
             &inv,
-            json!({"allowed_services": ["LOGS", "dynamodb"]}),
-            &[&policy_arn("s3-all"), &policy_arn("everything")],
+            json!({"allowed_services": ["LOGS", "dynamodb", "sns"]}),
+            &[&policy_arn("s3-all"), &policy_arn("two-services")],
         );
         let fs = findings("policy-service-wildcard", &inv, json!({}));
         let s3 = fs.iter().find(|f| f.resource_name == "s3-all").unwrap();
         assert_eq!(s3.message, "Customer managed policy s3-all allows every action of a service: s3:*.");
         assert_eq!(s3.details["wildcards"], json!([{"statement": 0, "action": "s3:*"}]));
-        let everything = fs.iter().find(|f| f.resource_name == "everything").unwrap();
-        assert!(everything.message.ends_with("* (every service)."), "{}", everything.message);
+        let two = fs.iter().find(|f| f.resource_name == "two-services").unwrap();
+        assert_eq!(two.message, "Customer managed policy two-services allows every action of a service: sqs:*, SNS:*.");
         let app = fs.iter().find(|f| f.resource_name == "app").unwrap();
         assert_eq!(app.fingerprint, crate::report::fingerprint("policy-service-wildcard", &role_arn("app"), "inline:dynamo"));
         assert!(app.remediation.contains("aws iam put-role-policy --role-name app --policy-name dynamo"), "{}", app.remediation);
@@ -679,7 +695,8 @@ mod tests {
         let devs = fs.iter().find(|f| f.resource_name == "devs").unwrap();
         assert_eq!(devs.message, "The AWS managed policy AWSCloudShellFullAccess is attached to group devs.");
         assert_eq!(devs.remediation, format!("aws iam detach-group-policy --group-name devs --policy-arn {CLOUDSHELL}"));
-        let excepted = findings("cloudshell-full-access", &inv, json!({"exceptions": [{"resource": role_arn("ops"), "reason": "break-glass"}]}));
+        let excepted =
+            findings("cloudshell-full-access", &inv, json!({"exceptions": [{"resource": role_arn("ops"), "reason": "break-glass"}]}));
         assert_eq!(excepted.iter().filter(|f| f.status == FindingStatus::Suppressed).count(), 1);
     }
 
@@ -734,7 +751,12 @@ carol,arn:aws:iam::123456789012:user/carol,2026-10-01T10:00:00+00:00,true,2026-1
     // --- access-analyzer-enabled -------------------------------------------------------------
 
     fn analyzer(name: &str, kind: &str, status: &str) -> Analyzer {
-        Analyzer { name: name.into(), arn: format!("arn:aws:access-analyzer:us-east-1:{ACCOUNT}:analyzer/{name}"), kind: kind.into(), status: status.into() }
+        Analyzer {
+            name: name.into(),
+            arn: format!("arn:aws:access-analyzer:us-east-1:{ACCOUNT}:analyzer/{name}"),
+            kind: kind.into(),
+            status: status.into(),
+        }
     }
 
     fn with_analyzers(regions: Vec<(&str, Vec<Analyzer>)>) -> Inventory {
@@ -764,9 +786,15 @@ carol,arn:aws:iam::123456789012:user/carol,2026-10-01T10:00:00+00:00,true,2026-1
         let west = fs.iter().find(|f| f.details["region"] == "us-west-2").unwrap();
         assert_eq!(west.message, "Region us-west-2 has no IAM Access Analyzer analyzer.");
         assert_eq!(west.resource_arn, root_arn());
-        assert_eq!(west.remediation, "aws accessanalyzer create-analyzer --region us-west-2 --analyzer-name external-access --type ACCOUNT");
+        assert_eq!(
+            west.remediation,
+            "aws accessanalyzer create-analyzer --region us-west-2 --analyzer-name external-access --type ACCOUNT"
+        );
         let frankfurt = fs.iter().find(|f| f.details["region"] == "eu-central-1").unwrap();
-        assert_eq!(frankfurt.message, "Region eu-central-1 has no active analyzer of external access, only: unused (ACCOUNT_UNUSED_ACCESS, ACTIVE).");
+        assert_eq!(
+            frankfurt.message,
+            "Region eu-central-1 has no active analyzer of external access, only: unused (ACCOUNT_UNUSED_ACCESS, ACTIVE)."
+        );
         // Configured regions: only those.
         assert!(findings("access-analyzer-enabled", &inv, json!({"regions": ["us-east-1", "eu-west-1"]})).is_empty());
         // A configured region that was not read is not judged.
@@ -788,7 +816,10 @@ carol,arn:aws:iam::123456789012:user/carol,2026-10-01T10:00:00+00:00,true,2026-1
         let mut inv = inventory();
         inv.security_contact = Some(None);
         check("security-contact", &inv, json!({}), &[&root_arn()]);
-        assert_eq!(findings("security-contact", &inv, json!({}))[0].message, format!("Account {ACCOUNT} has no security alternate contact."));
+        assert_eq!(
+            findings("security-contact", &inv, json!({}))[0].message,
+            format!("Account {ACCOUNT} has no security alternate contact.")
+        );
         inv.security_contact = Some(Some(AlternateContact { name: Some("Sec".into()), email: Some(" ".into()), ..Default::default() }));
         check("security-contact", &inv, json!({}), &[&root_arn()]);
         inv.security_contact = Some(Some(AlternateContact { email: Some("security@example.com".into()), ..Default::default() }));
@@ -806,7 +837,9 @@ carol,arn:aws:iam::123456789012:user/carol,2026-10-01T10:00:00+00:00,true,2026-1
             tags_of.tags = Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
             tags_of
         };
-        aad(&mut inv).users.extend([tagged(user("alice"), &[("owner", "a"), ("cost-center", "1")]), tagged(user("bob"), &[("owner", "b")])]);
+        aad(&mut inv)
+            .users
+            .extend([tagged(user("alice"), &[("owner", "a"), ("cost-center", "1")]), tagged(user("bob"), &[("owner", "b")])]);
         let mut r = role("app");
         r.tags = Some(Default::default());
         aad(&mut inv).roles.extend([r, service_linked_role("AWSServiceRoleForX")]);

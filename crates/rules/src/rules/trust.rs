@@ -218,7 +218,13 @@ mod tests {
             "role-trust-external",
             &inv,
             json!({}),
-            &[&role_arn("public"), &role_arn("public-string"), &role_arn("any-account"), &role_arn("vendor"), &role_arn("vendor-external-id")],
+            &[
+                &role_arn("public"),
+                &role_arn("public-string"),
+                &role_arn("any-account"),
+                &role_arn("vendor"),
+                &role_arn("vendor-external-id"),
+            ],
         );
         // Trusted accounts are accepted; anyone still is not.
         check(
@@ -243,7 +249,11 @@ mod tests {
         let (state, reason) = status("role-trust-external", &inv, json!({"trusted_accounts": ["1111"]}));
         assert_eq!(state, RuleStatus::NotEvaluated);
         assert!(reason.unwrap().contains("not an AWS account id"));
-        let fs = findings("role-trust-external", &inv, json!({"exceptions": [{"resource": role_arn("vendor"), "reason": "scanner vendor, contract 42"}]}));
+        let fs = findings(
+            "role-trust-external",
+            &inv,
+            json!({"exceptions": [{"resource": role_arn("vendor"), "reason": "scanner vendor, contract 42"}]}),
+        );
         assert_eq!(fs.iter().map(|f| f.status).collect::<Vec<_>>(), vec![FindingStatus::Suppressed]);
         // A role whose trust policy was not read is not judged as trusted by nobody.
         aad(&mut inv).roles[0].trust_policy = None;
