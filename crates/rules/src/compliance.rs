@@ -98,11 +98,14 @@ pub fn rules_for(control: Control) -> Vec<&'static dyn Rule> {
 // ---------------------------------------------------------------------------------------------
 // Refinements: where a rule's verdict is not exactly the control's
 
+/// `Err`: why the rule, as configured, does not check what the control asks.
+pub type SettingsCheck = fn(&Settings) -> Result<(), String>;
+
 /// What a control needs of one rule's settings, and which of its findings fail it.
 #[derive(Clone, Copy, Default)]
 pub struct Refinement {
     /// `Err`: why the rule, as configured, does not check what the control asks.
-    pub requires: Option<fn(&Settings) -> Result<(), String>>,
+    pub requires: Option<SettingsCheck>,
     /// Whether a finding of the rule fails the control (default: every finding does).
     pub fails: Option<fn(&Finding) -> bool>,
 }
