@@ -61,7 +61,7 @@ build-debug:
 
 # The files derived from the rule definitions and the event table (a test fails when a
 # committed copy is stale).
-GENERATED := docs/rules.md docs/events.md infra/settings.yaml
+GENERATED := docs/rules.md docs/events.md infra/settings.yaml docs/compliance.md
 generated: build-debug
 	@for f in $(GENERATED); do $(CARGO_TARGET_DIR)/debug/iam-assurance generate $$f > $$f.tmp && mv $$f.tmp $$f && echo "wrote $$f"; done
 

@@ -28,6 +28,14 @@ pub struct AuditFiles {
     /// `aws iam list-virtual-mfa-devices` output (for root-mfa's require_hardware).
     #[arg(long, value_name = "FILE")]
     pub virtual_mfa_devices: Option<PathBuf>,
+    /// IAM Access Analyzer's analyzers: a JSON object mapping each region to what
+    /// `aws accessanalyzer list-analyzers --region <region>` printed there.
+    #[arg(long, value_name = "FILE")]
+    pub access_analyzers: Option<PathBuf>,
+    /// `aws account get-alternate-contact --alternate-contact-type SECURITY` output (an empty
+    /// file: none is set).
+    #[arg(long, value_name = "FILE")]
+    pub security_contact: Option<PathBuf>,
 }
 
 /// A file that could not be read or parsed, named.
@@ -51,6 +59,8 @@ impl AuditFiles {
             AuditFile::AccountSummary => self.account_summary.as_ref(),
             AuditFile::ServerCertificates => self.server_certificates.as_ref(),
             AuditFile::VirtualMfaDevices => self.virtual_mfa_devices.as_ref(),
+            AuditFile::AccessAnalyzers => self.access_analyzers.as_ref(),
+            AuditFile::SecurityContact => self.security_contact.as_ref(),
         };
         path.map(|p| p.display().to_string()).unwrap_or_default()
     }
@@ -65,6 +75,8 @@ pub fn load(files: &AuditFiles) -> Result<Inventory, FileError> {
     let account_summary = optional(&files.account_summary)?;
     let server_certificates = optional(&files.server_certificates)?;
     let virtual_mfa_devices = optional(&files.virtual_mfa_devices)?;
+    let access_analyzers = optional(&files.access_analyzers)?;
+    let security_contact = optional(&files.security_contact)?;
     let texts = AuditTexts {
         authorization_details: &authorization_details,
         credential_report: &credential_report,
@@ -72,6 +84,86 @@ pub fn load(files: &AuditFiles) -> Result<Inventory, FileError> {
         account_summary: account_summary.as_deref(),
         server_certificates: server_certificates.as_deref(),
         virtual_mfa_devices: virtual_mfa_devices.as_deref(),
+        access_analyzers: access_analyzers.as_deref(),
+        security_contact: security_contact.as_deref(),
     };
     texts.inventory().map_err(|(file, message)| FileError { path: files.path(file), message })
+}
+
+/// The offline files of `compliance`: those of `audit`, all optional, since without them it
+/// sweeps the live account instead.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OptionalAuditFiles {
+    /// `aws iam get-account-authorization-details` output (with --credential-report: an offline audit).
+    #[arg(long, value_name = "FILE")]
+    pub authorization_details: Option<PathBuf>,
+    /// `aws iam get-credential-report` output (its JSON, or the decoded CSV).
+    #[arg(long, value_name = "FILE")]
+    pub credential_report: Option<PathBuf>,
+    /// `aws iam get-account-password-policy` output (an empty file: no policy).
+    #[arg(long, value_name = "FILE")]
+    pub password_policy: Option<PathBuf>,
+    /// `aws iam get-account-summary` output.
+    #[arg(long, value_name = "FILE")]
+    pub account_summary: Option<PathBuf>,
+    /// `aws iam list-server-certificates` output.
+    #[arg(long, value_name = "FILE")]
+    pub server_certificates: Option<PathBuf>,
+    /// `aws iam list-virtual-mfa-devices` output (for root-mfa's require_hardware).
+    #[arg(long, value_name = "FILE")]
+    pub virtual_mfa_devices: Option<PathBuf>,
+    /// IAM Access Analyzer's analyzers: a JSON object mapping each region to what
+    /// `aws accessanalyzer list-analyzers --region <region>` printed there.
+    #[arg(long, value_name = "FILE")]
+    pub access_analyzers: Option<PathBuf>,
+    /// `aws account get-alternate-contact --alternate-contact-type SECURITY` output.
+    #[arg(long, value_name = "FILE")]
+    pub security_contact: Option<PathBuf>,
+}
+
+impl OptionalAuditFiles {
+    /// The audit's files when the two it needs are given; `None` when no file is (a live
+    /// sweep); an error naming what is missing otherwise.
+    pub fn audit(self) -> Result<Option<AuditFiles>, String> {
+        let OptionalAuditFiles {
+            authorization_details,
+            credential_report,
+            password_policy,
+            account_summary,
+            server_certificates,
+            virtual_mfa_devices,
+            access_analyzers,
+            security_contact,
+        } = self;
+        match (authorization_details, credential_report) {
+            (Some(authorization_details), Some(credential_report)) => Ok(Some(AuditFiles {
+                authorization_details,
+                credential_report,
+                password_policy,
+                account_summary,
+                server_certificates,
+                virtual_mfa_devices,
+                access_analyzers,
+                security_contact,
+            })),
+            (None, None)
+                if [
+                    &password_policy,
+                    &account_summary,
+                    &server_certificates,
+                    &virtual_mfa_devices,
+                    &access_analyzers,
+                    &security_contact,
+                ]
+                .iter()
+                .all(|f| f.is_none()) =>
+            {
+                Ok(None)
+            }
+            (a, _) => Err(format!(
+                "an offline audit needs {}; without any file, the account the credentials reach is swept",
+                if a.is_none() { "--authorization-details FILE" } else { "--credential-report FILE" }
+            )),
+        }
+    }
 }

@@ -24,6 +24,7 @@ pub fn all() -> Vec<Generated> {
         Generated { path: "docs/rules.md", content: rules_md() },
         Generated { path: "docs/events.md", content: events_md() },
         Generated { path: "infra/settings.yaml", content: settings_yaml() },
+        Generated { path: "docs/compliance.md", content: compliance_md() },
     ]
 }
 
@@ -116,6 +117,10 @@ Parameter Store holds a JSON object of the rule's parameters, plus `enabled`, `s
             let _ = writeln!(out, "- **Opt-in:** set `\"enabled\": true` in its settings.");
         }
         let _ = writeln!(out, "- **Standards:** {}.", meta.standards.join("; "));
+        if !meta.controls.is_empty() {
+            let controls: Vec<String> = meta.controls.iter().map(|c| format!("{} {}", c.standard.as_str(), c.id)).collect();
+            let _ = writeln!(out, "- **Controls:** {} (see [compliance](compliance.md)).", controls.join(", "));
+        }
         if !meta.params.is_empty() {
             let defaults = rule.default_params();
             let _ = writeln!(out, "\n| parameter | default | meaning |\n|---|---|---|");
@@ -231,4 +236,54 @@ Outputs:
 "#,
     );
     out
+}
+
+/// docs/compliance.md: every IAM control of each standard and how it is assessed.
+pub fn compliance_md() -> String {
+    use iam_assurance_rules::compliance::{rules_for, Coverage};
+    use iam_assurance_rules::rule::{Control, Standard};
+    let mut out = String::new();
+    let _ = writeln!(out, "<!-- {HEADER} -->\n");
+    let _ = writeln!(out, "# Compliance\n");
+    let _ = writeln!(
+        out,
+        "`iam-assurance compliance --standard <standard>` lists every control below with its status in one account: \
+`pass`, `fail` (with the failing resources), `not_evaluated` (with why: a source that could not be read, a rule disabled or \
+configured looser than the control), `manual` (no API can check it: what to check by hand) or `not_covered`. Over a \
+read-only sweep of the account the credentials reach (settings from SSM Parameter Store or `--settings-file`; nothing is \
+published or stored), or over the files of `iam-assurance audit` (`--authorization-details`, `--credential-report`, and \
+the optional ones). `--format json` prints the same as JSON. Exit status as for `audit`: 3 for invalid settings, 4 for data \
+that could not be collected.\n"
+    );
+    let _ = writeln!(
+        out,
+        "A control is decided by the rules that name it (a rule's **Controls** in [rules](rules.md)): it fails when one of them \
+has an open finding that fails it, is not evaluated when one of them could not decide, and passes otherwise. Accepted \
+exceptions are listed, not failed. Where a rule checks more than the control (the password policy rule checks every \
+requirement) or can be configured to check less (thresholds), only the findings that fail the control count, and settings \
+looser than the control make it `not_evaluated` with the reason.\n"
+    );
+    for standard in Standard::ALL {
+        let _ = writeln!(out, "## {} (`{}`)\n\n{}.\n", standard.title(), standard.as_str(), capitalize(standard.scope()));
+        let _ = writeln!(out, "| control | title | assessed by |\n|---|---|---|");
+        for spec in standard.controls() {
+            let by = match spec.coverage {
+                Coverage::Rules => rules_for(Control { standard, id: spec.id })
+                    .iter()
+                    .map(|r| format!("[`{0}`](rules.md#{0})", r.meta().id))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Coverage::Manual(how) => format!("manual: {how}"),
+                Coverage::NotCovered(why) => format!("not covered: {why}"),
+            };
+            let _ = writeln!(out, "| {} | {} | {} |", spec.id, spec.title.replace('|', "\\|"), by.replace('|', "\\|"));
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod audit;
 pub mod catalog_view;
 pub mod change;
+pub mod compliance_view;
 pub mod generate;
 pub mod notify;
 pub mod output;

@@ -7,12 +7,14 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
-use iam_assurance::audit::{self, AuditFiles};
+use iam_assurance::audit::{self, AuditFiles, OptionalAuditFiles};
 use iam_assurance::catalog_view;
 use iam_assurance::output::{RunOutput, Trigger};
 use iam_assurance::run::{self, Config, SettingsSource};
 use iam_assurance::telemetry;
 use iam_assurance_aws::Clients;
+use iam_assurance_rules::compliance::assess;
+use iam_assurance_rules::rule::Standard;
 use iam_assurance_rules::{evaluate, ProblemKind, Settings};
 use serde_json::Value;
 
@@ -85,6 +87,26 @@ enum Command {
         /// Do not publish even if FINDINGS_TOPIC_ARN is set.
         #[arg(long)]
         no_publish: bool,
+    },
+    /// Every IAM control of a standard with its status (pass, fail with the failing resources,
+    /// not_evaluated with why, manual, not_covered): over a read-only sweep of the account the
+    /// credentials reach (nothing is published or stored), or, given --authorization-details and
+    /// --credential-report, over the same files as `audit`.
+    Compliance {
+        /// cis-5.0, cis-4.0, cis-3.0 or fsbp.
+        #[arg(long, value_parser = parse_standard)]
+        standard: Standard,
+        #[command(flatten)]
+        files: OptionalAuditFiles,
+        /// Rule settings: a file (`{ "<rule-id>": {...} }`); without it, a sweep reads SSM
+        /// Parameter Store and an offline audit uses the defaults.
+        #[arg(long, value_name = "FILE")]
+        settings_file: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Evaluate the files as of this time (RFC 3339) instead of now.
+        #[arg(long, value_name = "TIME")]
+        now: Option<DateTime<Utc>>,
     },
     /// Print the AWS actions the function calls (what its execution role must grant).
     Permissions,
@@ -170,6 +192,10 @@ fn exit_for(output: &RunOutput) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn parse_standard(text: &str) -> Result<Standard, String> {
+    Standard::parse(text).ok_or_else(|| format!("unknown standard {text:?} (one of: {})", Standard::ALL.map(|s| s.as_str()).join(", ")))
 }
 
 fn settings_from_file(path: &PathBuf) -> Result<Settings> {
@@ -279,6 +305,41 @@ fn run(command: Command) -> Result<ExitCode> {
                 run::handle_event(&clients, &config, &payload, Utc::now()).await
             })?;
             print(&output, Format::Json)?;
+            Ok(exit_for(&output))
+        }
+        Command::Compliance { standard, files, settings_file, format, now } => {
+            let (report, settings) = match files.audit().map_err(anyhow::Error::msg)? {
+                Some(files) => {
+                    let settings = match &settings_file {
+                        Some(path) => settings_from_file(path)?,
+                        None => Settings::defaults(),
+                    };
+                    let inventory = audit::load(&files)?;
+                    (evaluate(&inventory, &settings, now.unwrap_or_else(Utc::now)), settings)
+                }
+                None => {
+                    if now.is_some() {
+                        anyhow::bail!("--now applies to an offline audit (--authorization-details, --credential-report)");
+                    }
+                    let mut config = Config::from_env();
+                    if let Some(path) = settings_file {
+                        settings_from_file(&path)?;
+                        config.settings = SettingsSource::File(path);
+                    }
+                    let rt = runtime()?;
+                    rt.block_on(async {
+                        let clients = Clients::from_env().await;
+                        iam_assurance::compliance_view::live(&clients, &config, Utc::now()).await
+                    })?
+                }
+            };
+            let compliance = assess(standard, &report, &settings);
+            match format {
+                Format::Json => emit(&(serde_json::to_string_pretty(&compliance)? + "\n"))?,
+                Format::Text => emit(&iam_assurance::compliance_view::text(&compliance))?,
+            }
+            // Problems (settings, collection) say so on stderr and in the exit status, as a run does.
+            let output = RunOutput::from_report(report, Trigger::Offline, Default::default());
             Ok(exit_for(&output))
         }
         Command::Lambda => Ok(run_lambda()),

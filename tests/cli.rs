@@ -83,6 +83,7 @@ fn sample_account_findings_are_exactly_the_expected_ones() {
         ("empty-group", arn("group", "old-contractors"), "open"),
         ("admin-policy", arn("policy", "FullAdmin"), "open"),
         ("server-certificate-rotation", arn("server-certificate", "legacy-web"), "open"),
+        ("support-role", root.clone(), "open"),
     ]
     .into_iter()
     .map(|(r, a, s)| (r.to_string(), a, s.to_string()))
@@ -105,7 +106,7 @@ fn sample_account_findings_are_exactly_the_expected_ones() {
 
     // Per-rule statuses are honest.
     let rules = run["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 29);
+    assert_eq!(rules.len(), 38);
     let status = |id: &str| rules.iter().find(|r| r["rule_id"] == id).unwrap()["status"].as_str().unwrap().to_string();
     assert_eq!(status("root-password-rotation"), "not_evaluated");
     assert_eq!(status("user-service-inactivity"), "disabled");
@@ -180,12 +181,12 @@ fn text_format_is_a_readable_table() {
 }
 
 #[test]
-fn rules_json_lists_all_29_with_params_and_defaults() {
+fn rules_json_lists_all_38_with_params_and_defaults() {
     let out = run_bin(&["rules", "--format", "json"], &[]);
     assert!(out.status.success());
     let rules: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let rules = rules.as_array().unwrap();
-    assert_eq!(rules.len(), 29);
+    assert_eq!(rules.len(), 38);
     let find = |id: &str| rules.iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("{id} missing")).clone();
     assert_eq!(find("access-key-rotation")["params"]["max_age_days"]["default"], 90);
     assert_eq!(find("inactive-access-key")["params"]["max_unused_days"]["default"], 45);

@@ -1,6 +1,7 @@
 //! The one integration-test binary (one link step): every module below is a test suite.
 //!
 //! - `cli`: the `iam-assurance` binary on the sample account (offline audit, rules, bad files).
+//! - `coverage`: Access Analyzer and security contact adapters, `iam-assurance compliance`.
 //! - `events`: every sample event in `events/` routes to the change and rules it should.
 //! - `generated`: the committed docs/rules.md, docs/events.md and infra/settings.yaml are current.
 //! - `adapters`: the AWS adapters against scripted SDK responses (paging, throttling, report states).
@@ -20,6 +21,7 @@ mod adapters;
 mod alert_plan;
 mod alerts;
 mod cli;
+mod coverage;
 mod emulator;
 mod events;
 mod faults;

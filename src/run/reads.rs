@@ -262,6 +262,7 @@ fn add_partial_user(inventory: &mut Inventory, change: &Change) {
         attached_policies: Vec::new(),
         inline_policies: Vec::new(),
         permissions_boundary: None,
+        tags: None,
     };
     inventory.authorization = Some(AuthorizationDetails { users: vec![user], complete: false, ..Default::default() });
 }

@@ -24,6 +24,9 @@ pub fn collection(settings: &Settings) -> Collection {
     let mut collection = Collection::full_sweep();
     collection.virtual_mfa_devices = settings.read(DataSource::VirtualMfaDevices);
     collection.service_last_accessed = settings.read(DataSource::ServiceLastAccessed);
+    collection.access_analyzers = settings.read(DataSource::AccessAnalyzers);
+    collection.access_analyzer_regions = iam_assurance_rules::rules::standards::access_analyzer_regions(settings);
+    collection.security_contact = settings.read(DataSource::SecurityContact);
     collection
 }
 

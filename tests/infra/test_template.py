@@ -158,7 +158,10 @@ def test_role_has_no_wildcards_and_scopes_every_non_iam_statement(root):
             assert action != "iam:*"
         resources = as_list(statement["Resource"])
         if "*" in resources:
-            assert all(a.startswith("iam:") for a in actions), f"{sid}: Resource '*' outside the IAM read calls"
+            # access-analyzer:ListAnalyzers accepts no resource ARN either.
+            assert all(a.startswith("iam:") or a == "access-analyzer:ListAnalyzers" for a in actions), (
+                f"{sid}: Resource '*' outside the IAM read calls"
+            )
         if any(a.startswith(("ssm:", "sns:", "kms:", "dynamodb:", "sqs:", "logs:")) for a in actions):
             assert "*" not in resources, f"{sid}: must be scoped to a resource"
 
@@ -183,6 +186,20 @@ def test_role_sns_publishes_to_the_one_topic_and_kms_goes_through_the_service(ro
                 assert actions == ["kms:Decrypt"]
 
 
+def test_role_account_actions_are_exactly_permissions_rs(root):
+    """Access Analyzer's ListAnalyzers (no resource ARN) and the account's own contact and regions."""
+    expected = rust_const("ACCOUNT_ACTIONS")
+    statements = role_statements(root)
+    granted = [a for s in statements for a in as_list(s["Action"]) if a.startswith(("access-analyzer:", "account:"))]
+    assert sorted(granted) == sorted(expected)
+    for statement in statements:
+        actions = as_list(statement["Action"])
+        if any(a.startswith("account:") for a in actions):
+            assert [r["Fn::Sub"] for r in as_list(statement["Resource"])] == ["arn:${AWS::Partition}:account::${AWS::AccountId}:account"]
+        if "access-analyzer:ListAnalyzers" in actions:
+            assert actions == ["access-analyzer:ListAnalyzers"] and statement["Resource"] == "*"
+
+
 def test_role_state_table_actions_are_exactly_permissions_rs(root):
     statements = [s for s in role_statements(root) if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))]
     assert len(statements) == 1
@@ -200,7 +217,7 @@ def test_permissions_rs_all_lists_every_service():
     text = PERMISSIONS_RS.read_text()
     found = re.search(r"pub fn all\(\)[^{]*\{(.*?)\n\}", text, re.S)
     assert found, "permissions::all not found"
-    for const in ("IAM_ACTIONS", "SSM_ACTIONS", "SNS_ACTIONS", "DYNAMODB_ACTIONS"):
+    for const in ("IAM_ACTIONS", "ACCOUNT_ACTIONS", "SSM_ACTIONS", "SNS_ACTIONS", "DYNAMODB_ACTIONS"):
         assert const in found.group(1), const
 
 
@@ -983,7 +1000,7 @@ def test_the_member_role_grants_exactly_the_read_actions_and_trusts_only_the_hub
         "ArnEquals": {"aws:PrincipalArn": {"Fn::Sub": "arn:${AWS::Partition}:iam::${HubAccountId}:role/${HubFunctionRoleName}"}}
     }
     granted = [a for p in props["Policies"] for s in as_list(p["PolicyDocument"]["Statement"]) for a in as_list(s["Action"])]
-    assert len(granted) == len(set(granted)) and set(granted) == set(rust_const("IAM_ACTIONS"))
+    assert len(granted) == len(set(granted)) and set(granted) == set(rust_const("IAM_ACTIONS")) | set(rust_const("ACCOUNT_ACTIONS"))
     # The hub's role is named so that the member's default trusts it (stack `iam-assurance`).
     hub_role = resolve(root["Resources"]["FunctionRole"]["Properties"], ORGANIZATION)["RoleName"]
     assert hub_role == {"Fn::Sub": "${AWS::StackName}-function"}

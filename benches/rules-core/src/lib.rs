@@ -189,6 +189,7 @@ pub fn inventory(entities: usize) -> Inventory {
                 attached_policies,
                 inline_policies,
                 permissions_boundary: (i % 50 == 0).then(|| policy_arn(i % shape.policies)),
+                tags: Some(Default::default()),
                 name,
             }
         })
@@ -221,6 +222,7 @@ pub fn inventory(entities: usize) -> Inventory {
                 permissions_boundary: None,
                 last_used: (k % 3 != 0).then(|| ago((k % 200) as i64)),
                 trust_policy: Some(Ok(doc(trust_doc()))),
+                tags: Some(Default::default()),
             }
         })
         .collect();

@@ -98,6 +98,7 @@ pub async fn user(clients: &Clients, name: &str) -> Lookup<User> {
         attached_policies: Vec::new(),
         inline_policies: Vec::new(),
         permissions_boundary: user.permissions_boundary().and_then(|b| b.permissions_boundary_arn()).map(str::to_owned),
+        tags: Some(crate::convert::tags(user.tags())),
     }))
 }
 
@@ -130,7 +131,8 @@ pub async fn role(clients: &Clients, name: &str) -> Lookup<Role> {
         inline_policies: Vec::new(),
         permissions_boundary: role.permissions_boundary().and_then(|b| b.permissions_boundary_arn()).map(str::to_owned),
         last_used: role.role_last_used().and_then(|l| opt_datetime(l.last_used_date())),
-        trust_policy: None,
+        trust_policy: role.assume_role_policy_document().map(PolicyDocument::parse_str),
+        tags: Some(crate::convert::tags(role.tags())),
     }))
 }
 

@@ -12,6 +12,8 @@
 //! | server certificates | ListServerCertificates × n |
 //! | virtual MFA devices | ListVirtualMFADevices × n |
 //! | service last accessed | per user and non-service-linked role: GenerateServiceLastAccessedDetails + GetServiceLastAccessedDetails × polls |
+//! | access analyzers | account:ListRegions × n (unless the regions are given), accessanalyzer:ListAnalyzers × n per region |
+//! | security contact | account:GetAlternateContact |
 //!
 //! Concurrency is fixed and small: the authorization details, the credential data and the
 //! small sources (read one after the other) proceed side by side, at most three requests at
@@ -72,6 +74,13 @@ pub struct Collection {
     /// Service-last-accessed jobs for every user and non-service-linked role. Needs
     /// `authorization` (to know the principals); costs at least two calls per principal.
     pub service_last_accessed: bool,
+    /// IAM Access Analyzer's analyzers, region by region.
+    pub access_analyzers: bool,
+    /// The regions whose analyzers to read; empty: every region the account has enabled
+    /// (account:ListRegions).
+    pub access_analyzer_regions: Vec<String>,
+    /// The security alternate contact (account:GetAlternateContact).
+    pub security_contact: bool,
 }
 
 impl Collection {
@@ -88,6 +97,9 @@ impl Collection {
             server_certificates: true,
             virtual_mfa_devices: true,
             service_last_accessed: false,
+            access_analyzers: true,
+            access_analyzer_regions: Vec::new(),
+            security_contact: true,
         }
     }
 }
@@ -150,7 +162,26 @@ pub async fn collect(clients: &Clients, plan: &Collection, deadline: std::time::
         (summary, password, certificates, mfa)
     };
 
-    let ((aad, sla), credentials, (summary, password, certificates, mfa)) = tokio::join!(principals_and_activity, credentials, small);
+    let outside_iam = async {
+        let analyzers = if plan.access_analyzers {
+            Some(
+                deadline
+                    .run("the Access Analyzer analyzers", crate::account::access_analyzers(clients, &plan.access_analyzer_regions))
+                    .await,
+            )
+        } else {
+            None
+        };
+        let contact = if plan.security_contact {
+            Some(deadline.run("GetAlternateContact", crate::account::security_contact(clients)).await)
+        } else {
+            None
+        };
+        (analyzers, contact)
+    };
+
+    let ((aad, sla), credentials, (summary, password, certificates, mfa), (analyzers, contact)) =
+        tokio::join!(principals_and_activity, credentials, small, outside_iam);
 
     let mut inventory = Inventory::new("");
     let mut hint = AccountHint::default();
@@ -222,6 +253,19 @@ pub async fn collect(clients: &Clients, plan: &Collection, deadline: std::time::
                 inventory.virtual_mfa_devices = Some(devices);
             }
             Err(reason) => inventory.record_gap(DataSource::VirtualMfaDevices, reason),
+        }
+    }
+
+    if let Some(result) = analyzers {
+        match result {
+            Ok(found) => inventory.access_analyzers = Some(found),
+            Err(reason) => inventory.record_gap(DataSource::AccessAnalyzers, reason),
+        }
+    }
+    if let Some(result) = contact {
+        match result {
+            Ok(found) => inventory.security_contact = Some(found),
+            Err(reason) => inventory.record_gap(DataSource::SecurityContact, reason),
         }
     }
 

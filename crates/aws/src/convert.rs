@@ -206,6 +206,7 @@ impl AadBuilder {
             attached_policies,
             inline_policies,
             permissions_boundary,
+            tags: Some(tags(u.tags())),
             arn,
         });
     }
@@ -246,6 +247,7 @@ impl AadBuilder {
             permissions_boundary,
             last_used: r.role_last_used().and_then(|l| opt_datetime(l.last_used_date())),
             trust_policy,
+            tags: Some(tags(r.tags())),
             arn,
         });
     }
@@ -256,4 +258,9 @@ impl AadBuilder {
 /// authorization details (inline policies are kept by name for the same reason).
 pub fn canonical_order(attached: &mut [AttachedPolicy]) {
     attached.sort_by(|a, b| (&a.name, &a.arn).cmp(&(&b.name, &b.arn)));
+}
+
+/// IAM tags as the model keeps them.
+pub fn tags(list: &[aws_sdk_iam::types::Tag]) -> iam_assurance_rules::inventory::Tags {
+    list.iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect()
 }

@@ -22,6 +22,7 @@
 //! jobs), and never wait past the deadline they are given.
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod attachments;
 pub mod collect;
 mod convert;
@@ -70,9 +71,13 @@ pub struct Clients {
     /// Organization mode: the accounts to sweep, and the queue they are sent to.
     pub organizations: aws_sdk_organizations::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// IAM Access Analyzer: a call names its region (`config_override`).
+    pub accessanalyzer: aws_sdk_accessanalyzer::Client,
+    /// The account's contacts and regions (a global service).
+    pub account: aws_sdk_account::Client,
     pub counter: CallCounter,
     /// The account these credentials reach, once asked ([`Clients::account`]).
-    account: Arc<OnceLock<String>>,
+    account_id: Arc<OnceLock<String>>,
 }
 
 /// How long one call may take, unless the configuration says otherwise: 5 s to connect,
@@ -112,6 +117,10 @@ impl Clients {
         if config.region().is_none() {
             iam = iam.region(aws_sdk_iam::config::Region::from_static("us-east-1"));
         }
+        let mut account = aws_sdk_account::config::Builder::from(config).interceptor(counting.clone());
+        if config.region().is_none() {
+            account = account.region(aws_sdk_account::config::Region::from_static("us-east-1"));
+        }
         Clients {
             iam: aws_sdk_iam::Client::from_conf(iam.build()),
             ssm: aws_sdk_ssm::Client::from_conf(aws_sdk_ssm::config::Builder::from(config).interceptor(counting.clone()).build()),
@@ -123,9 +132,13 @@ impl Clients {
             organizations: aws_sdk_organizations::Client::from_conf(
                 aws_sdk_organizations::config::Builder::from(config).interceptor(counting.clone()).build(),
             ),
-            sqs: aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(config).interceptor(counting).build()),
+            sqs: aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(config).interceptor(counting.clone()).build()),
+            accessanalyzer: aws_sdk_accessanalyzer::Client::from_conf(
+                aws_sdk_accessanalyzer::config::Builder::from(config).interceptor(counting.clone()).build(),
+            ),
+            account: aws_sdk_account::Client::from_conf(account.build()),
             counter,
-            account: Arc::default(),
+            account_id: Arc::default(),
         }
     }
 
@@ -156,6 +169,18 @@ impl Clients {
             .region(iam.config().region().cloned())
             .interceptor(counting.clone())
             .build();
+        // Access Analyzer and Account likewise have no credentials of their own here: their
+        // sources are gaps unless given clients ([`Clients::with_account_clients`]).
+        let accessanalyzer = aws_sdk_accessanalyzer::config::Builder::default()
+            .behavior_version(aws_sdk_accessanalyzer::config::BehaviorVersion::latest())
+            .region(iam.config().region().cloned())
+            .interceptor(counting.clone())
+            .build();
+        let account = aws_sdk_account::config::Builder::default()
+            .behavior_version(aws_sdk_account::config::BehaviorVersion::latest())
+            .region(iam.config().region().cloned())
+            .interceptor(counting.clone())
+            .build();
         Clients {
             iam: aws_sdk_iam::Client::from_conf(iam.config().to_builder().interceptor(counting.clone()).build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm.config().to_builder().interceptor(counting.clone()).build()),
@@ -164,14 +189,16 @@ impl Clients {
             sts: aws_sdk_sts::Client::from_conf(sts),
             organizations: aws_sdk_organizations::Client::from_conf(organizations),
             sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            accessanalyzer: aws_sdk_accessanalyzer::Client::from_conf(accessanalyzer),
+            account: aws_sdk_account::Client::from_conf(account),
             counter,
-            account: Arc::default(),
+            account_id: Arc::default(),
         }
     }
 
     /// The clients of a run in a member account of an organization: IAM is read through the
     /// role `role_arn` of that account (one `sts:AssumeRole`, counted, with `session` naming
-    /// the run, before anything else), while settings, the finding state and SNS stay these
+    /// the run, before anything else), and so are Access Analyzer and Account, while settings, the finding state and SNS stay these
     /// (the hub's). Fails when the role cannot be assumed, naming the role and why.
     pub async fn for_member(&self, account: &str, role_arn: &str, session: &str) -> Result<Clients, AdapterError> {
         let out = self
@@ -195,16 +222,33 @@ impl Clients {
             "iam-assurance-member-role",
         );
         let mut member = self.clone();
-        member.iam = aws_sdk_iam::Client::from_conf(self.iam.config().to_builder().credentials_provider(credentials).build());
-        member.account = Arc::new(OnceLock::from(account.to_string()));
+        member.iam =
+            aws_sdk_iam::Client::from_conf(self.iam.config().to_builder().credentials_provider(credentials.clone()).build());
+        // The member's own Access Analyzer analyzers and security contact, read through its role.
+        member.accessanalyzer = aws_sdk_accessanalyzer::Client::from_conf(
+            self.accessanalyzer.config().to_builder().credentials_provider(credentials.clone()).build(),
+        );
+        member.account =
+            aws_sdk_account::Client::from_conf(self.account.config().to_builder().credentials_provider(credentials).build());
+        member.account_id = Arc::new(OnceLock::from(account.to_string()));
         Ok(member)
+    }
+
+    /// Use these Access Analyzer and Account clients (built elsewhere: scripted responses in
+    /// tests), with the call-counting interceptor added.
+    pub fn with_account_clients(mut self, accessanalyzer: aws_sdk_accessanalyzer::Client, account: aws_sdk_account::Client) -> Self {
+        let counting = CountingInterceptor::new(self.counter.clone());
+        self.accessanalyzer =
+            aws_sdk_accessanalyzer::Client::from_conf(accessanalyzer.config().to_builder().interceptor(counting.clone()).build());
+        self.account = aws_sdk_account::Client::from_conf(account.config().to_builder().interceptor(counting).build());
+        self
     }
 
     /// The account these credentials reach: `AWS_ACCOUNT_ID` when the environment gives it
     /// (the SDKs' own variable for it), else STS `GetCallerIdentity`, asked once per process
     /// and remembered.
     pub async fn account(&self) -> Result<String, AdapterError> {
-        if let Some(account) = self.account.get() {
+        if let Some(account) = self.account_id.get() {
             return Ok(account.clone());
         }
         let account = match std::env::var("AWS_ACCOUNT_ID").ok().filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit())) {
@@ -217,6 +261,6 @@ impl Clients {
                 })?
             }
         };
-        Ok(self.account.get_or_init(|| account).clone())
+        Ok(self.account_id.get_or_init(|| account).clone())
     }
 }

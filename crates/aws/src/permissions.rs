@@ -35,6 +35,10 @@ pub const IAM_ACTIONS: &[&str] = &[
     "iam:ListEntitiesForPolicy",
 ];
 
+/// Actions outside IAM on the account's own settings: IAM Access Analyzer's analyzers (no
+/// resource ARN: `*`), and the account's security contact and enabled regions (this account).
+pub const ACCOUNT_ACTIONS: &[&str] = &["access-analyzer:ListAnalyzers", "account:GetAlternateContact", "account:ListRegions"];
+
 /// SSM actions, on the settings prefix only: every setting is read with one paginated
 /// GetParametersByPath.
 pub const SSM_ACTIONS: &[&str] = &["ssm:GetParametersByPath"];
@@ -53,8 +57,7 @@ pub const DYNAMODB_ACTIONS: &[&str] =
 /// Organization mode only, for the hub's function: list the accounts to sweep (from the
 /// management account or a delegated administrator), send one message per account to the
 /// accounts queue, assume the member role in each, count each round's reports (`UpdateItem`).
-/// (A member account's role grants only
-/// [`IAM_ACTIONS`].)
+/// (A member account's role grants only [`IAM_ACTIONS`] and [`ACCOUNT_ACTIONS`].)
 pub const ORGANIZATION_ACTIONS: &[&str] =
     &["organizations:ListAccounts", "organizations:ListChildren", "organizations:ListParents", "sqs:SendMessage", "sts:AssumeRole"];
 
@@ -64,15 +67,18 @@ pub const UNGATED_CALLS: &[&str] = &["sts:GetCallerIdentity"];
 
 /// Every action, for `iam-assurance permissions`.
 pub fn all() -> Vec<&'static str> {
-    IAM_ACTIONS.iter().chain(SSM_ACTIONS).chain(SNS_ACTIONS).chain(DYNAMODB_ACTIONS).copied().collect()
+    IAM_ACTIONS.iter().chain(ACCOUNT_ACTIONS).chain(SSM_ACTIONS).chain(SNS_ACTIONS).chain(DYNAMODB_ACTIONS).copied().collect()
 }
 
 /// The IAM action that allows a counted call. Most calls are their own action; SNS's
-/// `PublishBatch` is allowed by `sns:Publish`, SQS's `SendMessageBatch` by `sqs:SendMessage`.
+/// `PublishBatch` is allowed by `sns:Publish`, SQS's `SendMessageBatch` by `sqs:SendMessage`,
+/// and Access Analyzer's actions have the prefix `access-analyzer` where its SDK names the
+/// service `accessanalyzer`.
 pub fn action_for_call(call: &str) -> &str {
     match call {
         "sns:PublishBatch" => "sns:Publish",
         "sqs:SendMessageBatch" => "sqs:SendMessage",
+        "accessanalyzer:ListAnalyzers" => "access-analyzer:ListAnalyzers",
         other => other,
     }
 }

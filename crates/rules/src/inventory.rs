@@ -33,6 +33,11 @@ pub enum DataSource {
     VirtualMfaDevices,
     /// Root activity seen in CloudTrail events (CT).
     CloudTrail,
+    /// IAM Access Analyzer's analyzers in each region (ListAnalyzers per region; the regions
+    /// from account:ListRegions unless configured).
+    AccessAnalyzers,
+    /// The account's security alternate contact (account:GetAlternateContact).
+    SecurityContact,
 }
 
 impl DataSource {
@@ -46,6 +51,8 @@ impl DataSource {
             DataSource::ServiceLastAccessed => "service last accessed data",
             DataSource::VirtualMfaDevices => "virtual MFA devices",
             DataSource::CloudTrail => "CloudTrail root activity",
+            DataSource::AccessAnalyzers => "IAM Access Analyzer analyzers",
+            DataSource::SecurityContact => "security alternate contact",
         }
     }
 }
@@ -73,6 +80,10 @@ pub struct Inventory {
     pub virtual_mfa_devices: Option<Vec<VirtualMfaDevice>>,
     /// Root activity from CloudTrail events (CT): only present on the event path.
     pub root_activity: Option<Vec<RootActivity>>,
+    /// IAM Access Analyzer's analyzers, region by region.
+    pub access_analyzers: Option<AccessAnalyzers>,
+    /// The security alternate contact: `Some(None)` means the account has none.
+    pub security_contact: Option<Option<AlternateContact>>,
     /// Every principal with administrator access, when a targeted run knows them without the
     /// whole account (the event path derives them from the administrator roster, see
     /// [`crate::roster`]). `None`: derived from `authorization`, which must then be complete.
@@ -124,6 +135,8 @@ impl Inventory {
             DataSource::ServiceLastAccessed => self.service_last_accessed.is_some(),
             DataSource::VirtualMfaDevices => self.virtual_mfa_devices.is_some(),
             DataSource::CloudTrail => self.root_activity.is_some(),
+            DataSource::AccessAnalyzers => self.access_analyzers.is_some(),
+            DataSource::SecurityContact => self.security_contact.is_some(),
         }
     }
 
@@ -220,7 +233,12 @@ pub struct User {
     pub attached_policies: Vec<AttachedPolicy>,
     pub inline_policies: Vec<InlinePolicy>,
     pub permissions_boundary: Option<String>,
+    /// Its tags, when they were read (the authorization details carry them).
+    pub tags: Option<Tags>,
 }
+
+/// An entity's tags: key to value.
+pub type Tags = BTreeMap<String, String>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
@@ -247,6 +265,8 @@ pub struct Role {
     pub last_used: Option<DateTime<Utc>>,
     /// The trust policy, when known.
     pub trust_policy: Option<Result<PolicyDocument, String>>,
+    /// Its tags, when they were read (the authorization details carry them).
+    pub tags: Option<Tags>,
 }
 
 impl Role {
@@ -550,4 +570,57 @@ impl Admin {
         let via = self.via.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ");
         format!("{} {} via {via}", self.kind(), self.name)
     }
+}
+
+/// IAM Access Analyzer's analyzers in the regions read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AccessAnalyzers {
+    /// Every region read, each with its analyzers.
+    pub regions: Vec<RegionAnalyzers>,
+    /// Where the regions came from (`account:ListRegions`, the rule's `regions` setting, a file).
+    pub regions_from: String,
+}
+
+impl AccessAnalyzers {
+    pub fn region(&self, name: &str) -> Option<&RegionAnalyzers> {
+        self.regions.iter().find(|r| r.region == name)
+    }
+}
+
+/// The analyzers of one region.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RegionAnalyzers {
+    pub region: String,
+    pub analyzers: Vec<Analyzer>,
+}
+
+/// One analyzer (ListAnalyzers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Analyzer {
+    pub name: String,
+    pub arn: String,
+    /// `ACCOUNT`, `ORGANIZATION` (external access), `ACCOUNT_UNUSED_ACCESS`, ...
+    pub kind: String,
+    /// `ACTIVE`, `CREATING`, `DISABLED`, `FAILED`.
+    pub status: String,
+}
+
+impl Analyzer {
+    /// An analyzer of external access (of the account or of its organization).
+    pub fn is_external_access(&self) -> bool {
+        matches!(self.kind.as_str(), "ACCOUNT" | "ORGANIZATION")
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == "ACTIVE"
+    }
+}
+
+/// An alternate contact of the account (account:GetAlternateContact).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AlternateContact {
+    pub name: Option<String>,
+    pub title: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
 }

@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod change;
+pub mod compliance;
 pub mod inventory;
 pub mod offline;
 pub mod pattern;

@@ -16,6 +16,8 @@ pub struct AuditTexts<'a> {
     pub account_summary: Option<&'a str>,
     pub server_certificates: Option<&'a str>,
     pub virtual_mfa_devices: Option<&'a str>,
+    pub access_analyzers: Option<&'a str>,
+    pub security_contact: Option<&'a str>,
 }
 
 /// Which audit file an error is about.
@@ -27,6 +29,8 @@ pub enum AuditFile {
     AccountSummary,
     ServerCertificates,
     VirtualMfaDevices,
+    AccessAnalyzers,
+    SecurityContact,
 }
 
 /// An ARN of another account than the inventory's, in a list of ARNs.
@@ -100,6 +104,18 @@ impl AuditTexts<'_> {
                 inventory.virtual_mfa_devices = Some(devices);
             }
             None => inventory.record_not_provided(DataSource::VirtualMfaDevices, "not provided (pass --virtual-mfa-devices FILE)"),
+        }
+        match self.access_analyzers {
+            Some(text) => {
+                inventory.access_analyzers = Some(parsed(AuditFile::AccessAnalyzers, text, sources::parse_access_analyzers)?)
+            }
+            None => inventory.record_not_provided(DataSource::AccessAnalyzers, "not provided (pass --access-analyzers FILE)"),
+        }
+        match self.security_contact {
+            Some(text) => {
+                inventory.security_contact = Some(parsed(AuditFile::SecurityContact, text, sources::parse_alternate_contact)?)
+            }
+            None => inventory.record_not_provided(DataSource::SecurityContact, "not provided (pass --security-contact FILE)"),
         }
         inventory.record_not_provided(
             DataSource::ServiceLastAccessed,

@@ -7,6 +7,9 @@
 //! - `aws iam get-account-summary` → [`parse_account_summary`]
 //! - `aws iam list-server-certificates` → [`parse_server_certificates`]
 //! - `aws iam list-virtual-mfa-devices` → [`parse_virtual_mfa_devices`]
+//! - `aws accessanalyzer list-analyzers --region R`, one per region in a JSON object keyed by
+//!   region → [`parse_access_analyzers`]
+//! - `aws account get-alternate-contact --alternate-contact-type SECURITY` → [`parse_alternate_contact`]
 //!
 //! Errors say what is wrong and where (column, row, JSON path); they never panic.
 
@@ -279,6 +282,20 @@ struct AadUser {
     attached_managed_policies: Vec<AadAttached>,
     #[serde(default)]
     permissions_boundary: Option<AadBoundary>,
+    #[serde(default)]
+    tags: Vec<AadTag>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AadTag {
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+fn tags(list: Vec<AadTag>) -> Option<Tags> {
+    Some(list.into_iter().map(|t| (t.key, t.value)).collect())
 }
 
 #[derive(Deserialize)]
@@ -319,6 +336,8 @@ struct AadRole {
     permissions_boundary: Option<AadBoundary>,
     #[serde(default)]
     role_last_used: Option<AadRoleLastUsed>,
+    #[serde(default)]
+    tags: Vec<AadTag>,
 }
 
 #[derive(Deserialize)]
@@ -513,6 +532,7 @@ impl AadBuilder {
             attached_policies: attached(u.attached_managed_policies),
             inline_policies,
             permissions_boundary: u.permissions_boundary.and_then(|b| b.permissions_boundary_arn),
+            tags: tags(u.tags),
         });
     }
 
@@ -548,6 +568,7 @@ impl AadBuilder {
             permissions_boundary: r.permissions_boundary.and_then(|b| b.permissions_boundary_arn),
             last_used: r.role_last_used.and_then(|l| l.last_used_date),
             trust_policy,
+            tags: tags(r.tags),
         });
     }
 
@@ -725,9 +746,107 @@ pub fn parse_virtual_mfa_devices(text: &str) -> Result<Vec<VirtualMfaDevice>, So
         .collect())
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListAnalyzersJson {
+    analyzers: Vec<AnalyzerJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AnalyzerJson {
+    name: String,
+    arn: String,
+    r#type: String,
+    status: String,
+}
+
+/// Parse the analyzers of each region: a JSON object whose keys are regions and whose values
+/// are what `aws accessanalyzer list-analyzers --region <region>` printed there, e.g.
+/// `{"us-east-1": {"analyzers": [...]}, "eu-west-1": {"analyzers": []}}`.
+pub fn parse_access_analyzers(text: &str) -> Result<AccessAnalyzers, SourceError> {
+    let by_region: BTreeMap<String, ListAnalyzersJson> = from_json(text.trim(), "JSON object of list-analyzers outputs by region")?;
+    if by_region.is_empty() {
+        return Err(err("no region: the file must map each region to its list-analyzers output"));
+    }
+    Ok(AccessAnalyzers {
+        regions: by_region
+            .into_iter()
+            .map(|(region, out)| RegionAnalyzers {
+                region,
+                analyzers: out
+                    .analyzers
+                    .into_iter()
+                    .map(|a| Analyzer { name: a.name, arn: a.arn, kind: a.r#type, status: a.status })
+                    .collect(),
+            })
+            .collect(),
+        regions_from: "the regions in the analyzers file".into(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AlternateContactJson {
+    alternate_contact: AlternateContactFields,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AlternateContactFields {
+    #[serde(default)]
+    alternate_contact_type: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    email_address: Option<String>,
+    #[serde(default)]
+    phone_number: Option<String>,
+}
+
+/// Parse `aws account get-alternate-contact --alternate-contact-type SECURITY` output. An empty
+/// file or `{}` (what a script writes when the CLI answered ResourceNotFoundException) means the
+/// account has none.
+pub fn parse_alternate_contact(text: &str) -> Result<Option<AlternateContact>, SourceError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() || trimmed == "{}" || trimmed == "null" {
+        return Ok(None);
+    }
+    let json: AlternateContactJson = from_json(trimmed, "get-alternate-contact JSON")?;
+    let c = json.alternate_contact;
+    if let Some(kind) = c.alternate_contact_type.as_deref().filter(|k| *k != "SECURITY") {
+        return Err(err(format!("this is the {kind} contact; the SECURITY contact is needed (--alternate-contact-type SECURITY)")));
+    }
+    Ok(Some(AlternateContact { name: c.name, title: c.title, email: c.email_address, phone: c.phone_number }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_analyzers_and_alternate_contact_as_the_cli_writes_them() {
+        let text = r#"{"us-east-1": {"analyzers": [{"arn": "arn:aws:access-analyzer:us-east-1:123456789012:analyzer/ext", "name": "ext",
+            "type": "ACCOUNT", "createdAt": "2024-05-01T10:00:00+00:00", "lastResourceAnalyzed": "arn:aws:s3:::b", "lastResourceAnalyzedAt": "2026-11-01T00:00:00+00:00",
+            "tags": {}, "status": "ACTIVE", "configuration": {}}]}, "eu-west-1": {"analyzers": []}}"#;
+        let a = parse_access_analyzers(text).unwrap();
+        assert_eq!(a.regions.len(), 2);
+        assert!(a.region("us-east-1").unwrap().analyzers[0].is_external_access());
+        assert!(a.region("eu-west-1").unwrap().analyzers.is_empty());
+        assert!(parse_access_analyzers("{}").unwrap_err().0.contains("no region"));
+        assert!(parse_access_analyzers(r#"{"us-east-1": {"analyzers": [{"name": 1}]}}"#).unwrap_err().0.contains("us-east-1"));
+        let c = parse_alternate_contact(r#"{"AlternateContact": {"AlternateContactType": "SECURITY", "EmailAddress": "sec@example.com", "Name": "Security", "PhoneNumber": "+1-555-0100", "Title": "CISO"}}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.email.as_deref(), Some("sec@example.com"));
+        assert_eq!(parse_alternate_contact("").unwrap(), None);
+        assert!(parse_alternate_contact(r#"{"AlternateContact": {"AlternateContactType": "BILLING", "EmailAddress": "b@example.com"}}"#)
+            .unwrap_err()
+            .0
+            .contains("BILLING"));
+    }
 
     const HEADER: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated";
 

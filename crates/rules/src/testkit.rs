@@ -96,6 +96,7 @@ pub fn user(name: &str) -> User {
         attached_policies: Vec::new(),
         inline_policies: Vec::new(),
         permissions_boundary: None,
+        tags: Some(Tags::new()),
     }
 }
 
@@ -126,6 +127,7 @@ pub fn role(name: &str) -> Role {
         trust_policy: Some(doc(
             json!({"Statement":[{"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{ACCOUNT}:root")},"Action":"sts:AssumeRole"}]}),
         )),
+        tags: Some(Tags::new()),
     }
 }
 
@@ -157,6 +159,14 @@ pub fn inline(name: &str, document: Value) -> InlinePolicy {
 pub fn managed(name_or_arn: &str, document: Value) -> ManagedPolicy {
     let arn = if name_or_arn.starts_with("arn:") { name_or_arn.to_string() } else { policy_arn(name_or_arn) };
     ManagedPolicy { name: name_from_arn(&arn).into(), arn, path: "/".into(), attachment_count: None, document: Some(doc(document)) }
+}
+
+impl ManagedPolicy {
+    /// With an `AttachmentCount`.
+    pub fn with_attachments(mut self, count: i64) -> Self {
+        self.attachment_count = Some(count);
+        self
+    }
 }
 
 pub fn attach(policy: &ManagedPolicy) -> AttachedPolicy {

@@ -100,3 +100,22 @@ pub struct Control {
     pub standard: Standard,
     pub id: &'static str,
 }
+
+impl Control {
+    /// A control of CIS AWS Foundations v3.0.0.
+    pub const fn cis3(id: &'static str) -> Control {
+        Control { standard: Standard::Cis3, id }
+    }
+    /// A control of CIS AWS Foundations v4.0.1.
+    pub const fn cis4(id: &'static str) -> Control {
+        Control { standard: Standard::Cis4, id }
+    }
+    /// A control of CIS AWS Foundations v5.0.0.
+    pub const fn cis5(id: &'static str) -> Control {
+        Control { standard: Standard::Cis5, id }
+    }
+    /// A control of AWS Foundational Security Best Practices.
+    pub const fn fsbp(id: &'static str) -> Control {
+        Control { standard: Standard::Fsbp, id }
+    }
+}

@@ -795,7 +795,7 @@ pub static PASSWORD_POLICY: RuleDef<PasswordPolicyParams> = RuleDef {
             "AWS Security Hub IAM.16",
             "Cloudanix IAM checklist: Complex Password Policy Should Be Present",
         ],
-        controls: &[],
+        controls: &[Control::cis3("1.8"), Control::cis3("1.9"), Control::cis4("1.8"), Control::cis4("1.9"), Control::cis5("1.7"), Control::cis5("1.8"), Control::fsbp("IAM.7")],
         data: &[DataSource::PasswordPolicy],
         requires: Requires::All(&[DataSource::PasswordPolicy]),
         needs_complete_account: WholeAccount::NotNeeded,

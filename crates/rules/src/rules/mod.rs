@@ -6,17 +6,21 @@
 //! documentation, which events evaluate it) derives from its definition.
 
 pub mod account;
+pub mod escalation;
 pub mod resources;
 pub mod root;
 pub mod service_activity;
+pub mod standards;
+pub mod trust;
 pub mod users;
 
 use crate::inventory::CredentialSlot;
 use crate::rule::{Ctx, Params, Rule};
 
-/// Every rule, in catalog order: root, account, users, other resources.
+/// Every rule, in catalog order: root, account, users, other resources, then the rules for
+/// the standards' other controls, trust and privilege escalation.
 pub fn all() -> Vec<&'static dyn Rule> {
-    [root::rules(), account::rules(), users::rules(), resources::rules()].concat()
+    [root::rules(), account::rules(), users::rules(), resources::rules(), standards::rules(), trust::rules(), escalation::rules()].concat()
 }
 
 use chrono::{DateTime, Utc};
