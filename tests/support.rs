@@ -257,6 +257,7 @@ impl Env {
             state_table: self.state_table.clone(),
             time_budget: std::time::Duration::from_secs(60),
             home_account: Some("123456789012".into()),
+            security_hub: Default::default(),
         }
     }
 

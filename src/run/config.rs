@@ -31,11 +31,13 @@ pub struct Config {
     /// The account the function runs in, when known without asking (the Lambda function's
     /// ARN); `None`: asked of the credentials ([`Clients::account`]) when needed.
     pub home_account: Option<String>,
+    /// The Security Hub export (`SECURITY_HUB_EXPORT`): off unless set to `true`.
+    pub security_hub: crate::export::securityhub::Setting,
 }
 
 impl Config {
     /// From the environment: `SETTINGS_PREFIX` (default `/iam-assurance`), `FINDINGS_TOPIC_ARN`,
-    /// `STATE_TABLE`.
+    /// `STATE_TABLE`, `SECURITY_HUB_EXPORT`.
     pub fn from_env() -> Self {
         let prefix = std::env::var("SETTINGS_PREFIX").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "/iam-assurance".into());
         let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
@@ -46,6 +48,7 @@ impl Config {
             state_table: var("STATE_TABLE"),
             time_budget: Duration::from_secs(240),
             home_account: None,
+            security_hub: crate::export::securityhub::Setting::parse(std::env::var(crate::export::securityhub::SETTING).ok().as_deref()),
         }
     }
 }
@@ -63,6 +66,8 @@ pub enum RunError {
     State(String),
     #[error("cannot tell which account the credentials reach: {0}")]
     Identity(String),
+    #[error("cannot export findings to Security Hub: {0}")]
+    Export(String),
 }
 
 impl RunError {
@@ -73,6 +78,7 @@ impl RunError {
             RunError::Publish(_) => "PublishFailed",
             RunError::State(_) => "StateUnavailable",
             RunError::Identity(_) => "IdentityUnavailable",
+            RunError::Export(_) => "ExportFailed",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! AWS adapters of iam-assurance: collect an IAM inventory (full sweep or targeted), read
-//! settings from SSM Parameter Store, publish findings to SNS, keep finding state in DynamoDB.
+//! settings from SSM Parameter Store, publish findings to SNS, keep finding state in DynamoDB,
+//! import findings into Security Hub.
 //!
 //! **Architecture invariant**: this crate is the only place that talks to AWS, and only
 //! through the official SDK clients, built once per process ([`Clients::from_env`]) and reused.
@@ -13,7 +14,8 @@
 //!   fails as a whole (a source that cannot be read becomes a gap);
 //! - [`load_settings`]: rule settings from SSM;
 //! - [`publish`]: findings to SNS with `PublishBatch`;
-//! - [`StateStore`]: finding state in DynamoDB (a `Scan` to load, conditional writes).
+//! - [`StateStore`]: finding state in DynamoDB (a `Scan` to load, conditional writes);
+//! - [`securityhub::import`]: findings in ASFF to Security Hub with `BatchImportFindings`.
 //!
 //! Retries: the clients use the SDK's standard retry mode (3 attempts by default, with
 //! exponential backoff; `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile can change it).
@@ -31,6 +33,7 @@ pub mod credentials;
 mod deadline;
 pub mod error;
 pub mod permissions;
+pub mod securityhub;
 mod service_access;
 pub mod sns;
 pub mod ssm;
@@ -66,6 +69,8 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sts: aws_sdk_sts::Client,
+    /// Used only with the Security Hub export on.
+    pub securityhub: aws_sdk_securityhub::Client,
     pub counter: CallCounter,
     /// The account these credentials reach, once asked ([`Clients::account`]).
     account: Arc<OnceLock<String>>,
@@ -109,7 +114,10 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(config).interceptor(counting.clone()).build(),
             ),
-            sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(config).interceptor(counting).build()),
+            sts: aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(config).interceptor(counting.clone()).build()),
+            securityhub: aws_sdk_securityhub::Client::from_conf(
+                aws_sdk_securityhub::config::Builder::from(config).interceptor(counting).build(),
+            ),
             counter,
             account: Arc::default(),
         }
@@ -132,15 +140,29 @@ impl Clients {
             .region(iam.config().region().cloned())
             .interceptor(counting.clone())
             .build();
+        // Security Hub likewise: give it a client of its own with [`Clients::with_securityhub`].
+        let securityhub = aws_sdk_securityhub::config::Builder::default()
+            .behavior_version(aws_sdk_securityhub::config::BehaviorVersion::latest())
+            .region(iam.config().region().cloned())
+            .interceptor(counting.clone())
+            .build();
         Clients {
             iam: aws_sdk_iam::Client::from_conf(iam.config().to_builder().interceptor(counting.clone()).build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm.config().to_builder().interceptor(counting.clone()).build()),
             sns: aws_sdk_sns::Client::from_conf(sns.config().to_builder().interceptor(counting.clone()).build()),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb.config().to_builder().interceptor(counting).build()),
             sts: aws_sdk_sts::Client::from_conf(sts),
+            securityhub: aws_sdk_securityhub::Client::from_conf(securityhub),
             counter,
             account: Arc::default(),
         }
+    }
+
+    /// Use this Security Hub client (built elsewhere: a test double), counted like the others.
+    pub fn with_securityhub(mut self, securityhub: aws_sdk_securityhub::Client) -> Self {
+        let counting = CountingInterceptor::new(self.counter.clone());
+        self.securityhub = aws_sdk_securityhub::Client::from_conf(securityhub.config().to_builder().interceptor(counting).build());
+        self
     }
 
     /// The account these credentials reach: `AWS_ACCOUNT_ID` when the environment gives it

@@ -49,13 +49,17 @@ pub const SNS_ACTIONS: &[&str] = &["sns:Publish"];
 pub const DYNAMODB_ACTIONS: &[&str] =
     &["dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
 
+/// Security Hub actions, with the export on only (`SECURITY_HUB_EXPORT`; the template grants them
+/// when its `SecurityHubExport` parameter is `true`), on the account's default product only.
+pub const SECURITY_HUB_ACTIONS: &[&str] = &["securityhub:BatchImportFindings"];
+
 /// Calls every principal may make, whatever its policies: STS `GetCallerIdentity` (the CLI
 /// asks which account its credentials reach; the function knows it from its own ARN).
 pub const UNGATED_CALLS: &[&str] = &["sts:GetCallerIdentity"];
 
-/// Every action, for `iam-assurance permissions`.
+/// Every action, for `iam-assurance permissions` (Security Hub's only matter with the export on).
 pub fn all() -> Vec<&'static str> {
-    IAM_ACTIONS.iter().chain(SSM_ACTIONS).chain(SNS_ACTIONS).chain(DYNAMODB_ACTIONS).copied().collect()
+    IAM_ACTIONS.iter().chain(SSM_ACTIONS).chain(SNS_ACTIONS).chain(DYNAMODB_ACTIONS).chain(SECURITY_HUB_ACTIONS).copied().collect()
 }
 
 /// The IAM action that allows a counted call. Most calls are their own action; SNS's
