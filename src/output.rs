@@ -110,7 +110,7 @@ pub struct Published {
     pub roster: Option<RosterOutcome>,
     /// What the Security Hub export imported (with the export on).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub security_hub: Option<crate::export::securityhub::ExportStats>,
+    pub security_hub: Option<crate::export::options::ExportStats>,
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -5,7 +5,8 @@
 //! - [`asff`]: a finding in ASFF, as it is imported and as `--format asff` writes it;
 //! - [`ocsf`]: a finding as an OCSF Compliance Finding (class 2003);
 //! - [`csv`]: the findings as CSV rows;
-//! - [`securityhub`]: the live export, riding on the finding state's claims (see its docs).
+//! - [`securityhub`]: the live export, riding on the finding state's claims (see its docs);
+//!   [`options`]: its setting and what a run reports of it.
 //!
 //! Pure except [`securityhub`]'s import step: run data in, documents out. Rules that could not
 //! be evaluated appear in every file as a record that says so (ASFF `NOT_AVAILABLE`, OCSF
@@ -14,6 +15,7 @@
 pub mod asff;
 pub mod csv;
 pub mod ocsf;
+pub mod options;
 pub mod securityhub;
 
 use iam_assurance_rules::catalog;
@@ -92,4 +94,32 @@ pub fn clip_chars(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(keep).collect();
     out.push_str(MORE);
     out
+}
+
+/// The partition of a run's account: its findings', `aws` when it has none.
+pub fn run_partition(output: &RunOutput) -> String {
+    output.findings.first().map_or("aws", |f| partition_of(&f.resource_arn)).to_string()
+}
+
+/// A run as an ASFF document: its findings, then a `NOT_AVAILABLE` finding per rule it could not
+/// evaluate. `region`: the Security Hub the document is for (its product ARN names it).
+pub fn asff_document(output: &RunOutput, region: &str) -> Vec<iam_assurance_aws::securityhub::AsffFinding> {
+    let target = asff::Target { region: region.to_string(), now: output.evaluated_at };
+    let mut out: Vec<_> = output.findings.iter().map(|f| asff::finding(f, asff::Record::of(f), output.evaluated_at, &target)).collect();
+    out.extend(not_evaluated(output, &run_partition(output)).iter().map(|r| asff::not_evaluated(r, &output.account_id, &target)));
+    out
+}
+
+/// A run as OCSF Compliance Finding events: its findings, then one per rule it could not evaluate.
+pub fn ocsf_document(output: &RunOutput) -> Vec<serde_json::Value> {
+    let mut out: Vec<_> = output.findings.iter().map(|f| ocsf::finding(f, output.evaluated_at)).collect();
+    out.extend(
+        not_evaluated(output, &run_partition(output)).iter().map(|r| ocsf::not_evaluated(r, &output.account_id, output.evaluated_at)),
+    );
+    out
+}
+
+/// A run as CSV.
+pub fn csv_document(out: impl std::io::Write, output: &RunOutput) -> Result<(), ::csv::Error> {
+    csv::write(out, output, &not_evaluated(output, &run_partition(output)))
 }

@@ -32,7 +32,7 @@ pub struct Config {
     /// ARN); `None`: asked of the credentials ([`Clients::account`]) when needed.
     pub home_account: Option<String>,
     /// The Security Hub export (`SECURITY_HUB_EXPORT`): off unless set to `true`.
-    pub security_hub: crate::export::securityhub::Setting,
+    pub security_hub: crate::export::options::Setting,
 }
 
 impl Config {
@@ -48,7 +48,7 @@ impl Config {
             state_table: var("STATE_TABLE"),
             time_budget: Duration::from_secs(240),
             home_account: None,
-            security_hub: crate::export::securityhub::Setting::parse(std::env::var(crate::export::securityhub::SETTING).ok().as_deref()),
+            security_hub: crate::export::options::Setting::parse(std::env::var(crate::export::options::SETTING).ok().as_deref()),
         }
     }
 }

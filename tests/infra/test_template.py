@@ -178,8 +178,55 @@ def test_permissions_rs_all_lists_every_service():
     text = PERMISSIONS_RS.read_text()
     found = re.search(r"pub fn all\(\)[^{]*\{(.*?)\n\}", text, re.S)
     assert found, "permissions::all not found"
-    for const in ("IAM_ACTIONS", "SSM_ACTIONS", "SNS_ACTIONS", "DYNAMODB_ACTIONS"):
+    for const in ("IAM_ACTIONS", "SSM_ACTIONS", "SNS_ACTIONS", "DYNAMODB_ACTIONS", "SECURITY_HUB_ACTIONS"):
         assert const in found.group(1), const
+
+
+def test_security_hub_import_is_opt_in_and_exactly_permissions_rs_on_the_default_product(root):
+    """Off by default; on, the role may call exactly SECURITY_HUB_ACTIONS, on this account's
+    default product in this region, and nothing else of Security Hub."""
+    param = root["Parameters"]["SecurityHubExport"]
+    assert param["Default"] == "false" and param["AllowedValues"] == ["false", "true"]
+    assert root["Conditions"]["SecurityHubExportEnabled"] == {"Fn::Equals": [{"Ref": "SecurityHubExport"}, "true"]}
+    assert not any(
+        a.startswith("securityhub:") for s in role_statements(root) for a in as_list(s["Action"])
+    ), "Security Hub is granted only by the conditional policy"
+    policies = [r for r in root["Resources"].values() if r["Type"] in ("AWS::IAM::RolePolicy", "AWS::IAM::Policy")]
+    assert len(policies) == 1
+    (policy,) = policies
+    assert policy["Condition"] == "SecurityHubExportEnabled"
+    assert policy["Properties"]["RoleName"] == {"Ref": "FunctionRole"}
+    (statement,) = as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+    assert statement["Effect"] == "Allow"
+    assert as_list(statement["Action"]) == rust_const("SECURITY_HUB_ACTIONS") == ["securityhub:BatchImportFindings"]
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default"
+    }
+
+
+def test_teams_channel_beside_slack(root, notifications_stack):
+    """The Teams parameters reach the notifications stack, which posts the same topic to the
+    channel through the same notifications-only role."""
+    passed = root["Resources"]["Notifications"]["Properties"]["Parameters"]
+    for name in ("TeamsTenantId", "TeamsTeamId", "TeamsChannelId"):
+        assert root["Parameters"][name]["Default"] == ""
+        assert passed[name] == {"Ref": name}
+    guid = root["Parameters"]["TeamsTenantId"]["AllowedPattern"]
+    assert re.fullmatch(guid, "") and re.fullmatch(guid, "a1b2c3d4-1111-2222-3333-444455556666")
+    assert not re.fullmatch(guid, "not-a-guid")
+    teams = notifications_stack["Resources"]["TeamsChannel"]
+    slack = notifications_stack["Resources"]["SlackChannel"]
+    assert teams["Type"] == "AWS::Chatbot::MicrosoftTeamsChannelConfiguration"
+    props = teams["Properties"]
+    assert props["SnsTopicArns"] == slack["Properties"]["SnsTopicArns"] == [{"Ref": "Topic"}]
+    assert props["IamRoleArn"] == slack["Properties"]["IamRoleArn"]
+    assert props["GuardrailPolicies"] == slack["Properties"]["GuardrailPolicies"]
+    assert (props["TeamsTenantId"], props["TeamId"], props["TeamsChannelId"]) == (
+        {"Ref": "TeamsTenantId"},
+        {"Ref": "TeamsTeamId"},
+        {"Ref": "TeamsChannelId"},
+    )
+    assert props["ConfigurationName"] != slack["Properties"]["ConfigurationName"]
 
 
 # ----------------------------------------------------------------------------- function shape
@@ -232,6 +279,7 @@ def test_function_environment(root):
         "SETTINGS_PREFIX": {"Ref": "SettingsPrefix"},
         "FINDINGS_TOPIC_ARN": {"Fn::GetAtt": ["Notifications", "Outputs.TopicArn"]},
         "STATE_TABLE": {"Ref": "StateTable"},
+        "SECURITY_HUB_EXPORT": {"Ref": "SecurityHubExport"},
     }
     assert root["Parameters"]["SettingsPrefix"]["Default"] == "/iam-assurance"
     assert root["Resources"]["Settings"]["Properties"]["Parameters"]["SettingsPrefix"] == {"Ref": "SettingsPrefix"}
@@ -274,7 +322,8 @@ def test_topic_is_encrypted_with_its_own_rotating_key(notifications_stack):
     assert resources["TopicKey"]["Properties"]["EnableKeyRotation"] is True
     assert resources["EmailSubscription"]["Condition"] == "HasEmail"
     assert resources["SlackChannel"]["Condition"] == "HasSlack"
-    assert resources["ChatbotRole"]["Condition"] == "HasSlack"
+    assert resources["ChatbotRole"]["Condition"] == "HasChatChannel"
+    assert resources["TeamsChannel"]["Condition"] == "HasTeams"
     assert set(notifications_stack["Outputs"]) >= {"TopicArn", "TopicKeyArn"}
 
 
