@@ -10,6 +10,8 @@
 //! - `messages`: SNS message rendering (subjects, sizes, digests in parts, email and Chatbot text).
 //! - `faults`: faults injected between the function and the emulator (`proxy`: dropped replies,
 //!   errors, late answers): retried, or failing loudly, never losing or silently doubling an alert.
+//! - `securityhub`: the Security Hub export against moto (lifecycle, one import per 100 changed
+//!   findings, throttled, partially failed and failing imports through `proxy`).
 //! - `lambda`: the binary as a Lambda function, against a minimal Runtime API on 127.0.0.1.
 //! - `telemetry`: the metric lines (CloudWatch EMF) and the WARN lines of rules not evaluated.
 
@@ -26,4 +28,5 @@ mod generated;
 mod lambda;
 mod messages;
 mod proxy;
+mod securityhub;
 mod telemetry;

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use iam_assurance_aws::securityhub::{
     default_product_arn, AsffCompliance, AsffFinding, AsffFindingProviderFields, AsffNote, AsffRecommendation, AsffRemediation,
-    AsffResource, AsffResourceDetails, AsffSeverity, AsffWorkflow, SCHEMA_VERSION,
+    AsffResource, AsffSeverity, AsffWorkflow, SCHEMA_VERSION,
 };
 use iam_assurance_rules::report::{Finding, FindingStatus};
 use iam_assurance_rules::types::Standard;
@@ -173,12 +173,6 @@ pub fn finding(f: &Finding, record: Record, first_seen: DateTime<Utc>, target: &
             id: resource_id(f.resource_type, &f.resource_arn, &f.account_id),
             partition,
             region: target.region.clone(),
-            details: Some(AsffResourceDetails {
-                other: BTreeMap::from([
-                    ("Name".to_string(), clip_chars(&f.resource_name, 1024)),
-                    ("Arn".to_string(), clip_chars(&f.resource_arn, 1024)),
-                ]),
-            }),
         }],
         compliance: AsffCompliance { status: compliance.into(), related_requirements: related_requirements(&f.rule_id) },
         workflow: AsffWorkflow { status: workflow.into() },
@@ -220,7 +214,6 @@ pub fn not_evaluated(rule: &NotEvaluated, account_id: &str, target: &Target) -> 
             id: format!("AWS::::Account:{account_id}"),
             partition,
             region: target.region.clone(),
-            details: None,
         }],
         compliance: AsffCompliance { status: "NOT_AVAILABLE".into(), related_requirements: related_requirements(&rule.rule_id) },
         workflow: AsffWorkflow { status: "NEW".into() },

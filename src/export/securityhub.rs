@@ -12,12 +12,15 @@
 //! **On the claim protocol.** For each part of a plan ([`prepare`]): every state write the
 //! planner made (claims and updates) whose finding is due carries the new token, and a finding
 //! due with no other write gets one (the item with the new token, conditional on the version
-//! read). Then ([`import_written`]), after the part's claims, its SNS messages and its updates:
-//! only the findings whose write this run won are imported (a write another run won is that
-//! run's to import), at most 100 a request; throttled requests are retried by the SDK and
-//! findings Security Hub reports as failed are sent again. What still fails has its token put
-//! back (a conditional write of the item as written, with the token it had before), and the
-//! invocation fails (`ExportFailed`): the retry, or the next run, imports exactly those again.
+//! read). Then ([`Owed`]), after the part's claims, its SNS messages and its updates: only the
+//! findings whose write this run won are owed (a write another run won is that run's to
+//! import); they are imported 100 a request as they fill one, the rest at the end of the run
+//! (after the resolutions, before the digest), so a run makes one request per 100 changed
+//! findings. Throttled requests are retried by the SDK and findings Security Hub reports as
+//! failed are sent again. What still fails has its token put back (a conditional write of the
+//! item as written, with the token it had before), and the invocation fails (`ExportFailed`)
+//! once its other work is done: the retry, or the next run, imports exactly those again. A run
+//! that fails for another reason imports what it owes first.
 //! A claim released because SNS failed puts back the whole prior item, token included, so its
 //! finding is imported by the run that publishes it. SNS messages never wait on Security Hub,
 //! and an import failure never sends an SNS message twice.
@@ -237,22 +240,15 @@ fn mark(write: &mut StateWrite, finding: Option<&Finding>, obs: &Observation<'_>
     })
 }
 
-/// Import the dues whose write this run won (`won`: their fingerprints), then put back the token
-/// of each finding that could not be imported. `Err` names what failed: the run fails with it
-/// (after the part's other work), and the next run imports those findings again.
-pub async fn import_written(
-    clients: &Clients,
-    store: &StateStore,
-    dues: Vec<Due>,
-    won: &BTreeSet<&str>,
-    stats: &mut ExportStats,
-) -> Result<(), String> {
-    let dues: Vec<Due> = dues.into_iter().filter(|d| won.contains(d.fingerprint.as_str())).collect();
+/// Import dues whose write this run won, then put back the token of each finding that could
+/// not be imported. `Err` names what failed: the run fails with it (after its other work), and
+/// the next run imports those findings again.
+pub async fn import(clients: &Clients, store: &StateStore, dues: Vec<Due>, stats: &mut ExportStats) -> Result<(), String> {
     if dues.is_empty() {
         return Ok(());
     }
     let findings: Vec<AsffFinding> = dues.iter().map(|d| d.finding.clone()).collect();
-    let outcome = hub::import(clients, &findings).await;
+    let outcome = Box::pin(hub::import(clients, &findings)).await;
     stats.requests += outcome.requests;
     stats.retried += outcome.retried;
     for due in dues.iter().filter(|d| !outcome.failed.contains_key(&d.fingerprint)) {
@@ -275,7 +271,7 @@ pub async fn import_written(
         .collect();
     let refs: Vec<&StateWrite> = back.iter().collect();
     let mut unmarked = Vec::new();
-    for (write, result) in back.iter().zip(store.apply(&refs).await) {
+    for (write, result) in back.iter().zip(Box::pin(store.apply(&refs)).await) {
         match result {
             WriteOutcome::Written => {}
             // Another run wrote the item since: what it holds is that run's to import.
@@ -300,4 +296,42 @@ pub async fn import_written(
         ));
     }
     Err(message)
+}
+
+/// The imports a run owes: the dues of each part whose write the run won, imported 100 at a
+/// time as they fill a request, the rest when the run ends ([`Owed::flush`]), so a run makes
+/// one request per 100 changed findings whatever its parts. The first failure is kept; the run
+/// goes on and fails with it at the end.
+#[derive(Debug)]
+pub struct Owed {
+    dues: Vec<Due>,
+    pub stats: ExportStats,
+    pub error: Option<String>,
+}
+
+impl Owed {
+    pub fn new(exporter: &Exporter) -> Self {
+        Owed { dues: Vec::new(), stats: exporter.stats(), error: None }
+    }
+
+    /// Owe the dues whose write this run won (`won`: their fingerprints), and import every full
+    /// request of them.
+    pub async fn owe(&mut self, clients: &Clients, store: &StateStore, dues: Vec<Due>, won: &BTreeSet<&str>) {
+        self.dues.extend(dues.into_iter().filter(|d| won.contains(d.fingerprint.as_str())));
+        while self.dues.len() >= hub::MAX_BATCH_FINDINGS {
+            let batch: Vec<Due> = self.dues.drain(..hub::MAX_BATCH_FINDINGS).collect();
+            if let Err(e) = Box::pin(import(clients, store, batch, &mut self.stats)).await {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Import what is still owed; `Err`: the first failure of the run.
+    pub async fn flush(&mut self, clients: &Clients, store: &StateStore) -> Result<(), String> {
+        let rest = std::mem::take(&mut self.dues);
+        if let Err(e) = Box::pin(import(clients, store, rest, &mut self.stats)).await {
+            self.error.get_or_insert(e);
+        }
+        self.error.take().map_or(Ok(()), Err)
+    }
 }

@@ -19,7 +19,7 @@ use iam_assurance_rules::report::Finding;
 
 use super::config::{Config, RunError};
 use crate::alerts::{self, Claim, Notice, NoticeKind, Observation, RunKind};
-use crate::export::securityhub::{self as hub, Due, ExportStats, Exporter};
+use crate::export::securityhub::{self as hub, Due, Exporter, Owed};
 use crate::notify::{self, DigestInput, MessageContext};
 use crate::output::{Changes, NotPublished, Published, RosterOutcome, RunOutput, StateKind, StateUpdates};
 
@@ -120,7 +120,7 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     for reason in &loaded.skipped {
         tracing::warn!(%reason, "state item skipped");
     }
-    let mut committed = Committed { export: exporter.as_ref().map(Exporter::stats), ..Committed::default() };
+    let mut committed = Committed { export: exporter.as_ref().map(Owed::new), ..Committed::default() };
     // Messages an earlier run could not publish (digest parts that failed after its findings
     // went out): first, and forgotten once sent.
     if !loaded.pending.is_empty() {
@@ -139,14 +139,28 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     // The findings a part at a time (a first sweep of a large account has tens of thousands
     // of claims, each with its item), then the resolutions, then the digest of them all.
     let mut seen = BTreeSet::new();
-    for part in obs.findings.chunks(PLAN_PART) {
-        let mut plan = alerts::plan_findings(obs, part, &loaded.items, &mut seen);
-        let dues = hub::prepare(exporter.as_ref(), obs, Some(part), &loaded.items, &mut plan);
-        Box::pin(commit(clients, &store, topic, plan, dues, &ctx, &mut committed)).await?;
+    let parts = async {
+        for part in obs.findings.chunks(PLAN_PART) {
+            let mut plan = alerts::plan_findings(obs, part, &loaded.items, &mut seen);
+            let dues = hub::prepare(exporter.as_ref(), obs, Some(part), &loaded.items, &mut plan);
+            Box::pin(commit(clients, &store, topic, plan, dues, &ctx, &mut committed)).await?;
+        }
+        let mut resolutions = alerts::plan_resolutions(obs, &loaded.items);
+        let dues = hub::prepare(exporter.as_ref(), obs, None, &loaded.items, &mut resolutions);
+        Box::pin(commit(clients, &store, topic, resolutions, dues, &ctx, &mut committed)).await
+    };
+    let parts = Box::pin(parts).await;
+    // What the parts' writes marked for Security Hub is imported whatever happened after.
+    let exported = match committed.export.as_mut() {
+        Some(owed) => Box::pin(owed.flush(clients, &store)).await,
+        None => Ok(()),
+    };
+    match (parts, exported) {
+        (Err(e), Err(export)) => return Err(with_export_failure(e, &export)),
+        (Err(e), Ok(())) => return Err(e),
+        (Ok(()), Err(export)) => committed.export_failure = Some(export),
+        (Ok(()), Ok(())) => {}
     }
-    let mut resolutions = alerts::plan_resolutions(obs, &loaded.items);
-    let dues = hub::prepare(exporter.as_ref(), obs, None, &loaded.items, &mut resolutions);
-    Box::pin(commit(clients, &store, topic, resolutions, dues, &ctx, &mut committed)).await?;
 
     let published: Vec<(NoticeKind, &Finding)> = committed.published.iter().map(PublishedNotice::entry).collect();
     let (new, resolved, reminders) = digest_lists(&published, obs.kind);
@@ -164,12 +178,20 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
             Ok(n) => format!("the other {n} are kept and sent first by the next sweep"),
             Err(e) => format!("the other {} could not be kept either ({e}): they are lost", unsent.len()),
         };
-        return Err(RunError::Publish(format!(
+        let failed = RunError::Publish(format!(
             "{error} (every finding message was published; {} of the {digest_parts} digest parts were, {kept})",
             sent.confirmed
-        )));
+        ));
+        return Err(match &committed.export_failure {
+            Some(export) => with_export_failure(failed, export),
+            None => failed,
+        });
     }
-    let security_hub = committed.export.take();
+    if let Some(export) = committed.export_failure.take() {
+        // Everything else went out: the retry imports what this run could not.
+        return Err(RunError::Export(export));
+    }
+    let security_hub = committed.export.take().map(|owed| owed.stats);
     let sent = &committed.sent;
     Ok(Published {
         topic_arn: topic.to_string(),
@@ -208,8 +230,10 @@ struct Committed<'a> {
     updates: StateUpdates,
     /// Messages an earlier run left, published by this one.
     earlier_messages: usize,
-    /// What the Security Hub export did (with it on).
-    export: Option<ExportStats>,
+    /// What the Security Hub export owes and did (with it on).
+    export: Option<Owed>,
+    /// Why some findings could not be imported: the run fails with it once its messages are out.
+    export_failure: Option<String>,
 }
 
 /// A published notice, as the digest needs it. Not the [`Notice`] itself: a `Cow<Finding>` is
@@ -283,12 +307,9 @@ async fn commit<'a>(
         // The published findings' writes stand: import them (a released claim put its whole
         // prior item back, so its finding is imported by the run that publishes it).
         let won: BTreeSet<&str> = published.iter().map(|c| c.claim.fingerprint.as_str()).collect();
-        let export = match export(clients, store, dues, &won, committed).await {
-            Ok(()) => String::new(),
-            Err(e) => format!("; {e}"),
-        };
+        Box::pin(owe(clients, store, dues, &won, committed)).await;
         return Err(RunError::Publish(format!(
-            "{error} ({} messages published in all; {released} of the {} unpublished findings released for the next attempt{export})",
+            "{error} ({} messages published in all; {released} of the {} unpublished findings released for the next attempt)",
             committed.sent.messages,
             unsent.len()
         )));
@@ -311,20 +332,23 @@ async fn commit<'a>(
             }
         }
     }
-    export(clients, store, dues, &won, committed).await.map_err(RunError::Export)
+    Box::pin(owe(clients, store, dues, &won, committed)).await;
+    Ok(())
 }
 
-/// Import into Security Hub what this part owes and won (nothing with the export off).
-async fn export(
-    clients: &Clients,
-    store: &StateStore,
-    dues: Vec<Due>,
-    won: &BTreeSet<&str>,
-    committed: &mut Committed<'_>,
-) -> Result<(), String> {
-    match committed.export.as_mut() {
-        Some(stats) => Box::pin(hub::import_written(clients, store, dues, won, stats)).await,
-        None => Ok(()),
+/// Owe Security Hub what this part marked and won (nothing with the export off).
+async fn owe(clients: &Clients, store: &StateStore, dues: Vec<Due>, won: &BTreeSet<&str>, committed: &mut Committed<'_>) {
+    if let Some(owed) = committed.export.as_mut() {
+        Box::pin(owed.owe(clients, store, dues, won)).await;
+    }
+}
+
+/// A run's failure, with the findings it could not import into Security Hub either.
+fn with_export_failure(error: RunError, export: &str) -> RunError {
+    match error {
+        RunError::Publish(e) => RunError::Publish(format!("{e}; also: {export}")),
+        RunError::State(e) => RunError::State(format!("{e}; also: {export}")),
+        other => other,
     }
 }
 

@@ -97,15 +97,6 @@ pub struct AsffResource {
     pub id: String,
     pub partition: String,
     pub region: String,
-    /// `Details.Other`: name/value strings.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<AsffResourceDetails>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct AsffResourceDetails {
-    pub other: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -152,14 +143,14 @@ impl AsffFinding {
         let resources = self
             .resources
             .iter()
+            // No `Details`: the SDK's ResourceDetails holds every service's details (31 KB a value,
+            // copied by each builder call); the resource's name is in `ProductFields`.
             .map(|r| {
-                let details = r.details.as_ref().map(|d| sh::ResourceDetails::builder().set_other(Some(to_hash_map(&d.other))).build());
                 sh::Resource::builder()
                     .r#type(&r.r#type)
                     .id(&r.id)
                     .partition(sh::Partition::from(r.partition.as_str()))
                     .region(&r.region)
-                    .set_details(details)
                     .build()
             })
             .collect();
