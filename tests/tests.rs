@@ -10,6 +10,8 @@
 //! - `messages`: SNS message rendering (subjects, sizes, digests in parts, email and Chatbot text).
 //! - `faults`: faults injected between the function and the emulator (`proxy`: dropped replies,
 //!   errors, late answers): retried, or failing loudly, never losing or silently doubling an alert.
+//! - `exports`: ASFF, OCSF and CSV rendering, the Security Hub export's plan over the finding
+//!   state, and its import adapter against scripted Security Hub answers.
 //! - `securityhub`: the Security Hub export against moto (lifecycle, one import per 100 changed
 //!   findings, throttled, partially failed and failing imports through `proxy`).
 //! - `lambda`: the binary as a Lambda function, against a minimal Runtime API on 127.0.0.1.
@@ -23,6 +25,7 @@ mod alerts;
 mod cli;
 mod emulator;
 mod events;
+mod exports;
 mod faults;
 mod generated;
 mod lambda;

@@ -24,7 +24,7 @@ use iam_assurance_aws::securityhub::{
     AsffResource, AsffSeverity, AsffWorkflow, SCHEMA_VERSION,
 };
 use iam_assurance_rules::report::{Finding, FindingStatus};
-use iam_assurance_rules::types::Standard;
+use iam_assurance_rules::types::{Control, Standard};
 use iam_assurance_rules::{ResourceType, Severity};
 
 use super::{clip_chars, controls_of, partition_of, requirement, NotEvaluated, PRODUCT};
@@ -111,27 +111,33 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// ASFF finding types (Security Hub's taxonomy) for a rule.
-fn types(rule_id: &str) -> Vec<String> {
+/// ASFF finding types (Security Hub's taxonomy) for a rule with these controls.
+fn types(controls: &[Control]) -> Vec<String> {
     let mut types = vec!["Software and Configuration Checks/AWS Security Best Practices".to_string()];
-    if controls_of(rule_id).iter().any(|c| c.standard != Standard::Fsbp) {
+    if controls.iter().any(|c| c.standard != Standard::Fsbp) {
         types.push("Software and Configuration Checks/Industry and Regulatory Standards/CIS AWS Foundations Benchmark".into());
     }
     types
 }
 
-/// The rule's controls as `Compliance.RelatedRequirements`.
-pub fn related_requirements(rule_id: &str) -> Vec<String> {
-    controls_of(rule_id).iter().take(MAX_REQUIREMENTS).map(requirement).collect()
+/// Controls as `Compliance.RelatedRequirements` (at most ASFF's 32).
+pub fn related_requirements(controls: &[Control]) -> Vec<String> {
+    controls.iter().take(MAX_REQUIREMENTS).map(requirement).collect()
 }
 
 /// A finding in ASFF. `first_seen`: when it was first seen open (the finding state's
-/// `first_seen`; a run without state gives its own time).
+/// `first_seen`; a run without state gives its own time). The rule's controls come from the
+/// catalog.
 pub fn finding(f: &Finding, record: Record, first_seen: DateTime<Utc>, target: &Target) -> AsffFinding {
+    finding_with_controls(f, record, first_seen, target, controls_of(&f.rule_id))
+}
+
+/// [`finding`] with the controls given.
+pub fn finding_with_controls(f: &Finding, record: Record, first_seen: DateTime<Utc>, target: &Target, controls: &[Control]) -> AsffFinding {
     let partition = partition_of(&f.resource_arn).to_string();
     let (record_state, workflow, compliance) = record.states();
     let severity = AsffSeverity { label: severity_label(f.severity).into(), original: f.severity.as_str().into() };
-    let types = types(&f.rule_id);
+    let types = types(controls);
     let note = match (record, &f.suppression) {
         (Record::Suppressed, Some(s)) => {
             let expires = s.expires.map(|t| format!(" (until {})", time(t))).unwrap_or_default();
@@ -174,7 +180,7 @@ pub fn finding(f: &Finding, record: Record, first_seen: DateTime<Utc>, target: &
             partition,
             region: target.region.clone(),
         }],
-        compliance: AsffCompliance { status: compliance.into(), related_requirements: related_requirements(&f.rule_id) },
+        compliance: AsffCompliance { status: compliance.into(), related_requirements: related_requirements(controls) },
         workflow: AsffWorkflow { status: workflow.into() },
         record_state: record_state.into(),
         note,
@@ -187,7 +193,8 @@ pub fn finding(f: &Finding, record: Record, first_seen: DateTime<Utc>, target: &
 pub fn not_evaluated(rule: &NotEvaluated, account_id: &str, target: &Target) -> AsffFinding {
     let partition = partition_of(&rule.account_arn).to_string();
     let severity = AsffSeverity { label: "INFORMATIONAL".into(), original: "not_evaluated".into() };
-    let types = types(&rule.rule_id);
+    let controls = controls_of(&rule.rule_id);
+    let types = types(controls);
     AsffFinding {
         schema_version: SCHEMA_VERSION.into(),
         id: rule.id.clone(),
@@ -215,7 +222,7 @@ pub fn not_evaluated(rule: &NotEvaluated, account_id: &str, target: &Target) -> 
             partition,
             region: target.region.clone(),
         }],
-        compliance: AsffCompliance { status: "NOT_AVAILABLE".into(), related_requirements: related_requirements(&rule.rule_id) },
+        compliance: AsffCompliance { status: "NOT_AVAILABLE".into(), related_requirements: related_requirements(controls) },
         workflow: AsffWorkflow { status: "NEW".into() },
         record_state: "ACTIVE".into(),
         note: None,

@@ -12,6 +12,7 @@
 
 use chrono::{DateTime, Utc};
 use iam_assurance_rules::report::{Finding, FindingStatus};
+use iam_assurance_rules::types::Control;
 use iam_assurance_rules::{ResourceType, Severity};
 use serde_json::{json, Value};
 
@@ -57,8 +58,7 @@ fn cloud(account_id: &str, partition: &str) -> Value {
     })
 }
 
-fn compliance(rule_id: &str, status_id: u32, status: &str) -> Value {
-    let controls = controls_of(rule_id);
+fn compliance(rule_id: &str, controls: &[Control], status_id: u32, status: &str) -> Value {
     let mut standards: Vec<&str> = controls.iter().map(|c| standard_name(c.standard)).collect();
     standards.dedup();
     json!({
@@ -87,8 +87,14 @@ fn class_fields(mut event: Value) -> Value {
     event
 }
 
-/// A finding as a Compliance Finding event. `time`: when the run evaluated it.
+/// A finding as a Compliance Finding event. `time`: when the run evaluated it. The rule's
+/// controls come from the catalog.
 pub fn finding(f: &Finding, time: DateTime<Utc>) -> Value {
+    finding_with_controls(f, time, controls_of(&f.rule_id))
+}
+
+/// [`finding`] with the controls given.
+pub fn finding_with_controls(f: &Finding, time: DateTime<Utc>, controls: &[Control]) -> Value {
     let (severity_id, severity_name) = severity(f.severity);
     let partition = partition_of(&f.resource_arn);
     let (status_id, status) = match f.status {
@@ -120,7 +126,7 @@ pub fn finding(f: &Finding, time: DateTime<Utc>) -> Value {
             "types": [format!("{PRODUCT}/{}", f.rule_id)],
             "created_time": millis(time),
         },
-        "compliance": compliance(&f.rule_id, 3, "Fail"),
+        "compliance": compliance(&f.rule_id, controls, 3, "Fail"),
         "remediation": {"desc": f.remediation},
         "resources": [resource],
     }));
@@ -134,7 +140,7 @@ pub fn finding(f: &Finding, time: DateTime<Utc>) -> Value {
 /// A rule that could not be evaluated: compliance status Unknown on the account, with the reason.
 pub fn not_evaluated(rule: &NotEvaluated, account_id: &str, time: DateTime<Utc>) -> Value {
     let partition = partition_of(&rule.account_arn);
-    let mut compliance = compliance(&rule.rule_id, 0, "Unknown");
+    let mut compliance = compliance(&rule.rule_id, controls_of(&rule.rule_id), 0, "Unknown");
     compliance["status_details"] = json!([rule.reason]);
     class_fields(json!({
         "time": millis(time),

@@ -49,6 +49,11 @@ pub struct Exporter {
 }
 
 impl Exporter {
+    /// The export into the product of `region`, at `now`.
+    pub fn new(region: impl Into<String>, now: DateTime<Utc>) -> Self {
+        Exporter { target: Target { region: region.into(), now } }
+    }
+
     /// The export for a run that publishes, or `None` when it is off. On, it needs the finding
     /// state (what Security Hub holds is kept there) and a region (the product's).
     pub fn for_run(clients: &Clients, config: &Config, now: DateTime<Utc>) -> Result<Option<Exporter>, RunError> {
@@ -64,7 +69,7 @@ impl Exporter {
                 let region = clients.securityhub.config().region().map(|r| r.to_string()).ok_or_else(|| {
                     RunError::Export("no AWS region is configured: the Security Hub product lives in one (set AWS_REGION)".into())
                 })?;
-                Ok(Some(Exporter { target: Target { region, now } }))
+                Ok(Some(Exporter::new(region, now)))
             }
         }
     }
@@ -126,7 +131,7 @@ fn record_name(record: Record) -> &'static str {
 pub struct Due {
     pub fingerprint: String,
     pub finding: AsffFinding,
-    record: Record,
+    pub record: Record,
     /// The item as the plan writes it (with the new token).
     written: StateItem,
     /// The token it had before (put back if the import fails).
