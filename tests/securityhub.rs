@@ -267,3 +267,38 @@ async fn failed_imports_are_retried_and_what_still_fails_is_imported_by_the_next
     assert!(findings(&retry).iter().all(|f| held.contains_key(f["fingerprint"].as_str().unwrap())));
     assert!(env.state_items().await.values().all(|i| i.exported.is_some()));
 }
+
+/// A CloudTrail event imports what it changes, at once: a console password without MFA is a
+/// new finding in Security Hub; the password deleted, the finding is PASSED / ARCHIVED.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_imports_what_it_changed() {
+    let env = Env::start().await;
+    seed(&env).await;
+    let clients = env.clients();
+    let config = export_on(&env);
+    let now = Utc::now();
+    sweep_with(&clients, &config, now).await.unwrap();
+    let before = hub(&env).await;
+    let event = |name: &str, id: u32| {
+        let mut e = sample_event("attach-user-policy.json");
+        e["detail"]["eventName"] = json!(name);
+        e["detail"]["eventID"] = json!(format!("5e1f0000-0000-4000-8000-{id:012}"));
+        e["detail"]["requestParameters"] = json!({"userName": "carol"});
+        e
+    };
+    env.iam().create_login_profile().user_name("carol").password("Sample-Passw0rd!c").send().await.unwrap();
+    let created = live::handle_event(&clients, &config, &event("CreateLoginProfile", 1), now + Duration::minutes(1)).await.unwrap();
+    let created = serde_json::to_value(created).unwrap();
+    let mfa = fingerprint_of(&created, "user-mfa", ":user/carol").to_string();
+    assert_eq!(created["published"]["security_hub"]["imported"], json!({"open": 1}), "{}", created["published"]);
+    assert_eq!(imports(&created), 1);
+    let after = hub(&env).await;
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(states(&after[&mfa]), ("ACTIVE", "NEW", "FAILED"));
+
+    env.iam().delete_login_profile().user_name("carol").send().await.unwrap();
+    let deleted = live::handle_event(&clients, &config, &event("DeleteLoginProfile", 2), now + Duration::minutes(2)).await.unwrap();
+    let deleted = serde_json::to_value(deleted).unwrap();
+    assert_eq!(deleted["published"]["security_hub"]["imported"], json!({"resolved": 1}), "{}", deleted["published"]);
+    assert_eq!(states(&hub(&env).await[&mfa]), ("ARCHIVED", "RESOLVED", "PASSED"));
+}
