@@ -11,7 +11,9 @@
 #               Prowler; the rules core alone; the release binary's size (docs/benchmarks.md)
 #
 # Everything these targets need is installed by them: Python tools into .venv (moto server
-# for the local AWS emulator, boto3, cfn-lint, pytest), Rust crates by cargo.
+# for the local AWS emulator, boto3, cfn-lint, pytest, and the validators of the export files:
+# jsonschema with the OCSF schema of ocsf-json-schema, botocore's Security Hub model), Rust
+# crates by cargo.
 
 SHELL := /bin/bash
 VENV ?= .venv
@@ -22,7 +24,8 @@ export MOTO_SERVER := $(CURDIR)/$(VENV)/bin/moto_server
 export PYTHON := $(CURDIR)/$(PY)
 CARGO_TEST_FLAGS ?=
 
-PY_REQUIREMENTS := "moto[server]==5.2.1" "boto3>=1.34" "cfn-lint==1.51.0" "pytest>=7" "pyyaml>=6"
+PY_REQUIREMENTS := "moto[server]==5.2.1" "boto3>=1.34" "cfn-lint==1.51.0" "pytest>=7" "pyyaml>=6" \
+  "jsonschema>=4.18" "ocsf-json-schema==1.2.0"
 # The SAM CLI lives in its own venv: it bundles a newer cfn-lint that misses property errors
 # inside AWS::Serverless::Function, so the pinned cfn-lint above stays first on PATH.
 SAM_VENV ?= .venv-sam

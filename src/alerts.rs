@@ -350,7 +350,7 @@ pub fn plan_resolutions<'a>(obs: &Observation<'a>, prior: &BTreeMap<String, Stat
 }
 
 /// A new item for a finding seen now (status from the finding), replacing `prior` if any.
-fn fresh(f: &Finding, prior: Option<&StateItem>, now: DateTime<Utc>) -> StateItem {
+pub fn fresh(f: &Finding, prior: Option<&StateItem>, now: DateTime<Utc>) -> StateItem {
     let incident = is_incident(f);
     StateItem {
         fingerprint: f.fingerprint.clone(),
@@ -369,6 +369,8 @@ fn fresh(f: &Finding, prior: Option<&StateItem>, now: DateTime<Utc>) -> StateIte
         message_hash: Some(text_hash(&f.message)),
         version: prior.map_or(1, |p| p.version + 1),
         expires_at: incident.then(|| now + Duration::days(INCIDENT_RETENTION_DAYS)),
+        // What Security Hub holds does not change with the item.
+        exported: prior.and_then(|p| p.exported.clone()),
     }
 }
 

@@ -1,5 +1,6 @@
 //! iam-assurance: the application layer shared by the Lambda handler and the CLI — event
-//! routing, the offline audit, the live sweep/event path, run output and SNS messages.
+//! routing, the offline audit, the live sweep/event path, run output, SNS messages and the
+//! exports (ASFF and Security Hub, OCSF, CSV).
 //!
 //! The rules live in `iam-assurance-rules` (pure); every AWS call lives in
 //! `iam-assurance-aws`. This crate wires them together and renders what people read.
@@ -10,6 +11,7 @@ pub mod audit;
 pub mod catalog_view;
 pub mod change;
 pub mod compliance_view;
+pub mod export;
 pub mod generate;
 pub mod notify;
 pub mod output;

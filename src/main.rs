@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use iam_assurance::audit::{self, AuditFiles, OptionalAuditFiles};
 use iam_assurance::catalog_view;
+use iam_assurance::export;
 use iam_assurance::output::{RunOutput, Trigger};
 use iam_assurance::run::{self, Config, SettingsSource};
 use iam_assurance::telemetry;
@@ -32,6 +33,21 @@ enum Format {
     Text,
 }
 
+/// How `audit` and `sweep` print their run.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum RunFormat {
+    /// The run JSON (docs/output.md).
+    Json,
+    /// A terminal report.
+    Text,
+    /// The findings in ASFF: a JSON array for `aws securityhub batch-import-findings`.
+    Asff,
+    /// The findings as OCSF Compliance Finding events (a JSON array).
+    Ocsf,
+    /// The findings as CSV rows, for spreadsheets.
+    Csv,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// List the rule catalog.
@@ -47,7 +63,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         settings_file: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: RunFormat,
         /// Evaluate as of this time (RFC 3339) instead of now.
         #[arg(long, value_name = "TIME")]
         now: Option<DateTime<Utc>>,
@@ -57,11 +73,12 @@ enum Command {
         /// Rule settings file instead of SSM Parameter Store.
         #[arg(long, value_name = "FILE")]
         settings_file: Option<PathBuf>,
-        /// Publish findings to the topic in FINDINGS_TOPIC_ARN.
+        /// Publish findings to the topic in FINDINGS_TOPIC_ARN (and to Security Hub with
+        /// SECURITY_HUB_EXPORT=true).
         #[arg(long)]
         publish: bool,
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: RunFormat,
         /// Sweep this member account of the organization, through its role
         /// (arn:aws:iam::ACCOUNT:role/ROLE_NAME).
         #[arg(long, value_name = "ACCOUNT_ID", conflicts_with = "organization")]
@@ -173,6 +190,48 @@ fn print(output: &RunOutput, format: Format) -> Result<()> {
     }
 }
 
+/// Write a JSON value (an array of thousands of findings) to stdout, streamed.
+fn emit_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from).and_then(|()| {
+        out.write_all(b"\n")?;
+        out.flush()
+    });
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("cannot write to stdout"),
+        _ => Ok(()),
+    }
+}
+
+/// The region an ASFF file is for (its product ARN names it): `AWS_REGION`, `AWS_DEFAULT_REGION`,
+/// else us-east-1, said on stderr.
+fn asff_region() -> String {
+    let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| {
+        eprintln!("note: AWS_REGION is not set: the findings' ProductArn names us-east-1 (set AWS_REGION to import them elsewhere)");
+        "us-east-1".to_string()
+    })
+}
+
+fn print_run(output: &RunOutput, format: RunFormat) -> Result<()> {
+    match format {
+        RunFormat::Json => print(output, Format::Json),
+        RunFormat::Text => print(output, Format::Text),
+        RunFormat::Asff => emit_json(&export::asff_document(output, &asff_region())),
+        RunFormat::Ocsf => emit_json(&export::ocsf_document(output)),
+        RunFormat::Csv => {
+            use std::io::Write;
+            let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+            let written = export::csv_document(&mut out, output).map_err(std::io::Error::from).and_then(|()| out.flush());
+            match written {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("cannot write to stdout"),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
 /// Exit status after a run: 3 when settings are invalid (a user mistake: the affected rules
 /// were not evaluated, the others ran), 4 when a data source could not be collected (the rules
 /// that needed it were not evaluated), else 0. Either way the run's JSON says which.
@@ -232,7 +291,7 @@ fn run(command: Command) -> Result<ExitCode> {
             let inventory = audit::load(&files)?;
             let report = evaluate(&inventory, &settings, now.unwrap_or_else(Utc::now));
             let output = RunOutput::from_report(report, Trigger::Offline, Default::default());
-            print(&output, format)?;
+            print_run(&output, format)?;
             Ok(exit_for(&output))
         }
         Command::Sweep { settings_file, publish, format, account, role_name, organization, concurrency } => {
@@ -256,13 +315,21 @@ fn run(command: Command) -> Result<ExitCode> {
             config.member_role_name = Some(role.clone());
             let rt = runtime()?;
             if organization {
+                let format = match format {
+                    RunFormat::Json => Format::Json,
+                    RunFormat::Text => Format::Text,
+                    other => anyhow::bail!(
+                        "--organization prints one run per account as json or text; for --format {}, sweep each account with --account",
+                        other.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default()
+                    ),
+                };
                 return rt.block_on(sweep_organization(&config, &role, concurrency.max(1), format));
             }
             let output = rt.block_on(async {
                 let clients = Clients::from_env().await;
                 run::sweep_account(&clients, &config, account.as_deref(), &role, Trigger::Manual, Utc::now()).await
             })?;
-            print(&output, format)?;
+            print_run(&output, format)?;
             Ok(exit_for(&output))
         }
         Command::Invoke { event, settings_file, no_publish } => {

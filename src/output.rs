@@ -108,6 +108,9 @@ pub struct Published {
     /// What the run did with the administrator roster.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roster: Option<RosterOutcome>,
+    /// What the Security Hub export imported (with the export on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_hub: Option<crate::export::options::ExportStats>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -377,6 +380,7 @@ impl Published {
             state_updates: None,
             settings: GlobalSettings::default(),
             roster: None,
+            security_hub: None,
         }
     }
 
@@ -400,6 +404,15 @@ impl Published {
                 text.push_str(&format!(" Finding state: DynamoDB table {}.", self.state_table.as_deref().unwrap_or("?")));
             }
             StateKind::None => text.push_str(" No finding state (STATE_TABLE unset): every open finding counts as new."),
+        }
+        if let Some(hub) = &self.security_hub {
+            let imported: Vec<String> = hub.imported.iter().map(|(record, n)| format!("{n} {record}")).collect();
+            let imported = if imported.is_empty() { "nothing".to_string() } else { imported.join(", ") };
+            text.push_str(&format!(" Security Hub ({}): imported {imported} in {} request(s)", hub.region, hub.requests));
+            if hub.failed > 0 {
+                text.push_str(&format!(", {} not imported", hub.failed));
+            }
+            text.push('.');
         }
         text
     }

@@ -1093,6 +1093,7 @@ fn state_item(fingerprint: &str) -> iam_assurance_aws::StateItem {
         message_hash: Some("00".into()),
         version: 1,
         expires_at: None,
+        exported: None,
     }
 }
 

@@ -334,6 +334,7 @@ fn stateless_mode_and_stored_json_limits() {
         message_hash: None,
         version: 1,
         expires_at: None,
+        exported: None,
     };
     let back = finding_from_item(&item);
     assert_eq!(back.rule_id, "max-admins");

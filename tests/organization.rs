@@ -377,3 +377,34 @@ async fn receive_all(clients: &Clients, queue: &str) -> Vec<SqsMessage> {
     }
     out
 }
+
+/// With the Security Hub export on, a member's findings are imported into the member's own
+/// Security Hub through its role (Security Hub takes a finding with the default product only
+/// from the account it is about), never into the hub's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_s_findings_are_imported_into_its_own_security_hub() {
+    let org = org().await;
+    let hub = org.env.clients();
+    let alpha = hub.for_member(&org.alpha, &run::reach::member_role_arn(&org.alpha, ROLE), "test").await.unwrap();
+    alpha.securityhub.enable_security_hub().send().await.unwrap();
+    hub.securityhub.enable_security_hub().send().await.unwrap();
+    let config = Config { security_hub: iam_assurance::export::options::Setting::On, ..org_config(&org.env, None) };
+    let run = run::sweep_account(&hub, &config, Some(&org.alpha), ROLE, Trigger::Manual, Utc::now()).await.unwrap();
+    let run = serde_json::to_value(run).unwrap();
+    assert_attributed_to(&run, &org.alpha);
+    assert_eq!(run["api_calls"]["securityhub:BatchImportFindings"], 1, "{}", run["api_calls"]);
+
+    let held = |client: aws_sdk_securityhub::Client| async move {
+        client.get_findings().max_results(100).send().await.expect("GetFindings").findings.unwrap_or_default()
+    };
+    let in_alpha = held(alpha.securityhub.clone()).await;
+    let open = run["findings"].as_array().unwrap().iter().filter(|f| f["status"] == "open").count();
+    assert!(open > 0);
+    assert_eq!(in_alpha.iter().filter(|f| f.record_state().is_some_and(|s| s.as_str() == "ACTIVE")).count(), open);
+    let product = format!("arn:aws:securityhub:us-east-1:{0}:product/{0}/default", org.alpha);
+    for finding in &in_alpha {
+        assert_eq!(finding.aws_account_id(), Some(org.alpha.as_str()));
+        assert_eq!(finding.product_arn(), Some(product.as_str()));
+    }
+    assert!(held(hub.securityhub.clone()).await.is_empty(), "nothing of the member's in the hub's Security Hub");
+}

@@ -3,8 +3,9 @@
 //! request, answers an error instead, or answers late. The AWS SDK clients point at it with
 //! their endpoint, exactly as at moto.
 //!
-//! A request's action is its `X-Amz-Target` suffix (DynamoDB, SSM: JSON protocols) or its
-//! `Action=` form field (IAM, SNS, STS: query protocols).
+//! A request's action is its `X-Amz-Target` suffix (DynamoDB, SSM: JSON protocols), its
+//! `Action=` form field (IAM, SNS, STS: query protocols), or named from its path (Security Hub:
+//! REST JSON, `POST /findings/import` is `BatchImportFindings`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,9 @@ pub enum Fault {
     Answer { status: u16, content_type: &'static str, body: String },
     /// Forward it after this delay.
     Delay(Duration),
+    /// Forward it (moto applies it), then answer this instead of moto's reply: a service that
+    /// did the work and reports otherwise (a partial failure naming findings it imported).
+    ForwardAndAnswer { status: u16, content_type: &'static str, body: String },
 }
 
 impl Fault {
@@ -190,15 +194,28 @@ async fn read_request(client: &mut TcpStream) -> std::io::Result<Option<Request>
         }
         body.extend_from_slice(&chunk[..n]);
     }
+    let path = head.split_whitespace().nth(1).unwrap_or("").split('?').next().unwrap_or("").to_string();
     let action = match header("x-amz-target") {
         Some(target) => target.rsplit('.').next().unwrap_or("").to_string(),
-        None => String::from_utf8_lossy(&body).split('&').find_map(|field| field.strip_prefix("Action=")).unwrap_or("").to_string(),
+        None => match rest_action(&path) {
+            Some(action) => action.to_string(),
+            None => String::from_utf8_lossy(&body).split('&').find_map(|field| field.strip_prefix("Action=")).unwrap_or("").to_string(),
+        },
     };
     // The upstream connection serves this one request.
     let mut lines: Vec<&str> = head.trim_end().lines().filter(|l| !l.to_ascii_lowercase().starts_with("connection:")).collect();
     lines.push("Connection: close");
     let head = format!("{}\r\n\r\n", lines.join("\r\n"));
     Ok(Some(Request { head, body, action }))
+}
+
+/// The operation of a REST JSON request, from its path.
+fn rest_action(path: &str) -> Option<&'static str> {
+    match path {
+        "/findings/import" => Some("BatchImportFindings"),
+        "/findings" => Some("GetFindings"),
+        _ => None,
+    }
 }
 
 async fn forward(request: &Request, upstream_port: u16) -> std::io::Result<Vec<u8>> {
@@ -236,6 +253,14 @@ async fn serve(mut client: TcpStream, upstream_port: u16, state: Arc<Mutex<State
             // Closed without a reply.
         }
         Some(Fault::Answer { status, content_type, body }) => {
+            let reply = format!(
+                "HTTP/1.1 {status} Fault\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            client.write_all(reply.as_bytes()).await?;
+        }
+        Some(Fault::ForwardAndAnswer { status, content_type, body }) => {
+            forward(&request, upstream_port).await?;
             let reply = format!(
                 "HTTP/1.1 {status} Fault\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()

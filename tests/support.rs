@@ -262,6 +262,7 @@ impl Env {
             accounts_queue_url: None,
             account: None,
             round: None,
+            security_hub: Default::default(),
         }
     }
 

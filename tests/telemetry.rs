@@ -375,5 +375,6 @@ fn published(changes: Changes) -> Published {
         state_updates: None,
         settings: Default::default(),
         roster: None,
+        security_hub: None,
     }
 }

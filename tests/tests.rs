@@ -12,6 +12,10 @@
 //! - `faults`: faults injected between the function and the emulator (`proxy`: dropped replies,
 //!   errors, late answers): retried, or failing loudly, never losing or silently doubling an alert.
 //! - `organization`: organization mode against moto's Organizations and cross-account roles.
+//! - `exports`: ASFF, OCSF and CSV rendering, the Security Hub export's plan over the finding
+//!   state, and its import adapter against scripted Security Hub answers.
+//! - `securityhub`: the Security Hub export against moto (lifecycle, one import per 100 changed
+//!   findings, throttled, partially failed and failing imports through `proxy`).
 //! - `lambda`: the binary as a Lambda function, against a minimal Runtime API on 127.0.0.1.
 //! - `telemetry`: the metric lines (CloudWatch EMF) and the WARN lines of rules not evaluated.
 
@@ -24,10 +28,12 @@ mod cli;
 mod coverage;
 mod emulator;
 mod events;
+mod exports;
 mod faults;
 mod generated;
 mod lambda;
 mod messages;
 mod organization;
 mod proxy;
+mod securityhub;
 mod telemetry;

@@ -48,6 +48,8 @@ pub struct Config {
     /// The organization's round this sweep belongs to: it reports to the round instead of
     /// sending a digest of its own.
     pub round: Option<String>,
+    /// The Security Hub export (`SECURITY_HUB_EXPORT`): off unless set to `true`.
+    pub security_hub: crate::export::options::Setting,
 }
 
 /// The member role's default name.
@@ -55,7 +57,7 @@ pub const DEFAULT_MEMBER_ROLE: &str = "iam-assurance-reader";
 
 impl Config {
     /// From the environment: `SETTINGS_PREFIX` (default `/iam-assurance`), `FINDINGS_TOPIC_ARN`,
-    /// `STATE_TABLE`.
+    /// `STATE_TABLE`, `SECURITY_HUB_EXPORT`.
     pub fn from_env() -> Self {
         let prefix = std::env::var("SETTINGS_PREFIX").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "/iam-assurance".into());
         let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
@@ -71,6 +73,7 @@ impl Config {
             accounts_queue_url: var("ACCOUNTS_QUEUE_URL"),
             account: None,
             round: None,
+            security_hub: crate::export::options::Setting::parse(std::env::var(crate::export::options::SETTING).ok().as_deref()),
         }
     }
 }
@@ -93,6 +96,8 @@ pub enum RunError {
     Member { account: String, reason: String },
     #[error("cannot fan out to the organization's accounts: {0}")]
     FanOut(String),
+    #[error("cannot export findings to Security Hub: {0}")]
+    Export(String),
 }
 
 impl RunError {
@@ -105,6 +110,7 @@ impl RunError {
             RunError::Identity(_) => "IdentityUnavailable",
             RunError::Member { .. } => "MemberUnreachable",
             RunError::FanOut(_) => "FanOutFailed",
+            RunError::Export(_) => "ExportFailed",
         }
     }
 }

@@ -5,6 +5,9 @@
 //! A notice whose claim fails (another invocation claimed it first) is not published here; a
 //! message that could not be published has its claim released, so the retry or the next run
 //! sends it. Without a state table every open finding is published as new, every run.
+//!
+//! With the Security Hub export on, each part's writes also carry what Security Hub should hold,
+//! and what this run won is imported after the part ([`crate::export::securityhub`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -16,6 +19,7 @@ use iam_assurance_rules::report::Finding;
 
 use super::config::{Config, RunError};
 use crate::alerts::{self, Claim, Notice, NoticeKind, Observation, RunKind};
+use crate::export::securityhub::{self as hub, Due, Exporter, Owed};
 use crate::notify::{self, DigestInput, MessageContext};
 use crate::output::{Changes, NotPublished, Published, RosterOutcome, RunOutput, StateKind, StateUpdates};
 
@@ -55,6 +59,7 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
         renotify_hours: obs.global.renotify_hours,
     };
     let open: Vec<&Finding> = output.open_findings().collect();
+    let exporter = Exporter::for_run(clients, config, obs.now)?;
 
     let Some(table) = config.state_table.as_deref() else {
         let (notices, below) = alerts::stateless(obs.findings, obs.global);
@@ -86,6 +91,7 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
             state_updates: None,
             settings: obs.global,
             roster: None,
+            security_hub: None,
         });
     };
 
@@ -96,8 +102,12 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
         // whole the few it may resolve (a resolved message says what was fixed).
         None => {
             let mut loaded = Box::pin(store.load_light()).await.map_err(state_error)?;
-            let resolving: BTreeSet<String> =
-                loaded.items.values().filter(|p| alerts::may_resolve(obs, p)).map(|p| p.fingerprint.clone()).collect();
+            let resolving: BTreeSet<String> = loaded
+                .items
+                .values()
+                .filter(|p| alerts::may_resolve(obs, p) || exporter.as_ref().is_some_and(|e| e.needs_whole(p)))
+                .map(|p| p.fingerprint.clone())
+                .collect();
             if !resolving.is_empty() {
                 let whole = Box::pin(store.get(&resolving)).await.map_err(state_error)?;
                 loaded.items.extend(whole.items);
@@ -110,7 +120,7 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     for reason in &loaded.skipped {
         tracing::warn!(%reason, "state item skipped");
     }
-    let mut committed = Committed::default();
+    let mut committed = Committed { export: exporter.as_ref().map(Owed::new), ..Committed::default() };
     // Messages an earlier run could not publish (digest parts that failed after its findings
     // went out): first, and forgotten once sent.
     if !loaded.pending.is_empty() {
@@ -129,12 +139,28 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
     // The findings a part at a time (a first sweep of a large account has tens of thousands
     // of claims, each with its item), then the resolutions, then the digest of them all.
     let mut seen = BTreeSet::new();
-    for part in obs.findings.chunks(PLAN_PART) {
-        let plan = alerts::plan_findings(obs, part, &loaded.items, &mut seen);
-        Box::pin(commit(clients, &store, topic, plan, &ctx, &mut committed)).await?;
+    let parts = async {
+        for part in obs.findings.chunks(PLAN_PART) {
+            let mut plan = alerts::plan_findings(obs, part, &loaded.items, &mut seen);
+            let dues = hub::prepare(exporter.as_ref(), obs, Some(part), &loaded.items, &mut plan);
+            Box::pin(commit(clients, &store, topic, plan, dues, &ctx, &mut committed)).await?;
+        }
+        let mut resolutions = alerts::plan_resolutions(obs, &loaded.items);
+        let dues = hub::prepare(exporter.as_ref(), obs, None, &loaded.items, &mut resolutions);
+        Box::pin(commit(clients, &store, topic, resolutions, dues, &ctx, &mut committed)).await
+    };
+    let parts = Box::pin(parts).await;
+    // What the parts' writes marked for Security Hub is imported whatever happened after.
+    let exported = match committed.export.as_mut() {
+        Some(owed) => Box::pin(owed.flush(clients, &store)).await,
+        None => Ok(()),
+    };
+    match (parts, exported) {
+        (Err(e), Err(export)) => return Err(with_export_failure(e, &export)),
+        (Err(e), Ok(())) => return Err(e),
+        (Ok(()), Err(export)) => committed.export_failure = Some(export),
+        (Ok(()), Ok(())) => {}
     }
-    let resolutions = alerts::plan_resolutions(obs, &loaded.items);
-    Box::pin(commit(clients, &store, topic, resolutions, &ctx, &mut committed)).await?;
 
     let published: Vec<(NoticeKind, &Finding)> = committed.published.iter().map(PublishedNotice::entry).collect();
     // An organization's round: no digest per account; the account reports to the round, and
@@ -173,11 +199,20 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
             Ok(n) => format!("the other {n} are kept and sent first by the next sweep"),
             Err(e) => format!("the other {} could not be kept either ({e}): they are lost", unsent.len()),
         };
-        return Err(RunError::Publish(format!(
+        let failed = RunError::Publish(format!(
             "{error} (every finding message was published; {} of the {digest_parts} digest parts were, {kept})",
             sent.confirmed
-        )));
+        ));
+        return Err(match &committed.export_failure {
+            Some(export) => with_export_failure(failed, export),
+            None => failed,
+        });
     }
+    if let Some(export) = committed.export_failure.take() {
+        // Everything else went out: the retry imports what this run could not.
+        return Err(RunError::Export(export));
+    }
+    let security_hub = committed.export.take().map(|owed| owed.stats);
     let sent = &committed.sent;
     Ok(Published {
         topic_arn: topic.to_string(),
@@ -197,6 +232,7 @@ pub async fn publish_changes(clients: &Clients, config: &Config, output: &RunOut
         state_updates: Some(committed.updates),
         settings: obs.global,
         roster: None,
+        security_hub,
     })
 }
 
@@ -215,6 +251,10 @@ struct Committed<'a> {
     updates: StateUpdates,
     /// Messages an earlier run left, published by this one.
     earlier_messages: usize,
+    /// What the Security Hub export owes and did (with it on).
+    export: Option<Owed>,
+    /// Why some findings could not be imported: the run fails with it once its messages are out.
+    export_failure: Option<String>,
 }
 
 /// A published notice, as the digest needs it. Not the [`Notice`] itself: a `Cow<Finding>` is
@@ -252,6 +292,7 @@ async fn commit<'a>(
     store: &StateStore,
     topic: &str,
     plan: alerts::Plan<'a>,
+    dues: Vec<Due>,
     ctx: &MessageContext<'_>,
     committed: &mut Committed<'a>,
 ) -> Result<(), RunError> {
@@ -282,8 +323,12 @@ async fn commit<'a>(
     if let Some(error) = sent.error {
         // Messages before `confirmed` were published; the findings of the others go back to
         // their prior state so that the retry (or the next run) sends them.
-        let unsent = &claimed[sent.confirmed.min(claimed.len())..];
+        let (published, unsent) = claimed.split_at(sent.confirmed.min(claimed.len()));
         let released = release(store, unsent).await;
+        // The published findings' writes stand: import them (a released claim put its whole
+        // prior item back, so its finding is imported by the run that publishes it).
+        let won: BTreeSet<&str> = published.iter().map(|c| c.claim.fingerprint.as_str()).collect();
+        Box::pin(owe(clients, store, dues, &won, committed)).await;
         return Err(RunError::Publish(format!(
             "{error} ({} messages published in all; {released} of the {} unpublished findings released for the next attempt)",
             committed.sent.messages,
@@ -294,9 +339,13 @@ async fn commit<'a>(
 
     // Record what publishes nothing. A conflict means another run wrote the item first.
     let updates: Vec<&StateWrite> = plan.updates.iter().collect();
+    let mut won: BTreeSet<&str> = claimed.iter().map(|c| c.claim.fingerprint.as_str()).collect();
     for (write, outcome) in plan.updates.iter().zip(Box::pin(store.apply(&updates)).await) {
         match outcome {
-            WriteOutcome::Written => committed.updates.written += 1,
+            WriteOutcome::Written => {
+                committed.updates.written += 1;
+                won.insert(write.fingerprint.as_str());
+            }
             WriteOutcome::Conflict => committed.updates.conflicts += 1,
             WriteOutcome::Failed(e) => {
                 committed.updates.failed += 1;
@@ -304,7 +353,24 @@ async fn commit<'a>(
             }
         }
     }
+    Box::pin(owe(clients, store, dues, &won, committed)).await;
     Ok(())
+}
+
+/// Owe Security Hub what this part marked and won (nothing with the export off).
+async fn owe(clients: &Clients, store: &StateStore, dues: Vec<Due>, won: &BTreeSet<&str>, committed: &mut Committed<'_>) {
+    if let Some(owed) = committed.export.as_mut() {
+        Box::pin(owed.owe(clients, store, dues, won)).await;
+    }
+}
+
+/// A run's failure, with the findings it could not import into Security Hub either.
+fn with_export_failure(error: RunError, export: &str) -> RunError {
+    match error {
+        RunError::Publish(e) => RunError::Publish(format!("{e}; also: {export}")),
+        RunError::State(e) => RunError::State(format!("{e}; also: {export}")),
+        other => other,
+    }
 }
 
 fn changes(published: &[(NoticeKind, &Finding)]) -> Changes {

@@ -217,8 +217,55 @@ def test_permissions_rs_all_lists_every_service():
     text = PERMISSIONS_RS.read_text()
     found = re.search(r"pub fn all\(\)[^{]*\{(.*?)\n\}", text, re.S)
     assert found, "permissions::all not found"
-    for const in ("IAM_ACTIONS", "ACCOUNT_ACTIONS", "SSM_ACTIONS", "SNS_ACTIONS", "DYNAMODB_ACTIONS"):
+    for const in ("IAM_ACTIONS", "ACCOUNT_ACTIONS", "SSM_ACTIONS", "SNS_ACTIONS", "DYNAMODB_ACTIONS", "SECURITY_HUB_ACTIONS"):
         assert const in found.group(1), const
+
+
+def test_security_hub_import_is_opt_in_and_exactly_permissions_rs_on_the_default_product(root):
+    """Off by default; on, the role may call exactly SECURITY_HUB_ACTIONS, on this account's
+    default product in this region, and nothing else of Security Hub."""
+    param = root["Parameters"]["SecurityHubExport"]
+    assert param["Default"] == "false" and param["AllowedValues"] == ["false", "true"]
+    assert root["Conditions"]["SecurityHubExportEnabled"] == {"Fn::Equals": [{"Ref": "SecurityHubExport"}, "true"]}
+    assert not any(
+        a.startswith("securityhub:") for s in role_statements(root) for a in as_list(s["Action"])
+    ), "Security Hub is granted only by the conditional policy"
+    policies = [r for r in root["Resources"].values() if r["Type"] in ("AWS::IAM::RolePolicy", "AWS::IAM::Policy")]
+    assert len(policies) == 1
+    (policy,) = policies
+    assert policy["Condition"] == "SecurityHubExportEnabled"
+    assert policy["Properties"]["RoleName"] == {"Ref": "FunctionRole"}
+    (statement,) = as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+    assert statement["Effect"] == "Allow"
+    assert as_list(statement["Action"]) == rust_const("SECURITY_HUB_ACTIONS") == ["securityhub:BatchImportFindings"]
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default"
+    }
+
+
+def test_teams_channel_beside_slack(root, notifications_stack):
+    """The Teams parameters reach the notifications stack, which posts the same topic to the
+    channel through the same notifications-only role."""
+    passed = root["Resources"]["Notifications"]["Properties"]["Parameters"]
+    for name in ("TeamsTenantId", "TeamsTeamId", "TeamsChannelId"):
+        assert root["Parameters"][name]["Default"] == ""
+        assert passed[name] == {"Ref": name}
+    guid = root["Parameters"]["TeamsTenantId"]["AllowedPattern"]
+    assert re.fullmatch(guid, "") and re.fullmatch(guid, "a1b2c3d4-1111-2222-3333-444455556666")
+    assert not re.fullmatch(guid, "not-a-guid")
+    teams = notifications_stack["Resources"]["TeamsChannel"]
+    slack = notifications_stack["Resources"]["SlackChannel"]
+    assert teams["Type"] == "AWS::Chatbot::MicrosoftTeamsChannelConfiguration"
+    props = teams["Properties"]
+    assert props["SnsTopicArns"] == slack["Properties"]["SnsTopicArns"] == [{"Ref": "Topic"}]
+    assert props["IamRoleArn"] == slack["Properties"]["IamRoleArn"]
+    assert props["GuardrailPolicies"] == slack["Properties"]["GuardrailPolicies"]
+    assert (props["TeamsTenantId"], props["TeamId"], props["TeamsChannelId"]) == (
+        {"Ref": "TeamsTenantId"},
+        {"Ref": "TeamsTeamId"},
+        {"Ref": "TeamsChannelId"},
+    )
+    assert props["ConfigurationName"] != slack["Properties"]["ConfigurationName"]
 
 
 # ----------------------------------------------------------------------------- function shape
@@ -271,6 +318,7 @@ def test_function_environment(root):
         "SETTINGS_PREFIX": {"Ref": "SettingsPrefix"},
         "FINDINGS_TOPIC_ARN": {"Fn::GetAtt": ["Notifications", "Outputs.TopicArn"]},
         "STATE_TABLE": {"Ref": "StateTable"},
+        "SECURITY_HUB_EXPORT": {"Ref": "SecurityHubExport"},
     }
     org = resolve(function(root)["Properties"]["Environment"]["Variables"], ORGANIZATION)
     assert org == {
@@ -280,6 +328,7 @@ def test_function_environment(root):
         "ORGANIZATION_MODE": "true",
         "MEMBER_ROLE_NAME": {"Ref": "MemberRoleName"},
         "ACCOUNTS_QUEUE_URL": {"Ref": "AccountsQueue"},
+        "SECURITY_HUB_EXPORT": {"Ref": "SecurityHubExport"},
     }
     assert root["Parameters"]["SettingsPrefix"]["Default"] == "/iam-assurance"
     assert root["Resources"]["Settings"]["Properties"]["Parameters"]["SettingsPrefix"] == {"Ref": "SettingsPrefix"}
@@ -322,7 +371,8 @@ def test_topic_is_encrypted_with_its_own_rotating_key(notifications_stack):
     assert resources["TopicKey"]["Properties"]["EnableKeyRotation"] is True
     assert resources["EmailSubscription"]["Condition"] == "HasEmail"
     assert resources["SlackChannel"]["Condition"] == "HasSlack"
-    assert resources["ChatbotRole"]["Condition"] == "HasSlack"
+    assert resources["ChatbotRole"]["Condition"] == "HasChatChannel"
+    assert resources["TeamsChannel"]["Condition"] == "HasTeams"
     assert set(notifications_stack["Outputs"]) >= {"TopicArn", "TopicKeyArn"}
 
 
@@ -999,8 +1049,21 @@ def test_the_member_role_grants_exactly_the_read_actions_and_trusts_only_the_hub
     assert trust[0]["Condition"] == {
         "ArnEquals": {"aws:PrincipalArn": {"Fn::Sub": "arn:${AWS::Partition}:iam::${HubAccountId}:role/${HubFunctionRoleName}"}}
     }
-    granted = [a for p in props["Policies"] for s in as_list(p["PolicyDocument"]["Statement"]) for a in as_list(s["Action"])]
-    assert len(granted) == len(set(granted)) and set(granted) == set(rust_const("IAM_ACTIONS")) | set(rust_const("ACCOUNT_ACTIONS"))
+    def granted(export: bool) -> list[str]:
+        policies = resolve(props["Policies"], {"SecurityHubExportEnabled": export})
+        return [a for p in policies for s in as_list(p["PolicyDocument"]["Statement"]) for a in as_list(s["Action"])]
+
+    reads = set(rust_const("IAM_ACTIONS")) | set(rust_const("ACCOUNT_ACTIONS"))
+    assert len(granted(False)) == len(set(granted(False))) and set(granted(False)) == reads
+    # With the export on, the member's own findings are imported through the role (Security Hub
+    # takes a finding only from the account it is about), on the member's default product only.
+    assert set(granted(True)) == reads | set(rust_const("SECURITY_HUB_ACTIONS"))
+    imports = [s for p in resolve(props["Policies"], {"SecurityHubExportEnabled": True})
+               for s in as_list(p["PolicyDocument"]["Statement"]) if s["Action"] == "securityhub:BatchImportFindings"]
+    assert [s["Resource"] for s in imports] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:securityhub:*:${AWS::AccountId}:product/${AWS::AccountId}/default"}
+    ]
+    assert member_stack["Parameters"]["SecurityHubExport"]["Default"] == "false"
     # The hub's role is named so that the member's default trusts it (stack `iam-assurance`).
     hub_role = resolve(root["Resources"]["FunctionRole"]["Properties"], ORGANIZATION)["RoleName"]
     assert hub_role == {"Fn::Sub": "${AWS::StackName}-function"}

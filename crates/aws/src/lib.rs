@@ -1,5 +1,6 @@
 //! AWS adapters of iam-assurance: collect an IAM inventory (full sweep or targeted), read
-//! settings from SSM Parameter Store, publish findings to SNS, keep finding state in DynamoDB.
+//! settings from SSM Parameter Store, publish findings to SNS, keep finding state in DynamoDB,
+//! import findings into Security Hub.
 //!
 //! **Architecture invariant**: this crate is the only place that talks to AWS, and only
 //! through the official SDK clients, built once per process ([`Clients::from_env`]) and reused.
@@ -13,7 +14,8 @@
 //!   fails as a whole (a source that cannot be read becomes a gap);
 //! - [`load_settings`]: rule settings from SSM;
 //! - [`publish`]: findings to SNS with `PublishBatch`;
-//! - [`StateStore`]: finding state in DynamoDB (a `Scan` to load, conditional writes).
+//! - [`StateStore`]: finding state in DynamoDB (a `Scan` to load, conditional writes);
+//! - [`securityhub::import`]: findings in ASFF to Security Hub with `BatchImportFindings`.
 //!
 //! Retries: the clients use the SDK's standard retry mode (3 attempts by default, with
 //! exponential backoff; `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE` and the profile can change it).
@@ -33,6 +35,7 @@ mod deadline;
 pub mod error;
 pub mod organization;
 pub mod permissions;
+pub mod securityhub;
 mod service_access;
 pub mod sns;
 pub mod ssm;
@@ -75,6 +78,8 @@ pub struct Clients {
     pub accessanalyzer: aws_sdk_accessanalyzer::Client,
     /// The account's contacts and regions (a global service).
     pub account: aws_sdk_account::Client,
+    /// Used only with the Security Hub export on.
+    pub securityhub: aws_sdk_securityhub::Client,
     pub counter: CallCounter,
     /// The account these credentials reach, once asked ([`Clients::account`]).
     account_id: Arc<OnceLock<String>>,
@@ -137,6 +142,9 @@ impl Clients {
                 aws_sdk_accessanalyzer::config::Builder::from(config).interceptor(counting.clone()).build(),
             ),
             account: aws_sdk_account::Client::from_conf(account.build()),
+            securityhub: aws_sdk_securityhub::Client::from_conf(
+                aws_sdk_securityhub::config::Builder::from(config).interceptor(counting.clone()).build(),
+            ),
             counter,
             account_id: Arc::default(),
         }
@@ -181,6 +189,12 @@ impl Clients {
             .region(iam.config().region().cloned())
             .interceptor(counting.clone())
             .build();
+        // Security Hub likewise: give it a client of its own with [`Clients::with_securityhub`].
+        let securityhub = aws_sdk_securityhub::config::Builder::default()
+            .behavior_version(aws_sdk_securityhub::config::BehaviorVersion::latest())
+            .region(iam.config().region().cloned())
+            .interceptor(counting.clone())
+            .build();
         Clients {
             iam: aws_sdk_iam::Client::from_conf(iam.config().to_builder().interceptor(counting.clone()).build()),
             ssm: aws_sdk_ssm::Client::from_conf(ssm.config().to_builder().interceptor(counting.clone()).build()),
@@ -191,6 +205,7 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::from_conf(sqs),
             accessanalyzer: aws_sdk_accessanalyzer::Client::from_conf(accessanalyzer),
             account: aws_sdk_account::Client::from_conf(account),
+            securityhub: aws_sdk_securityhub::Client::from_conf(securityhub),
             counter,
             account_id: Arc::default(),
         }
@@ -198,8 +213,8 @@ impl Clients {
 
     /// The clients of a run in a member account of an organization: IAM is read through the
     /// role `role_arn` of that account (one `sts:AssumeRole`, counted, with `session` naming
-    /// the run, before anything else), and so are Access Analyzer and Account, while settings, the finding state and SNS stay these
-    /// (the hub's). Fails when the role cannot be assumed, naming the role and why.
+    /// the run, before anything else), and so are Access Analyzer, Account and the Security Hub
+    /// import, while settings, the finding state and SNS stay these (the hub's). Fails when the role cannot be assumed, naming the role and why.
     pub async fn for_member(&self, account: &str, role_arn: &str, session: &str) -> Result<Clients, AdapterError> {
         let out = self
             .sts
@@ -229,7 +244,12 @@ impl Clients {
             self.accessanalyzer.config().to_builder().credentials_provider(credentials.clone()).build(),
         );
         member.account =
-            aws_sdk_account::Client::from_conf(self.account.config().to_builder().credentials_provider(credentials).build());
+            aws_sdk_account::Client::from_conf(self.account.config().to_builder().credentials_provider(credentials.clone()).build());
+        // Security Hub takes a finding with the default product only from the account it is
+        // about: a member's findings are imported as the member (its role grants the import
+        // when the member stack's SecurityHubExport is on).
+        member.securityhub =
+            aws_sdk_securityhub::Client::from_conf(self.securityhub.config().to_builder().credentials_provider(credentials).build());
         member.account_id = Arc::new(OnceLock::from(account.to_string()));
         Ok(member)
     }
@@ -241,6 +261,13 @@ impl Clients {
         self.accessanalyzer =
             aws_sdk_accessanalyzer::Client::from_conf(accessanalyzer.config().to_builder().interceptor(counting.clone()).build());
         self.account = aws_sdk_account::Client::from_conf(account.config().to_builder().interceptor(counting).build());
+        self
+    }
+
+    /// Use this Security Hub client (built elsewhere: a test double), counted like the others.
+    pub fn with_securityhub(mut self, securityhub: aws_sdk_securityhub::Client) -> Self {
+        let counting = CountingInterceptor::new(self.counter.clone());
+        self.securityhub = aws_sdk_securityhub::Client::from_conf(securityhub.config().to_builder().interceptor(counting).build());
         self
     }
 

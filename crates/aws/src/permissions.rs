@@ -61,13 +61,25 @@ pub const DYNAMODB_ACTIONS: &[&str] =
 pub const ORGANIZATION_ACTIONS: &[&str] =
     &["organizations:ListAccounts", "organizations:ListChildren", "organizations:ListParents", "sqs:SendMessage", "sts:AssumeRole"];
 
+/// Security Hub actions, with the export on only (`SECURITY_HUB_EXPORT`; the template grants them
+/// when its `SecurityHubExport` parameter is `true`), on the account's default product only.
+pub const SECURITY_HUB_ACTIONS: &[&str] = &["securityhub:BatchImportFindings"];
+
 /// Calls every principal may make, whatever its policies: STS `GetCallerIdentity` (the CLI
 /// asks which account its credentials reach; the function knows it from its own ARN).
 pub const UNGATED_CALLS: &[&str] = &["sts:GetCallerIdentity"];
 
-/// Every action, for `iam-assurance permissions`.
+/// Every action, for `iam-assurance permissions` (Security Hub's only matter with the export on).
 pub fn all() -> Vec<&'static str> {
-    IAM_ACTIONS.iter().chain(ACCOUNT_ACTIONS).chain(SSM_ACTIONS).chain(SNS_ACTIONS).chain(DYNAMODB_ACTIONS).copied().collect()
+    IAM_ACTIONS
+        .iter()
+        .chain(ACCOUNT_ACTIONS)
+        .chain(SSM_ACTIONS)
+        .chain(SNS_ACTIONS)
+        .chain(DYNAMODB_ACTIONS)
+        .chain(SECURITY_HUB_ACTIONS)
+        .copied()
+        .collect()
 }
 
 /// The IAM action that allows a counted call. Most calls are their own action; SNS's

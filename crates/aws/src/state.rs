@@ -20,6 +20,7 @@
 //! | `version` | N | incremented by every write; writes are conditional on it |
 //! | `expires_at` | N | epoch seconds; DynamoDB deletes the item after it (TTL) |
 //! | `written_by` | S | a token of the run that wrote it: tells a write whose reply was lost from a conflict |
+//! | `exported` | S | what Security Hub was last told of the finding (with the export on; absent: nothing) |
 //!
 //! One more item is not a finding: the administrator roster (`fingerprint` =
 //! [`ROSTER_KEY`]; `roster` (S): the roster as JSON, `version` (N), `updated_at` (S),
@@ -82,6 +83,7 @@ const LIGHT_ATTRIBUTES: &[&str] = &[
     "message_hash",
     "version",
     "expires_at",
+    "exported",
     // A pending message's (see `PendingMessage`).
     "subject",
     "message_json",
@@ -143,6 +145,10 @@ pub struct StateItem {
     pub message_hash: Option<String>,
     pub version: u64,
     pub expires_at: Option<DateTime<Utc>>,
+    /// What Security Hub was last told of this finding (its state there, as the export names
+    /// it: `src/export/securityhub.rs` in the root package); `None`: nothing, or the export is
+    /// off. Written only by runs with the export on.
+    pub exported: Option<String>,
 }
 
 /// The condition of a write.
@@ -690,6 +696,9 @@ pub fn to_item(item: &StateItem) -> HashMap<String, AttributeValue> {
     if let Some(t) = item.expires_at {
         map.insert("expires_at".to_string(), number(t.timestamp()));
     }
+    if let Some(exported) = &item.exported {
+        map.insert("exported".to_string(), AttributeValue::S(exported.clone()));
+    }
     map
 }
 
@@ -742,6 +751,7 @@ pub fn from_item(raw: &HashMap<String, AttributeValue>) -> Result<StateItem, Str
         message_hash: text("message_hash"),
         version,
         expires_at,
+        exported: text("exported"),
         fingerprint,
     })
 }
