@@ -597,6 +597,7 @@ def analyse(r: dict, accounts: list[dict], large_users: int) -> dict:
     failed = [x for x in r["runs"] if not x.get("account_id") or x.get("error") or x.get("batch_item_failures")]
     swept = count_by(x["account_id"] for x in runs)
     fan_out = r["fan_out"]["fan_out"]
+    parts = partitions(r["state_after"])
     iam_vs_min = []
     for x in runs:
         a = expected.get(x["account_id"])
@@ -607,10 +608,11 @@ def analyse(r: dict, accounts: list[dict], large_users: int) -> dict:
     fan_sts = by_service(r["fan_out"]["api_calls"]).get("sts", 0)
     sts = {x["account_id"]: x["calls_by_service"].get("sts", 0) for x in runs}
     before, after = r["state_before"], r["state_after"]
-    parts = partitions(after)
     account_parts = {p: v for p, v in parts.items() if p in expected}
     rounds_parts = {p: v for p, v in parts.items() if p.startswith(ROUND_PARTITIONS)}
     units = capacity_units(r["recorded"]["dynamodb_requests"], before, after)
+    per_partition = units_by_account(r, expected)
+    overhead = per_partition.get("(round)") or {"read_units": 0.0, "write_units": 0.0}
     # The function's own calls: every run's counter, and the fan-out's, against the recorder.
     counted: dict[str, int] = dict(r["fan_out"]["api_calls"])
     for x in runs:
@@ -630,13 +632,10 @@ def analyse(r: dict, accounts: list[dict], large_users: int) -> dict:
         walls = [x["wall_s"] for x in xs]
         cpus = [(x.get("user_cpu_s") or 0) + (x.get("sys_cpu_s") or 0) for x in xs]
         rss = [x["peak_rss_mb"] for x in xs if x.get("peak_rss_mb")]
-        svc: dict[str, list] = {}
-        for x in xs:
-            for s in set(svc) | set(x["calls_by_service"]):
-                svc.setdefault(s, [])
-            for s in svc:
-                svc[s].append(x["calls_by_service"].get(s, 0))
-        acct_units = account_units(xs, units_by_account(r, expected))
+        services = sorted({s for x in xs for s in x["calls_by_service"]})
+        svc = {s: [x["calls_by_service"].get(s, 0) for x in xs] for s in services}
+        acct_units = account_units(xs, per_partition)
+        own = [parts.get(x["account_id"], (0, 0)) for x in xs]
         return {
             "accounts": len(xs),
             "wall_s": {"median": round(statistics.median(walls), 3), "p95": round(pct(walls, 0.95), 3), "max": round(max(walls), 3)},
@@ -645,6 +644,8 @@ def analyse(r: dict, accounts: list[dict], large_users: int) -> dict:
             "calls_per_account": {s: {"min": min(v), "max": max(v), "mean": round(sum(v) / len(v), 2)} for s, v in sorted(svc.items())},
             "findings_open": {"min": min(x["findings_open"] for x in xs), "max": max(x["findings_open"] for x in xs)},
             "units_per_account": acct_units,
+            "state_items_mean": round(sum(o[0] for o in own) / len(own), 1),
+            "state_bytes_mean": round(sum(o[1] for o in own) / len(own)),
         }
 
     return {
@@ -692,6 +693,10 @@ def analyse(r: dict, accounts: list[dict], large_users: int) -> dict:
             "other_partitions": sorted(p for p in parts if p not in expected and not p.startswith(ROUND_PARTITIONS)),
             "mean_item_bytes": round(sum(after.values()) / len(after), 1) if after else None,
         },
+        # The round's own items (its count, each account's summary, the digest's Query), shared by
+        # its accounts.
+        "round_units_per_account": {"read_units": round(overhead["read_units"] / max(1, len(expected)), 3),
+                                    "write_units": round(overhead["write_units"] / max(1, len(expected)), 3)},
         "capacity_units": {"read_units": round(units["read_units"], 1), "write_units": round(units["write_units"], 1),
                            "by_operation": {k: {kk: round(vv, 1) for kk, vv in v.items()} for k, v in sorted(units["by_operation"].items())}},
         "load_after": r["load"],
@@ -770,6 +775,113 @@ def targets(rounds: list[dict]) -> list[dict]:
     return t
 
 
+# ----------------------------------------------------------------------------- on paper: Lambda
+
+# Published prices, us-east-1, looked up 2026-12-02 (sources in docs/benchmarks.md#organizations).
+PRICES = {
+    "lambda_gb_second_arm64": 0.0000133334,   # first 7.5 billion GB-s a month
+    "lambda_request": 0.20 / 1e6,
+    "dynamodb_write_unit": 0.625 / 1e6,       # on-demand, since 2024-11-01
+    "dynamodb_read_unit": 0.125 / 1e6,
+    "dynamodb_gb_month": 0.25,                # beyond the first 25 GB
+    "sqs_request": 0.40 / 1e6,                # standard queue, per 64 KB chunk, beyond 1 million a month
+    "sns_publish": 0.50 / 1e6,                # standard topic, per 64 KB chunk, beyond 1 million a month
+}
+ROUNDS_PER_MONTH = 730          # hourly (rate(1 hour), the template's default): 24 x 365 / 12
+# Not measured here (the emulator answers on loopback): the time AWS takes to answer one request
+# from a function in us-east-1, in seconds, the calls of a run counted one after the other (an
+# upper bound: a sweep makes some at once).
+LATENCY = {"iam": 0.15, "sts": 0.15, "ssm": 0.05, "organizations": 0.15, "dynamodb": 0.01, "sqs": 0.02, "sns": 0.03}
+LAMBDA_START_S = 0.1            # a new execution environment's start (a Rust binary), counted every time
+VCPU_MB = 1769                  # Lambda gives one vCPU at 1,769 MB, in proportion below
+ESM_IDLE_REQUESTS = 5 * 3 * 60 * 730   # 5 pollers long-polling 20 s when the queue is empty, a month
+STS_RATE_QUOTA = 600            # requests per second per account per Region (reported; see the docs)
+ESM_RAMP_PER_MINUTE = 300       # concurrency the SQS event source mapping adds per minute, from 5
+
+
+def duration_s(calls: dict, cpu_s: float, memory_mb: int) -> float:
+    """A run's duration on Lambda, on paper: its start, its calls one after the other at
+    `LATENCY`, and its CPU time (measured here) at Lambda's share of a vCPU for its memory."""
+    share = min(1.0, memory_mb / VCPU_MB)
+    return LAMBDA_START_S + sum(n * LATENCY.get(svc, 0.1) for svc, n in calls.items()) + cpu_s / share
+
+
+def profile(g: dict, memory_mb: int, shared: dict | None = None) -> dict | None:
+    """One account's round, from a measured group of the round (means per account), with its
+    share of the round's own items (`shared`)."""
+    if not g:
+        return None
+    calls = {svc: v["mean"] for svc, v in g["calls_per_account"].items()}
+    d = duration_s(calls, g["cpu_s"]["median"], memory_mb)
+    u = g.get("units_per_account") or {}
+    share = shared or {}
+    return {"calls": calls, "duration_s": round(d, 2), "cpu_s": g["cpu_s"]["median"],
+            "read_units": round(u.get("read_mean", 0) + share.get("read_units", 0), 2),
+            "write_units": round(u.get("write_mean", 0) + share.get("write_units", 0), 2), "state_bytes": g.get("state_bytes_mean", 0),
+            "findings_open": g["findings_open"]["max"], "peak_rss_mb": g["peak_rss_mb"]["max"]}
+
+
+def monthly_cost(p: dict, memory_mb: int) -> dict:
+    """Per account and month, hourly rounds: Lambda (one invocation), DynamoDB (the units of its
+    round, its state's storage), SQS (the fan-out's send, the event source mapping's receive and
+    delete: 2.1 requests a message), SNS (its publish requests). Free: IAM, STS, Organizations,
+    SSM standard parameters."""
+    gb_s = memory_mb / 1024 * p["duration_s"]
+    lam = ROUNDS_PER_MONTH * (gb_s * PRICES["lambda_gb_second_arm64"] + PRICES["lambda_request"])
+    ddb = ROUNDS_PER_MONTH * (p["read_units"] * PRICES["dynamodb_read_unit"] + p["write_units"] * PRICES["dynamodb_write_unit"])
+    storage = p["state_bytes"] / 1e9 * PRICES["dynamodb_gb_month"]
+    sqs = ROUNDS_PER_MONTH * 2.1 * PRICES["sqs_request"]
+    sns = ROUNDS_PER_MONTH * p["calls"].get("sns", 0) * PRICES["sns_publish"]
+    parts = {"lambda": lam, "dynamodb_requests": ddb, "dynamodb_storage": storage, "sqs": sqs, "sns": sns}
+    return {**{k: round(v, 5) for k, v in parts.items()}, "total": round(sum(parts.values()), 4),
+            "lambda_gb_seconds": round(ROUNDS_PER_MONTH * gb_s, 1)}
+
+
+def round_on_lambda(p: dict, accounts: int, concurrency: int) -> dict:
+    """A round over `accounts` accounts of profile `p` at `concurrency`: the fan-out (ListAccounts
+    by 20, SendMessageBatch by 10, one after the other), the event source mapping's ramp from 5
+    (+300 a minute), then the sweeps; the STS and IAM request rates."""
+    fan_out = (LAMBDA_START_S + math.ceil(accounts / 20) * LATENCY["organizations"] + math.ceil(accounts / 10) * LATENCY["sqs"]
+               + 4 * LATENCY["dynamodb"] + LATENCY["ssm"])
+    d = p["duration_s"]
+    ramp_s = max(0.0, (concurrency - 5) / ESM_RAMP_PER_MINUTE * 60)
+    swept_in_ramp = (5 + concurrency) / 2 * ramp_s / d
+    rest = max(0.0, accounts - swept_in_ramp)
+    sweeps = (ramp_s if rest > 0 else accounts * d / ((5 + concurrency) / 2)) + rest * d / concurrency
+    return {"accounts": accounts, "concurrency": concurrency, "fan_out_s": round(fan_out, 1), "sweeps_s": round(sweeps, 1),
+            "round_s": round(fan_out + sweeps, 1), "sts_per_s": round(concurrency / d, 1),
+            "iam_per_s_per_account": round(p["calls"].get("iam", 0) / d, 1),
+            "sts_limits_concurrency_to": int(STS_RATE_QUOTA * d)}
+
+
+def estimate(result: dict) -> dict:
+    """The paper estimate, from the last steady round measured (else the last round)."""
+    memory = result["organization"]["function_memory_mb"]
+    rounds = result["rounds"]
+    steady = [a for a in rounds if a["label"].endswith("steady")] or rounds
+    first = [a for a in rounds if a["label"].endswith("first")]
+    base = steady[-1]
+    out: dict = {"from_round": base["label"], "memory_mb": memory, "prices": PRICES, "latency_s": LATENCY,
+                 "rounds_per_month": ROUNDS_PER_MONTH, "profiles": {}}
+    for kind in ("small", "large"):
+        p = profile(base[kind], memory, base.get("round_units_per_account"))
+        if not p:
+            continue
+        p["month"] = monthly_cost(p, memory)
+        p["rounds"] = [round_on_lambda(p, n, c) for n in (1000, 10000) for c in (50, 200)]
+        f = first[-1][kind] if first and first[-1].get(kind) else None
+        if f:
+            fp = profile(f, memory, first[-1].get("round_units_per_account"))
+            one = monthly_cost(fp, memory)
+            # The first round, once: its month figures are per round here.
+            p["first_round_once"] = {k: round(v / ROUNDS_PER_MONTH, 5) for k, v in one.items() if k not in ("total", "lambda_gb_seconds", "dynamodb_storage")}
+            p["first_round_once"]["total"] = round(sum(p["first_round_once"].values()), 4)
+            p["first_round_profile"] = fp
+        out["profiles"][kind] = p
+    out["organization_fixed_month"] = {"sqs_idle_polling": round(ESM_IDLE_REQUESTS * PRICES["sqs_request"], 2)}
+    return out
+
+
 # ----------------------------------------------------------------------------- report
 
 def fmt(v, digits=2) -> str:
@@ -826,6 +938,25 @@ def render(result: dict) -> str:
         out.append(f"{a['label']}: DynamoDB by operation {json.dumps(a['capacity_units']['by_operation'])}")
         out.append(f"{a['label']}: round partitions {json.dumps(a['state']['round_partitions'])}; mean item {a['state']['mean_item_bytes']} bytes")
     out.append("")
+    e = result.get("estimate")
+    if e:
+        out.append(f"On paper, on Lambda ({e['memory_mb']} MB, arm64; from round {e['from_round']}; assumed latency per call {e['latency_s']}):")
+        rows = []
+        for kind, p in e["profiles"].items():
+            m = p["month"]
+            rows.append([kind, p["findings_open"], p["duration_s"], p["read_units"], p["write_units"], m["lambda"], m["dynamodb_requests"],
+                         m["dynamodb_storage"], m["sqs"], m["sns"], m["total"]])
+        out.append(bench.table(["account", "findings", "run s", "RRU/round", "WRU/round", "Lambda $", "DynamoDB $", "storage $",
+                                "SQS $", "SNS $", "$ per account-month"], rows))
+        rows = []
+        for kind, p in e["profiles"].items():
+            for x in p["rounds"]:
+                rows.append([kind, x["accounts"], x["concurrency"], x["fan_out_s"], x["round_s"], x["sts_per_s"], x["iam_per_s_per_account"],
+                             x["sts_limits_concurrency_to"]])
+        out.append(bench.table(["account", "accounts", "C", "fan-out s", "round s", "STS/s (hub)", "IAM/s (each member)",
+                                "C at STS quota"], rows))
+        out.append(f"organization, fixed: the accounts queue's idle polling ${e['organization_fixed_month']['sqs_idle_polling']} a month")
+        out.append("")
     out.append("Targets")
     out.append(bench.table(["target", "measured", "met"], [[t["target"], t["measured"], "-" if t["met"] is None else "yes" if t["met"] else "NO"]
                                                            for t in result["targets"]]))
@@ -872,6 +1003,24 @@ def render_markdown(result: dict) -> str:
     out += ["Round totals:", "",
             bench.md_table(["round", "SQS messages", "SQS send requests", "poller requests", "DynamoDB calls", "RRU", "WRU",
                             "state items", "SNS per-finding", "SNS digest", "SNS publish requests"], rows, 1), ""]
+    e = result.get("estimate")
+    if e:
+        rows = []
+        for kind, p in e["profiles"].items():
+            m = p["month"]
+            rows.append([kind, p["findings_open"], fmt(p["duration_s"]), fmt(p["read_units"], 1), fmt(p["write_units"], 1),
+                         f"{m['lambda']:.4f}", f"{m['dynamodb_requests']:.4f}", f"{m['dynamodb_storage']:.4f}", f"{m['sqs']:.4f}",
+                         f"{m['sns']:.4f}", f"**{m['total']:.4f}**"])
+        out += [f"On paper (from round {e['from_round']}, {e['memory_mb']} MB arm64, hourly rounds; see below):", "",
+                bench.md_table(["account", "open findings", "run s on Lambda", "RRU / round", "WRU / round", "Lambda $", "DynamoDB $",
+                                "storage $", "SQS $", "SNS $", "$ / account-month"], rows, 1), ""]
+        rows = []
+        for kind, p in e["profiles"].items():
+            for x in p["rounds"]:
+                rows.append([kind, x["accounts"], x["concurrency"], fmt(x["fan_out_s"], 1), fmt(x["round_s"], 1), fmt(x["sts_per_s"], 1),
+                             fmt(x["iam_per_s_per_account"], 1), x["sts_limits_concurrency_to"]])
+        out += [bench.md_table(["account", "accounts", "concurrency", "fan-out s", "round s", "STS requests/s (hub)",
+                                "IAM requests/s (each member)", "concurrency at the STS quota"], rows, 1), ""]
     out += ["Targets:", "", bench.md_table(["target", "measured", "met"],
                                            [[t["target"], t["measured"], "—" if t["met"] is None else "yes" if t["met"] else "**no**"]
                                             for t in result["targets"]]), ""]
@@ -954,6 +1103,7 @@ def main() -> int:
     result["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     result["duration_s"] = round(time.time() - started, 1)
     result["targets"] = targets(result["rounds"])
+    result["estimate"] = estimate(result) if result["rounds"] else None
     text = render(result)
     print(text)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
