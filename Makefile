@@ -9,6 +9,8 @@
 #   make fuzz   run every fuzz target (fuzz/) for FUZZ_SECONDS each, or FUZZ_RUNS inputs each
 #   make bench  API calls, time and memory of sweeps and events on synthetic accounts, beside
 #               Prowler; the rules core alone; the release binary's size (docs/benchmarks.md)
+#   make bench-org  a round over an organization of BENCH_ORG_ACCOUNTS member accounts (100) at
+#               concurrency 10 and 50: calls, time, memory, state, messages (docs/benchmarks.md)
 #
 # Everything these targets need is installed by them: Python tools into .venv (moto server
 # for the local AWS emulator, boto3, cfn-lint, pytest, and the validators of the export files:
@@ -30,7 +32,7 @@ PY_REQUIREMENTS := "moto[server]==5.2.1" "boto3>=1.34" "cfn-lint==1.51.0" "pytes
 # inside AWS::Serverless::Function, so the pinned cfn-lint above stays first on PATH.
 SAM_VENV ?= .venv-sam
 
-.PHONY: help venv sam-cli checkov build-debug generated test test-rust test-fuzz test-infra lint lint-rust lint-templates demo cargo-lambda package test-package stage-source build deploy deploy-guided fuzz bench bench-peers clean
+.PHONY: help venv sam-cli checkov build-debug generated test test-rust test-fuzz test-infra lint lint-rust lint-templates demo cargo-lambda package test-package stage-source build deploy deploy-guided fuzz bench bench-org bench-peers clean
 
 help:
 	@sed -n '2,16p' Makefile
@@ -204,6 +206,23 @@ bench: venv bench-peers
 	$(PY) scripts/bench.py --sizes $(BENCH_SIZES) --peer-max-users $(BENCH_PEER_MAX_USERS) \
 	  --rules-core-once $(BENCH_OUT)/rules-core-once.json --out $(BENCH_OUT) $(BENCH_ARGS); \
 	echo "make bench took $$(( $$(date +%s) - started )) s"
+
+# Organization mode (docs/benchmarks.md#organizations): the release build, then
+# scripts/bench_org.py: moto holds an organization of BENCH_ORG_ACCOUNTS small member accounts
+# (BENCH_ORG_ACCOUNTS=1000 on request) and one of 1,000 users; at each concurrency of
+# BENCH_ORG_CONCURRENCY, on a fresh state table, a first and a steady round (the fan-out, then
+# a pool of workers on the accounts queue). Prints the tables; writes $(BENCH_OUT)/org.json,
+# org.txt and org.md. ~10 min at 100 accounts on 2 cores once built.
+BENCH_ORG_ACCOUNTS ?= 100
+BENCH_ORG_CONCURRENCY ?= 10,50
+BENCH_ORG_ARGS ?=
+bench-org: venv
+	@set -e; started=$$(date +%s); mkdir -p $(BENCH_OUT); \
+	echo "== release build"; cargo build --release --locked --bin iam-assurance; \
+	echo "== organization rounds"; \
+	$(PY) scripts/bench_org.py --accounts $(BENCH_ORG_ACCOUNTS) --concurrency $(BENCH_ORG_CONCURRENCY) \
+	  --out $(BENCH_OUT) $(BENCH_ORG_ARGS); \
+	echo "make bench-org took $$(( $$(date +%s) - started )) s"
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(TOOLS) target .aws-sam .build
