@@ -237,8 +237,7 @@ impl Clients {
             "iam-assurance-member-role",
         );
         let mut member = self.clone();
-        member.iam =
-            aws_sdk_iam::Client::from_conf(self.iam.config().to_builder().credentials_provider(credentials.clone()).build());
+        member.iam = aws_sdk_iam::Client::from_conf(self.iam.config().to_builder().credentials_provider(credentials.clone()).build());
         // The member's own Access Analyzer analyzers and security contact, read through its role.
         member.accessanalyzer = aws_sdk_accessanalyzer::Client::from_conf(
             self.accessanalyzer.config().to_builder().credentials_provider(credentials.clone()).build(),

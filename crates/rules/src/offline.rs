@@ -106,15 +106,11 @@ impl AuditTexts<'_> {
             None => inventory.record_not_provided(DataSource::VirtualMfaDevices, "not provided (pass --virtual-mfa-devices FILE)"),
         }
         match self.access_analyzers {
-            Some(text) => {
-                inventory.access_analyzers = Some(parsed(AuditFile::AccessAnalyzers, text, sources::parse_access_analyzers)?)
-            }
+            Some(text) => inventory.access_analyzers = Some(parsed(AuditFile::AccessAnalyzers, text, sources::parse_access_analyzers)?),
             None => inventory.record_not_provided(DataSource::AccessAnalyzers, "not provided (pass --access-analyzers FILE)"),
         }
         match self.security_contact {
-            Some(text) => {
-                inventory.security_contact = Some(parsed(AuditFile::SecurityContact, text, sources::parse_alternate_contact)?)
-            }
+            Some(text) => inventory.security_contact = Some(parsed(AuditFile::SecurityContact, text, sources::parse_alternate_contact)?),
             None => inventory.record_not_provided(DataSource::SecurityContact, "not provided (pass --security-contact FILE)"),
         }
         inventory.record_not_provided(
