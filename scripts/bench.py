@@ -527,6 +527,9 @@ def seed_iam(backend, n_users: int) -> dict:
 
 
 STATE_TABLE = "iam-assurance-state"
+#: The state table of the sweeps with the Security Hub export on (a fresh one: their first sweep
+#: finds every finding new, as a deployment that turns the export on from the start).
+EXPORT_TABLE = "iam-assurance-state-export"
 
 
 def seed_settings_topic_and_state(endpoint: str) -> str:
@@ -546,11 +549,25 @@ def seed_settings_topic_and_state(endpoint: str) -> str:
     }
     for rule, value in settings.items():
         ssm.put_parameter(Name=f"{PREFIX}/rules/{rule}", Type="String", Value=json.dumps(value), Overwrite=True)
+    create_state_table(endpoint, STATE_TABLE)
+    return boto3.client("sns", **kw).create_topic(Name="iam-assurance-findings")["TopicArn"]
+
+
+def create_state_table(endpoint: str, name: str) -> None:
+    import boto3
+
+    kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
     boto3.client("dynamodb", **kw).create_table(
-        TableName=STATE_TABLE, BillingMode="PAY_PER_REQUEST",
+        TableName=name, BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "fingerprint", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "fingerprint", "KeyType": "HASH"}])
-    return boto3.client("sns", **kw).create_topic(Name="iam-assurance-findings")["TopicArn"]
+
+
+def enable_security_hub(endpoint: str) -> None:
+    import boto3
+
+    kw = dict(endpoint_url=endpoint, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
+    boto3.client("securityhub", **kw).enable_security_hub()
 
 
 def minimum_sweep_calls(entities: int) -> dict:
@@ -573,13 +590,15 @@ def by_service(calls: dict) -> dict:
 # ----------------------------------------------------------------------------- the runs
 
 def run_ours(emu: Emulator, binary: Path, work: Path, topic: str, args: list[str], name: str, timeout: float,
-             state: bool = True) -> dict:
-    """One run of the binary; `state`: with the finding-state table (STATE_TABLE), as deployed."""
+             state: bool = True, extra_env: dict | None = None) -> dict:
+    """One run of the binary; `state`: with the finding-state table (STATE_TABLE), as deployed;
+    `extra_env` added to (or replacing) its environment."""
     env = aws_env(emu.endpoint, work / "home")
     env["SETTINGS_PREFIX"] = PREFIX
     env["FINDINGS_TOPIC_ARN"] = topic
     if state:
         env["STATE_TABLE"] = STATE_TABLE
+    env.update(extra_env or {})
     # As deployed, the function knows its account from its own ARN; the CLI would otherwise ask
     # STS (GetCallerIdentity) once per process, which the function never does.
     env["AWS_ACCOUNT_ID"] = ACCOUNT
@@ -609,7 +628,8 @@ def run_ours(emu: Emulator, binary: Path, work: Path, topic: str, args: list[str
     m["findings_by_rule"] = dict(sorted(by_rule.items(), key=lambda kv: -kv[1]))
     m["rules_not_evaluated"] = sorted(r["rule_id"] for r in run.get("rules", []) if r.get("status") == "not_evaluated")
     published = run.get("published") or {}
-    m["published"] = {k: published.get(k) for k in ("state", "messages", "batches", "changes", "state_items", "state_updates")
+    m["published"] = {k: published.get(k) for k in ("state", "messages", "batches", "changes", "state_items", "state_updates",
+                                                               "security_hub")
                       if k in published}
     m["errors"] = run.get("errors", [])[:10]
     return m
@@ -734,6 +754,10 @@ def render(result: dict) -> str:
     sizes = [f"{s['account']['users']:,} users: {fmt(s['ours'].get('roster_bytes'))} bytes" for s in result["sizes"]]
     out.append("Administrator roster kept in the state table: " + "; ".join(sizes))
     out.append("")
+    out.append("The same with the Security Hub export on (SECURITY_HUB_EXPORT=true, a fresh state table)")
+    out.append(table(["users", "sweep", "IAM", "DynamoDB", "SNS", "Security Hub", "total", "wall s", "CPU s", "RSS MB",
+                      "imported"], export_rows(result["sizes"], fmt)))
+    out.append("")
     for key, title in (("events", "CloudTrail events (iam-assurance invoke), as deployed: settings from SSM, finding state, publishing;"
                                   " after the sweeps"),
                        ("events_without_state", "The same events without the finding state (STATE_TABLE unset)")):
@@ -791,6 +815,19 @@ def render(result: dict) -> str:
     return text
 
 
+def export_rows(sizes: list, mb) -> list[list]:
+    """The sweeps with the Security Hub export on: calls by service and what was imported."""
+    rows = []
+    for s in sizes:
+        for p in s["ours"].get("export", []):
+            c = p.get("counter_by_service", {})
+            stats = (p.get("published") or {}).get("security_hub") or {}
+            imported = sum((stats.get("imported") or {}).values()) if isinstance(stats.get("imported"), dict) else stats.get("imported")
+            rows.append([s["account"]["users"], p["run"], c.get("iam"), c.get("dynamodb", 0), c.get("sns", 0), c.get("securityhub", 0),
+                         p.get("counter_total"), p["wall_s"], cpu(p), mb(p["peak_rss_mb"]), imported])
+    return rows
+
+
 def md_table(headers: list[str], rows: list[list], right_from: int = 1) -> str:
     """A Markdown table: the first `right_from` columns left-aligned, the rest right-aligned."""
     cells = [[fmt(c) if not isinstance(c, str) else c for c in row] for row in rows]
@@ -840,6 +877,11 @@ def render_markdown(result: dict) -> str:
                          p.get("counter_total"), p["wall_s"], cpu(p), r1(p["peak_rss_mb"]), (p.get("published") or {}).get("messages")])
     out += ["### Sweeps as deployed", "", md_table(["users", "sweep", "IAM", "SSM", "DynamoDB", "SNS", "total", "wall s", "CPU s",
                                                     "peak RSS MB", "messages"], rows, 0), ""]
+    rows = export_rows(sizes, r1)
+    if rows:
+        out += ["### Sweeps as deployed with the Security Hub export on", "",
+                md_table(["users", "sweep", "IAM", "DynamoDB", "SNS", "Security Hub", "total", "wall s", "CPU s", "peak RSS MB",
+                          "findings imported"], rows, 0), ""]
     for key, title in (("events", "### CloudTrail events as deployed"), ("events_without_state", "### CloudTrail events without the state table")):
         names = [e["event"] for e in sizes[0]["ours"].get(key, [])]
         if not names:
@@ -1080,6 +1122,16 @@ def main() -> int:
                                  state=state)
                     e["event"] = event.removesuffix(".json")
                     size["ours"][key].append(e)
+            # With the Security Hub export on: a fresh state table, a first and a steady sweep
+            # (one BatchImportFindings request per 100 findings whose Security Hub record changed).
+            enable_security_hub(emu.endpoint)
+            create_state_table(emu.endpoint, EXPORT_TABLE)
+            size["ours"]["export"] = []
+            for run in ("first", "steady"):
+                p = run_ours(emu, binary, work, topic, ["sweep", "--publish", "--format", "json"], f"export-{run}-{n}", 1800,
+                             extra_env={"STATE_TABLE": EXPORT_TABLE, "SECURITY_HUB_EXPORT": "true"})
+                p["run"] = run
+                size["ours"]["export"].append(p)
             if peer == "prowler" and n <= args.peer_max_users:
                 print(f"[bench] {n:,} users: prowler", file=sys.stderr, flush=True)
                 size["peer"] = run_prowler(emu, work, f"prowler-{n}", args.peer_timeout)
