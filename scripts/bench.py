@@ -346,8 +346,18 @@ def classify(entry: dict) -> str:
         action = urllib.parse.parse_qs(query).get("Action", [None])[0]
     if action is None:
         path = urllib.parse.urlparse(entry.get("url", "")).path
-        action = f"{entry.get('method', '?')} {path}"
+        action = REST_ACTIONS.get((service, entry.get("method", "?"), path), f"{entry.get('method', '?')} {path}")
     return f"{service}:{action}"
+
+
+#: The operations of the REST APIs the code calls, by method and path (their requests name no
+#: action): Account, IAM Access Analyzer, Security Hub.
+REST_ACTIONS = {
+    ("account", "POST", "/getAlternateContact"): "GetAlternateContact",
+    ("account", "POST", "/listRegions"): "ListRegions",
+    ("access-analyzer", "GET", "/analyzer"): "ListAnalyzers",
+    ("securityhub", "POST", "/findings/import"): "BatchImportFindings",
+}
 
 
 def page_of(items: list, keys: list[str], max_items: int, offset: int) -> dict:

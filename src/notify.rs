@@ -651,6 +651,43 @@ impl RoundSummary {
         summary
     }
 
+    /// Whether the sweep published anything (a change or a reminder).
+    pub fn published_anything(&self) -> bool {
+        self.new_count() + self.resolved_count() + self.reminders > 0
+    }
+
+    /// The summary of an account swept twice in one round (a message delivered twice): the
+    /// changes of both, each line once (a change is published by one run only), and the later
+    /// run's open findings.
+    pub fn merged(&self, later: &RoundSummary) -> RoundSummary {
+        fn union(a: &[String], more_a: usize, b: &[String], more_b: usize) -> (Vec<String>, usize) {
+            let mut lines = a.to_vec();
+            let mut more = more_a + more_b;
+            for line in b {
+                if lines.contains(line) {
+                    continue;
+                }
+                if lines.len() < ROUND_LINES {
+                    lines.push(line.clone());
+                } else {
+                    more += 1;
+                }
+            }
+            (lines, more)
+        }
+        let (new, more_new) = union(&self.new, self.more_new, &later.new, later.more_new);
+        let (resolved, more_resolved) = union(&self.resolved, self.more_resolved, &later.resolved, later.more_resolved);
+        RoundSummary {
+            account_id: self.account_id.clone(),
+            open: later.open.clone(),
+            new,
+            resolved,
+            more_new,
+            more_resolved,
+            reminders: self.reminders + later.reminders,
+        }
+    }
+
     fn new_count(&self) -> usize {
         self.new.len() + self.more_new
     }

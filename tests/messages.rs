@@ -164,3 +164,32 @@ fn a_root_activity_incident_offers_no_exception_and_no_reminder() {
     let subject = notify::finding_message(&f, NoticeKind::New, &History::default(), &ctx()).subject;
     assert!(subject.starts_with("[CRITICAL] account 123456789012: "), "{subject}");
 }
+
+/// Two reports of one account in a round merge: each change line once, counts of the lines
+/// beyond the limit added, reminders added, the later run's open findings.
+#[test]
+fn round_summaries_of_one_account_merge() {
+    use iam_assurance::notify::RoundSummary;
+    let earlier = RoundSummary {
+        account_id: "111122223333".into(),
+        open: [("high".to_string(), 3)].into(),
+        new: vec!["a".into(), "b".into()],
+        more_new: 1,
+        reminders: 1,
+        ..Default::default()
+    };
+    let later = RoundSummary {
+        account_id: "111122223333".into(),
+        open: [("high".to_string(), 4)].into(),
+        new: vec!["b".into(), "c".into()],
+        resolved: vec!["d".into()],
+        reminders: 2,
+        ..Default::default()
+    };
+    let merged = earlier.merged(&later);
+    assert_eq!(merged.new, vec!["a", "b", "c"]);
+    assert_eq!((merged.more_new, merged.resolved.clone(), merged.reminders), (1, vec!["d".to_string()], 3));
+    assert_eq!(merged.open, later.open);
+    assert!(merged.published_anything());
+    assert!(!RoundSummary::default().published_anything());
+}

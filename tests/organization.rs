@@ -408,3 +408,41 @@ async fn a_member_s_findings_are_imported_into_its_own_security_hub() {
     }
     assert!(held(hub.securityhub.clone()).await.is_empty(), "nothing of the member's in the hub's Security Hub");
 }
+
+/// An account swept twice in one round (SQS delivers a message at least once, and two runs of
+/// it may overlap): it counts once toward the round, and when the run that reported first
+/// published nothing (the other held the claims), the later run's changes are added to the
+/// account's report, so the organization's digest tells them.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_swept_twice_in_a_round_counts_once_and_its_changes_reach_the_digest() {
+    use iam_assurance::notify::{MessageContext, RoundSummary};
+    let org = org().await;
+    let hub = org.env.clients();
+    let config = org_config(&org.env, None);
+    let (table, topic) = (config.state_table.clone().unwrap(), config.topic_arn.clone().unwrap());
+    let now = Utc::now();
+    let ctx = MessageContext { trigger: "scheduled sweep", settings_prefix: "/iam-assurance", now, renotify_hours: 24 };
+    run::round::start(&hub, &table, "r1", 2, now).await.unwrap();
+    let quiet = RoundSummary { account_id: org.alpha.clone(), ..Default::default() };
+    let busy = RoundSummary {
+        account_id: org.alpha.clone(),
+        new: vec!["HIGH user-mfa: alpha-admin".into(), "LOW empty-group: x".into()],
+        ..Default::default()
+    };
+    assert_eq!(run::round::report(&hub, &table, &topic, "r1", &quiet, &ctx, now).await.unwrap(), 0);
+    assert_eq!(run::round::report(&hub, &table, &topic, "r1", &busy, &ctx, now).await.unwrap(), 0, "counted once: not complete");
+    let beta = RoundSummary { account_id: org.beta.clone(), ..Default::default() };
+    assert!(run::round::report(&hub, &table, &topic, "r1", &beta, &ctx, now).await.unwrap() > 0, "the second account completes it");
+    let digests: Vec<Value> = org
+        .env
+        .received()
+        .await
+        .iter()
+        .filter(|m| m["MessageAttributes"]["change"]["Value"] == "digest")
+        .map(|m| serde_json::from_str(m["Message"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(digests.len(), 1, "{digests:?}");
+    assert_eq!((digests[0]["accounts"].as_u64(), digests[0]["new"].as_u64()), (Some(2), Some(2)), "{}", digests[0]);
+    let alpha = digests[0]["summaries"].as_array().unwrap().iter().find(|s| s["account_id"] == org.alpha.as_str()).unwrap();
+    assert_eq!(alpha["new"], 2);
+}

@@ -1,11 +1,12 @@
 //! An organization's round of sweeps, in the state table: started by the fan-out (how many
-//! accounts), reported to by each account's sweep (once, its summary), and closed by the sweep
+//! accounts), reported to by each account's sweep (counted once; a second sweep of the same
+//! account in the round adds its changes to the first's report), and closed by the sweep
 //! that completes it, which sends the organization's digest: one per round, not one per
 //! account. A round some accounts never report to (their sweeps failed every try) is closed by
 //! a later fan-out, its digest saying how many are missing.
 
 use chrono::{DateTime, Duration, Utc};
-use iam_assurance_aws::state::StateStore;
+use iam_assurance_aws::state::{RoundReport, StateStore};
 use iam_assurance_aws::{sns, Clients};
 
 use super::config::RunError;
@@ -34,9 +35,46 @@ pub async fn report(
     let store = StateStore::new(clients, table);
     let json = serde_json::to_string(summary).map_err(|e| RunError::State(e.to_string()))?;
     match store.report_round(round, &summary.account_id, &json, now).await.map_err(state_error)? {
-        Some((done, expected)) if done >= expected => send_digest(clients, &store, topic, round, 0, ctx, now).await,
-        _ => Ok(0),
+        RoundReport::Counted { done, expected } if done >= expected => send_digest(clients, &store, topic, round, 0, ctx, now).await,
+        RoundReport::Counted { .. } => Ok(0),
+        RoundReport::AlreadyReported => {
+            merge_late_report(&store, round, summary).await?;
+            Ok(0)
+        }
+        RoundReport::NoRound => {
+            tracing::warn!(account = %summary.account_id, %round, "the round is not in the state table; this account's changes are in no digest");
+            Ok(0)
+        }
     }
+}
+
+/// An account swept twice in one round (SQS delivers a message at least once): the run that
+/// reported second adds what it published to the account's report, so the digest tells every
+/// change once. When the digest went out before, its changes were published one by one but
+/// are not in the digest: said in a WARN line.
+async fn merge_late_report(store: &StateStore, round: &str, summary: &RoundSummary) -> Result<(), RunError> {
+    let account = &summary.account_id;
+    if !summary.published_anything() {
+        return Ok(()); // nothing to add
+    }
+    for _ in 0..3 {
+        let (existing, sent) = store.round_report_of(round, account).await.map_err(state_error)?;
+        if sent {
+            tracing::warn!(%account, %round, "the account was swept twice in the round and its later run's changes came after the round's digest: they were published one by one, not in the digest");
+            return Ok(());
+        }
+        let Some(existing) = existing else { return Ok(()) };
+        let merged = match serde_json::from_str::<RoundSummary>(&existing) {
+            Ok(earlier) => earlier.merged(summary),
+            Err(_) => summary.clone(), // an unreadable report: this run's stands instead
+        };
+        let json = serde_json::to_string(&merged).map_err(|e| RunError::State(e.to_string()))?;
+        if store.replace_round_report(round, account, &existing, &json).await.map_err(state_error)? {
+            return Ok(());
+        }
+    }
+    tracing::warn!(%account, %round, "the account's report to the round kept changing; this run's changes may be missing from the digest");
+    Ok(())
 }
 
 /// Close the rounds started more than `after` ago whose digest was never sent (some accounts

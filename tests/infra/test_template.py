@@ -1010,6 +1010,9 @@ def test_the_hub_grants_exactly_the_organization_actions(root):
     assert "sqs:SendMessage" in as_list(queue["Action"]) and queue["Resource"] == {"Fn::GetAtt": ["AccountsQueue", "Arn"]}
     state = statements["FindingState"]
     assert state["Resource"] == {"Fn::GetAtt": ["OrganizationStateTable", "Arn"]}
+    rounds = statements["OrganizationRounds"]
+    assert set(as_list(rounds["Action"])) == {a for a in rust_const("ORGANIZATION_ACTIONS") if a.startswith("dynamodb:")}
+    assert rounds["Resource"] == {"Fn::GetAtt": ["OrganizationStateTable", "Arn"]}
 
 
 def test_the_central_bus_accepts_only_the_organization(root):

@@ -58,8 +58,14 @@ pub const DYNAMODB_ACTIONS: &[&str] =
 /// management account or a delegated administrator), send one message per account to the
 /// accounts queue, assume the member role in each, count each round's reports (`UpdateItem`).
 /// (A member account's role grants only [`IAM_ACTIONS`] and [`ACCOUNT_ACTIONS`].)
-pub const ORGANIZATION_ACTIONS: &[&str] =
-    &["organizations:ListAccounts", "organizations:ListChildren", "organizations:ListParents", "sqs:SendMessage", "sts:AssumeRole"];
+pub const ORGANIZATION_ACTIONS: &[&str] = &[
+    "organizations:ListAccounts",
+    "organizations:ListChildren",
+    "organizations:ListParents",
+    "sqs:SendMessage",
+    "sts:AssumeRole",
+    "dynamodb:UpdateItem",
+];
 
 /// Security Hub actions, with the export on only (`SECURITY_HUB_EXPORT`; the template grants them
 /// when its `SecurityHubExport` parameter is `true`), on the account's default product only.

@@ -789,13 +789,7 @@ impl StateStore {
     /// Report an account's summary (JSON) for a round, once: `Some((done, expected))` when this
     /// report counted (the round's counts after it), `None` when the account had reported
     /// already (a retried message) or the round is unknown.
-    pub async fn report_round(
-        &self,
-        round: &str,
-        account: &str,
-        summary: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(u64, u64)>, AdapterError> {
+    pub async fn report_round(&self, round: &str, account: &str, summary: &str, now: DateTime<Utc>) -> Result<RoundReport, AdapterError> {
         let entry = HashMap::from([
             (PARTITION.to_string(), AttributeValue::S(format!("{ROUNDS}#{round}"))),
             ("fingerprint".to_string(), AttributeValue::S(account.to_string())),
@@ -813,7 +807,7 @@ impl StateStore {
             .await;
         match outcome(put, PUT, |e| e.is_conditional_check_failed_exception()) {
             WriteOutcome::Written => {}
-            WriteOutcome::Conflict => return Ok(None),
+            WriteOutcome::Conflict => return Ok(RoundReport::AlreadyReported),
             WriteOutcome::Failed(e) => return Err(e),
         }
         let updated = self
@@ -832,11 +826,55 @@ impl StateStore {
             .await;
         let attributes = match updated {
             Ok(out) => out.attributes.unwrap_or_default(),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => return Ok(None),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => return Ok(RoundReport::NoRound),
             Err(e) => return Err(AdapterError::aws(UPDATE, &e)),
         };
         let n = |key: &str| attributes.get(key).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-        Ok(Some((n("done"), n("expected"))))
+        Ok(RoundReport::Counted { done: n("done"), expected: n("expected") })
+    }
+
+    /// An account's report to a round, when it already reported (its summary), and whether the
+    /// round's digest has been sent: two consistent GetItems.
+    pub async fn round_report_of(&self, round: &str, account: &str) -> Result<(Option<String>, bool), AdapterError> {
+        let get = |partition: String, key: String| {
+            self.clients
+                .dynamodb
+                .get_item()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key(PARTITION, AttributeValue::S(partition))
+                .key("fingerprint", AttributeValue::S(key))
+                .send()
+        };
+        let report = get(format!("{ROUNDS}#{round}"), account.to_string()).await.map_err(|e| AdapterError::aws(GET, &e))?;
+        let summary = report.item.and_then(|i| i.get("summary").and_then(|v| v.as_s().ok()).cloned());
+        let round_item = get(ROUNDS.to_string(), round.to_string()).await.map_err(|e| AdapterError::aws(GET, &e))?;
+        let sent = round_item.item.is_some_and(|i| i.contains_key("digest_sent_at"));
+        Ok((summary, sent))
+    }
+
+    /// Replace an account's report to a round with `summary`, if it is still `old` (another
+    /// run may have replaced it since). Returns whether it was replaced.
+    pub async fn replace_round_report(&self, round: &str, account: &str, old: &str, summary: &str) -> Result<bool, AdapterError> {
+        let result = self
+            .clients
+            .dynamodb
+            .update_item()
+            .table_name(&self.table)
+            .key(PARTITION, AttributeValue::S(format!("{ROUNDS}#{round}")))
+            .key("fingerprint", AttributeValue::S(account.to_string()))
+            .update_expression("SET #summary = :new")
+            .condition_expression("#summary = :old")
+            .expression_attribute_names("#summary", "summary")
+            .expression_attribute_values(":new", AttributeValue::S(summary.to_string()))
+            .expression_attribute_values(":old", AttributeValue::S(old.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(AdapterError::aws(UPDATE, &e)),
+        }
     }
 
     /// Every account's summary of a round (a Query of its partition).
@@ -921,4 +959,16 @@ impl StateStore {
 
 /// The partition of organization mode's round items.
 pub const ROUNDS: &str = "#rounds";
+
+/// What became of an account's report to its round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundReport {
+    /// Counted: `done` of the round's `expected` accounts have now reported.
+    Counted { done: u64, expected: u64 },
+    /// The account had already reported to this round (it was swept twice: a message
+    /// delivered twice); nothing counted.
+    AlreadyReported,
+    /// The round is not in the table (expired, or never started).
+    NoRound,
+}
 const UPDATE: &str = "dynamodb:UpdateItem";
