@@ -758,7 +758,8 @@ pub fn from_item(raw: &HashMap<String, AttributeValue>) -> Result<StateItem, Str
 
 /// Organization mode's rounds, in the organization's state table: a round's item (partition
 /// [`ROUNDS`], sort key the round) counts the accounts expected and done; each account's run
-/// reports its summary once (partition `round#<round>`, sort key the account). The run that
+/// reports its summary once (partition `round#<round>`, sort key the account; a second run of
+/// the account in the round merges its changes into that report). The run that
 /// completes the round sends the organization's digest of every summary.
 impl StateStore {
     /// Start a round of `expected` accounts (a round started twice keeps its first count).
@@ -786,9 +787,10 @@ impl StateStore {
         }
     }
 
-    /// Report an account's summary (JSON) for a round, once: `Some((done, expected))` when this
-    /// report counted (the round's counts after it), `None` when the account had reported
-    /// already (a retried message) or the round is unknown.
+    /// Report an account's summary (JSON) for a round, once: [`RoundReport::Counted`] with the
+    /// round's counts after it, [`RoundReport::AlreadyReported`] when the account had reported
+    /// already (a message delivered twice; nothing is written), [`RoundReport::NoRound`] when the
+    /// round is unknown.
     pub async fn report_round(&self, round: &str, account: &str, summary: &str, now: DateTime<Utc>) -> Result<RoundReport, AdapterError> {
         let entry = HashMap::from([
             (PARTITION.to_string(), AttributeValue::S(format!("{ROUNDS}#{round}"))),
@@ -870,10 +872,10 @@ impl StateStore {
             .expression_attribute_values(":old", AttributeValue::S(old.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(AdapterError::aws(UPDATE, &e)),
+        match outcome(result, UPDATE, |e| e.is_conditional_check_failed_exception()) {
+            WriteOutcome::Written => Ok(true),
+            WriteOutcome::Conflict => Ok(false),
+            WriteOutcome::Failed(e) => Err(e),
         }
     }
 
