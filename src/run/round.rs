@@ -66,7 +66,10 @@ async fn merge_late_report(store: &StateStore, round: &str, summary: &RoundSumma
         let Some(existing) = existing else { return Ok(()) };
         let merged = match serde_json::from_str::<RoundSummary>(&existing) {
             Ok(earlier) => earlier.merged(summary),
-            Err(_) => summary.clone(), // an unreadable report: this run's stands instead
+            Err(error) => {
+                tracing::warn!(%account, %round, %error, "the account's earlier report to the round does not parse; this run's replaces it");
+                summary.clone()
+            }
         };
         let json = serde_json::to_string(&merged).map_err(|e| RunError::State(e.to_string()))?;
         if store.replace_round_report(round, account, &existing, &json).await.map_err(state_error)? {
