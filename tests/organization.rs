@@ -446,3 +446,146 @@ async fn an_account_swept_twice_in_a_round_counts_once_and_its_changes_reach_the
     let alpha = digests[0]["summaries"].as_array().unwrap().iter().find(|s| s["account_id"] == org.alpha.as_str()).unwrap();
     assert_eq!(alpha["new"], 2);
 }
+
+/// An organization's table keeps a finding as a head (what a sweep Queries every hour) and a
+/// body (its JSON, read only for what the run resolves): written together, on the head's
+/// condition; a light load reads no body; a whole read joins them; a delete removes both; a
+/// head written before the split, with its finding inside, still reads whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finding_is_a_head_and_a_body_written_together_and_the_sweep_queries_heads_only() {
+    use iam_assurance_aws::state::{Expect, ItemStatus, StateItem, StateStore, StateWrite, WriteOutcome, BODY_PREFIX};
+    let env = Env::start_stateless().await;
+    create_org_table(&env.config).await;
+    let clients = env.clients();
+    let store = StateStore::partition(&clients, ORG_TABLE, "111122223333");
+    let other = StateStore::partition(&clients, ORG_TABLE, "444455556666");
+    let now = Utc::now();
+    let item = |fingerprint: &str, version: u64, finding: Option<&str>| StateItem {
+        fingerprint: fingerprint.into(),
+        rule_id: "user-mfa".into(),
+        resource_arn: "arn:aws:iam::111122223333:user/alice".into(),
+        resource_type: "AWS::IAM::User".into(),
+        severity: iam_assurance_rules::Severity::High,
+        status: ItemStatus::Open,
+        incident: false,
+        first_seen: now,
+        last_seen: now,
+        last_notified: None,
+        last_change: None,
+        resolved_at: None,
+        finding: finding.map(str::to_string),
+        message_hash: Some("0123456789abcdef".into()),
+        version,
+        expires_at: None,
+        exported: None,
+    };
+    let put = |expect: Expect, item: StateItem| StateWrite { fingerprint: item.fingerprint.clone(), expect, put: Some(item) };
+    let written = |outcomes: Vec<WriteOutcome>| outcomes.into_iter().map(|o| format!("{o:?}")).collect::<Vec<_>>();
+
+    let (a, b) = ("aaaa0000aaaa0000aaaa0000aaaa0000", "bbbb0000bbbb0000bbbb0000bbbb0000");
+    let writes =
+        [put(Expect::Absent, item(a, 1, Some(r#"{"message":"a v1"}"#))), put(Expect::Absent, item(b, 1, Some(r#"{"message":"b v1"}"#)))];
+    assert_eq!(written(store.apply(&writes.iter().collect::<Vec<_>>()).await), ["Written", "Written"]);
+    // Another account's partition holds the same fingerprint apart.
+    assert_eq!(written(other.apply(&[&put(Expect::Absent, item(a, 1, Some(r#"{"message":"other"}"#)))]).await), ["Written"]);
+
+    // As stored: the head without its finding, the body with it and nothing else of note.
+    let raw = |key: String| {
+        let ddb = clients.dynamodb.clone();
+        async move {
+            ddb.get_item()
+                .table_name(ORG_TABLE)
+                .key("account", aws_sdk_dynamodb::types::AttributeValue::S("111122223333".into()))
+                .key("fingerprint", aws_sdk_dynamodb::types::AttributeValue::S(key))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+        }
+    };
+    let head = raw(a.into()).await.expect("the head");
+    assert!(!head.contains_key("finding"), "{head:?}");
+    assert_eq!(head["status"].as_s().unwrap(), "open");
+    let body = raw(format!("{BODY_PREFIX}{a}")).await.expect("the body");
+    assert_eq!(body["finding"].as_s().unwrap(), r#"{"message":"a v1"}"#);
+    assert!(!body.contains_key("rule_id"));
+
+    // A light load is heads only: no body taken for an item, no finding; a whole read joins them.
+    let light = store.load_light().await.unwrap();
+    assert_eq!(light.items.keys().collect::<Vec<_>>(), [a, b]);
+    assert!(light.skipped.is_empty(), "{:?}", light.skipped);
+    assert!(light.items.values().all(|i| i.finding.is_none()));
+    let whole = store.get(&BTreeSet::from([a.to_string(), "cccc0000cccc0000cccc0000cccc0000".to_string()])).await.unwrap();
+    assert_eq!(whole.items.len(), 1);
+    assert_eq!(whole.items[a].finding.as_deref(), Some(r#"{"message":"a v1"}"#));
+    assert_eq!(store.load().await.unwrap().items[b].finding.as_deref(), Some(r#"{"message":"b v1"}"#));
+
+    // A write on a stale version changes neither the head nor the body.
+    let stale = put(Expect::Version(7), item(a, 8, Some(r#"{"message":"stale"}"#)));
+    assert_eq!(written(store.apply(&[&stale]).await), ["Conflict"]);
+    let whole = store.get(&BTreeSet::from([a.to_string()])).await.unwrap();
+    assert_eq!((whole.items[a].version, whole.items[a].finding.as_deref()), (1, Some(r#"{"message":"a v1"}"#)));
+
+    // The current version: both change. A put without a finding (an item loaded light) writes
+    // the head and keeps the body.
+    assert_eq!(written(store.apply(&[&put(Expect::Version(1), item(a, 2, Some(r#"{"message":"a v2"}"#)))]).await), ["Written"]);
+    assert_eq!(written(store.apply(&[&put(Expect::Version(2), item(a, 3, None))]).await), ["Written"]);
+    let whole = store.get(&BTreeSet::from([a.to_string()])).await.unwrap();
+    assert_eq!((whole.items[a].version, whole.items[a].finding.as_deref()), (3, Some(r#"{"message":"a v2"}"#)));
+
+    // A delete on a stale version keeps both; on the current one removes both.
+    let delete = |expect: Expect| StateWrite { fingerprint: a.into(), expect, put: None };
+    assert_eq!(written(store.apply(&[&delete(Expect::Version(2))]).await), ["Conflict"]);
+    assert!(raw(format!("{BODY_PREFIX}{a}")).await.is_some());
+    assert_eq!(written(store.apply(&[&delete(Expect::Version(3))]).await), ["Written"]);
+    assert!(raw(a.into()).await.is_none());
+    assert!(raw(format!("{BODY_PREFIX}{a}")).await.is_none(), "the body goes with its head");
+    assert_eq!(other.load().await.unwrap().items[a].finding.as_deref(), Some(r#"{"message":"other"}"#));
+
+    // A head written before the split (its finding inside, no body) reads whole as it is.
+    let mut legacy = iam_assurance_aws::state::to_item(&item("dddd0000dddd0000dddd0000dddd0000", 4, Some(r#"{"message":"old"}"#)));
+    legacy.insert("account".into(), aws_sdk_dynamodb::types::AttributeValue::S("111122223333".into()));
+    clients.dynamodb.put_item().table_name(ORG_TABLE).set_item(Some(legacy)).send().await.unwrap();
+    let whole = store.get(&BTreeSet::from(["dddd0000dddd0000dddd0000dddd0000".to_string()])).await.unwrap();
+    assert_eq!(whole.items["dddd0000dddd0000dddd0000dddd0000"].finding.as_deref(), Some(r#"{"message":"old"}"#));
+}
+
+/// A member's problem fixed between two sweeps is resolved once, and the resolved message says
+/// what was fixed: the sweep Queried the heads of the account's partition and read the body of
+/// the one finding it resolved.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_s_fixed_problem_is_resolved_with_the_finding_read_from_its_body() {
+    use crate::alerts::{body, change, per_finding};
+    let org = org().await;
+    let hub = org.env.clients();
+    let config = org_config(&org.env, None);
+    let now = Utc::now();
+    run::sweep_account(&hub, &config, Some(&org.beta), ROLE, Trigger::Manual, now).await.unwrap();
+    org.env.received().await;
+
+    let beta_iam = hub.for_member(&org.beta, &run::reach::member_role_arn(&org.beta, ROLE), "fix").await.unwrap().iam;
+    let keys = beta_iam.list_access_keys().user_name("beta-ci").send().await.unwrap();
+    beta_iam
+        .delete_access_key()
+        .user_name("beta-ci")
+        .access_key_id(keys.access_key_metadata()[0].access_key_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let run = run::sweep_account(&hub, &config, Some(&org.beta), ROLE, Trigger::Manual, now + chrono::Duration::hours(1)).await.unwrap();
+    let run = serde_json::to_value(run).unwrap();
+    assert_attributed_to(&run, &org.beta);
+    let delivered = org.env.received().await;
+    let resolved: Vec<&Value> = per_finding(&delivered).into_iter().filter(|m| change(m) == "resolved").collect();
+    assert_eq!(resolved.len(), 1, "{:?}", resolved.iter().map(|m| &m["Subject"]).collect::<Vec<_>>());
+    let b = body(resolved[0]);
+    assert_eq!(b["finding"]["rule_id"], "multiple-access-keys");
+    assert_eq!(b["finding"]["resource_arn"], format!("arn:aws:iam::{}:user/beta-ci", org.beta));
+    assert!(b["finding"]["message"].as_str().unwrap().contains("beta-ci"), "the resolved message says what was fixed: {b}");
+    // One Query of the heads; the one body (with its head) in one BatchGetItem; the resolution
+    // in one transaction.
+    assert_eq!(run["api_calls"]["dynamodb:BatchGetItem"], 1, "{}", run["api_calls"]);
+    assert_eq!(run["api_calls"]["dynamodb:TransactWriteItems"], 1, "{}", run["api_calls"]);
+    assert!(run["api_calls"].get("dynamodb:Scan").is_none());
+}

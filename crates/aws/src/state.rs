@@ -22,6 +22,16 @@
 //! | `written_by` | S | a token of the run that wrote it: tells a write whose reply was lost from a conflict |
 //! | `exported` | S | what Security Hub was last told of the finding (with the export on; absent: nothing) |
 //!
+//! In an organization's table (partition key `account`, sort key `fingerprint`) a finding is
+//! two items: its *head*, every attribute above but `finding`, under the fingerprint; and its
+//! *body*, the `finding` JSON, under [`BODY_PREFIX`]`<fingerprint>` (with the head's
+//! `expires_at`). DynamoDB charges a read by the size of the items read, whatever the
+//! projection, and the finding JSON is most of an item: an hourly sweep Queries the heads only
+//! (sort keys below [`BODY_PREFIX`]), about a third of the bytes, and reads the bodies of the
+//! few findings it resolves. Head and body are written together (`TransactWriteItems`, the
+//! head's condition deciding), so a body never says another finding than its head's. A head
+//! written before the split still holds its `finding`; it is read as it is.
+//!
 //! One more item is not a finding: the administrator roster (`fingerprint` =
 //! [`ROSTER_KEY`]; `roster` (S): the roster as JSON, `version` (N), `updated_at` (S),
 //! `updated_by` (S): the sweep or the event that wrote it). Loading findings skips it.
@@ -65,6 +75,16 @@ const WRITER: &str = "written_by";
 /// The partition key of an organization's table: the account.
 pub const PARTITION: &str = "account";
 const QUERY: &str = "dynamodb:Query";
+const TRANSACT: &str = "dynamodb:TransactWriteItems";
+
+/// In an organization's table, the sort-key prefix of a finding's body item (its `finding`
+/// JSON; see the module's documentation). `~` sorts after every head's key (hex fingerprints,
+/// `roster#`, `pending#`), so a Query of the keys below it reads heads only.
+pub const BODY_PREFIX: &str = "~finding#";
+/// The attribute a body keeps the finding in.
+const FINDING: &str = "finding";
+/// How often a transaction cancelled by another one in flight on the same item is tried again.
+const TRANSACTION_RETRIES: u32 = 3;
 
 /// Every attribute but `finding`: what [`StateStore::load_light`] reads.
 const LIGHT_ATTRIBUTES: &[&str] = &[
@@ -189,6 +209,19 @@ pub struct Loaded {
     pub pending: Vec<PendingMessage>,
 }
 
+impl Loaded {
+    /// Give each head loaded without its finding the finding of its body (an organization's
+    /// table). A body without a head (its head's write or delete failed half-way, which the
+    /// transactions prevent, or its head expired first) is ignored.
+    fn attach(&mut self, mut bodies: HashMap<String, String>) {
+        for item in self.items.values_mut() {
+            if item.finding.is_none() {
+                item.finding = bodies.remove(&item.fingerprint);
+            }
+        }
+    }
+}
+
 /// A message an earlier run left to be published, as stored (see [`StateStore::keep_pending`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingMessage {
@@ -262,6 +295,7 @@ impl StateStore {
 
     async fn scan(&self, light: bool) -> Result<Loaded, AdapterError> {
         let mut loaded = Loaded::default();
+        let mut bodies: HashMap<String, String> = HashMap::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         let (projection, names) = if light {
             let names: HashMap<String, String> = LIGHT_ATTRIBUTES.iter().map(|a| (format!("#{a}"), a.to_string())).collect();
@@ -289,14 +323,24 @@ impl StateStore {
                 Some(account) => {
                     let mut names = names.clone().unwrap_or_default();
                     names.insert("#partition".to_string(), PARTITION.to_string());
+                    let mut values = HashMap::from([(":partition".to_string(), AttributeValue::S(account.clone()))]);
+                    // Light: the heads only (their keys sort below the bodies'), read units
+                    // being charged on the items read, not on the attributes returned.
+                    let condition = if light {
+                        names.insert("#key".to_string(), "fingerprint".to_string());
+                        values.insert(":bodies".to_string(), AttributeValue::S(BODY_PREFIX.to_string()));
+                        "#partition = :partition AND #key < :bodies"
+                    } else {
+                        "#partition = :partition"
+                    };
                     let out = self
                         .clients
                         .dynamodb
                         .query()
                         .table_name(&self.table)
                         .consistent_read(true)
-                        .key_condition_expression("#partition = :partition")
-                        .expression_attribute_values(":partition", AttributeValue::S(account.clone()))
+                        .key_condition_expression(condition)
+                        .set_expression_attribute_values(Some(values))
                         .set_projection_expression(projection.clone())
                         .set_expression_attribute_names(Some(names))
                         .set_exclusive_start_key(start.take())
@@ -308,6 +352,10 @@ impl StateStore {
             };
             let items = items.unwrap_or_default();
             for raw in items.iter().filter(|raw| !is_roster(raw)) {
+                if let Some((fingerprint, finding)) = body_from_item(raw) {
+                    bodies.extend(finding.map(|f| (fingerprint, f)));
+                    continue;
+                }
                 if let Some(pending) = pending_from_item(raw) {
                     match pending {
                         Ok(pending) => loaded.pending.push(pending),
@@ -327,6 +375,7 @@ impl StateStore {
                 None => break,
             }
         }
+        loaded.attach(bodies);
         Ok(loaded)
     }
 
@@ -338,7 +387,15 @@ impl StateStore {
     /// Counted as `dynamodb:BatchGetItem` per request.
     pub async fn get(&self, fingerprints: &BTreeSet<String>) -> Result<Loaded, AdapterError> {
         let mut loaded = Loaded::default();
-        let keys: Vec<HashMap<String, AttributeValue>> = fingerprints.iter().map(|f| self.key(f)).collect();
+        let mut bodies: HashMap<String, String> = HashMap::new();
+        // In an organization's table, each finding's head and body.
+        let keys: Vec<HashMap<String, AttributeValue>> = fingerprints
+            .iter()
+            .flat_map(|f| {
+                let body = self.partition.as_ref().map(|_| self.key(&format!("{BODY_PREFIX}{f}")));
+                std::iter::once(self.key(f)).chain(body)
+            })
+            .collect();
         for chunk in keys.chunks(MAX_BATCH_GET_KEYS) {
             let mut pending = chunk.to_vec();
             let mut retries = 0u32;
@@ -357,6 +414,10 @@ impl StateStore {
                     .await
                     .map_err(|e| AdapterError::aws(BATCH_GET, &e))?;
                 for raw in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                    if let Some((fingerprint, finding)) = body_from_item(raw) {
+                        bodies.extend(finding.map(|f| (fingerprint, f)));
+                        continue;
+                    }
                     match from_item(raw) {
                         Ok(item) => {
                             loaded.items.insert(item.fingerprint.clone(), item);
@@ -377,6 +438,7 @@ impl StateStore {
                 }
             }
         }
+        loaded.attach(bodies);
         Ok(loaded)
     }
 
@@ -454,6 +516,9 @@ impl StateStore {
     }
 
     async fn write_once(&self, write: &StateWrite) -> WriteOutcome {
+        if self.partition.is_some() {
+            return self.write_split(write).await;
+        }
         let Condition { condition, names, values } = Condition::of(write.expect);
         match &write.put {
             Some(item) => {
@@ -485,6 +550,131 @@ impl StateStore {
                     .await;
                 outcome(result, DELETE, |e| e.is_conditional_check_failed_exception())
             }
+        }
+    }
+}
+
+/// An organization's table: a finding's head and body (see the module's documentation).
+impl StateStore {
+    /// The body item of a finding: its JSON, kept as long as its head.
+    fn body(&self, item: &StateItem, finding: &str) -> HashMap<String, AttributeValue> {
+        let mut body = HashMap::from([
+            ("fingerprint".to_string(), AttributeValue::S(format!("{BODY_PREFIX}{}", item.fingerprint))),
+            (FINDING.to_string(), AttributeValue::S(finding.to_string())),
+        ]);
+        if let Some(t) = item.expires_at {
+            body.insert("expires_at".to_string(), number(t.timestamp()));
+        }
+        self.stamped(body)
+    }
+
+    /// A write of a head and its body in one transaction, on the head's condition: a put of an
+    /// item with its finding writes both; a put without it (an item loaded light) the head
+    /// alone, leaving the body as it is; a delete removes both.
+    async fn write_split(&self, write: &StateWrite) -> WriteOutcome {
+        use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+        let Condition { condition, names, values } = Condition::of(write.expect);
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| {
+            WriteOutcome::Failed(AdapterError::InvalidRequest { operation: TRANSACT, detail: e.to_string() })
+        };
+        let items = match &write.put {
+            Some(item) => {
+                let mut head = self.stamped(to_item(item));
+                let Some(finding) = head.remove(FINDING) else {
+                    // No finding to write: the head alone, a plain conditional put.
+                    let result = self
+                        .clients
+                        .dynamodb
+                        .put_item()
+                        .table_name(&self.table)
+                        .set_item(Some(head))
+                        .condition_expression(condition)
+                        .set_expression_attribute_names(names)
+                        .set_expression_attribute_values(values)
+                        .send()
+                        .await;
+                    return outcome(result, PUT, |e| e.is_conditional_check_failed_exception());
+                };
+                let finding = finding.as_s().cloned().unwrap_or_default();
+                let head = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(head))
+                    .condition_expression(condition)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
+                    .build();
+                let body = Put::builder().table_name(&self.table).set_item(Some(self.body(item, &finding))).build();
+                match (head, body) {
+                    (Ok(head), Ok(body)) => {
+                        [TransactWriteItem::builder().put(head).build(), TransactWriteItem::builder().put(body).build()]
+                    }
+                    (Err(e), _) | (_, Err(e)) => return invalid(e),
+                }
+            }
+            None => {
+                let head = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(self.key(&write.fingerprint)))
+                    .condition_expression(condition)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
+                    .build();
+                let body = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(self.key(&format!("{BODY_PREFIX}{}", write.fingerprint))))
+                    .build();
+                match (head, body) {
+                    (Ok(head), Ok(body)) => {
+                        [TransactWriteItem::builder().delete(head).build(), TransactWriteItem::builder().delete(body).build()]
+                    }
+                    (Err(e), _) | (_, Err(e)) => return invalid(e),
+                }
+            }
+        };
+        self.transact(items.to_vec()).await
+    }
+
+    /// One transaction whose first item carries the condition: `Conflict` when that condition
+    /// failed. A transaction cancelled because another one was in flight on the same items is
+    /// tried again a few times, then reported as failed (the run fails and is retried; taking it
+    /// for a conflict could leave a change nobody notifies). The client request token makes
+    /// the SDK's own retries of a request whose reply was lost idempotent.
+    async fn transact(&self, items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>) -> WriteOutcome {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let token = uuid::Uuid::new_v4().to_string();
+        let mut tries = 0u32;
+        loop {
+            let result = self
+                .clients
+                .dynamodb
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(&token)
+                .send()
+                .await;
+            let e = match result {
+                Ok(_) => return WriteOutcome::Written,
+                Err(e) => e,
+            };
+            let codes: Vec<String> = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_string()).collect()
+                }
+                Some(TransactWriteItemsError::TransactionInProgressException(_)) => vec!["TransactionInProgress".to_string()],
+                _ => return WriteOutcome::Failed(AdapterError::aws(TRANSACT, &e)),
+            };
+            if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+                return WriteOutcome::Conflict;
+            }
+            let busy = codes.iter().any(|c| c == "TransactionConflict" || c == "TransactionInProgress");
+            tries += 1;
+            if !busy || tries > TRANSACTION_RETRIES {
+                return WriteOutcome::Failed(AdapterError::InvalidRequest {
+                    operation: TRANSACT,
+                    detail: format!("the transaction was cancelled (reasons: {}) after {tries} tries", codes.join(", ")),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(25 << tries)).await;
         }
     }
 }
@@ -531,6 +721,14 @@ impl StateStore {
             .map_err(|e| AdapterError::aws(DELETE, &e))?;
         Ok(())
     }
+}
+
+/// A finding's body (an organization's table): its fingerprint and finding; `None` for any
+/// other item. A body without a `finding` string gives none.
+fn body_from_item(raw: &HashMap<String, AttributeValue>) -> Option<(String, Option<String>)> {
+    let key = raw.get("fingerprint").and_then(|v| v.as_s().ok())?;
+    let fingerprint = key.strip_prefix(BODY_PREFIX)?;
+    Some((fingerprint.to_string(), raw.get(FINDING).and_then(|v| v.as_s().ok()).cloned()))
 }
 
 /// A pending message from its item; `None` for any other item.
