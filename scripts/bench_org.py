@@ -250,19 +250,31 @@ def sorted_partitions(snapshot: dict) -> dict:
 PAGE_BYTES = 1024 * 1024
 
 
-def query_page_bytes(items: list, start_after: str | None) -> int:
+def query_page_bytes(items: list, start_after: str | None, below: str | None = None) -> int:
     """What one Query page reads: from the item after `start_after` (the request's
-    ExclusiveStartKey), items until 1 MB has been read or the partition ends."""
+    ExclusiveStartKey), items until 1 MB has been read or the partition (or the sort-key range,
+    keys below `below`) ends."""
     start = 0
     if start_after is not None:
         key = start_after.encode()
         start = next((i for i, (k, _) in enumerate(items) if k > key), len(items))
     read = 0
-    for _, size in items[start:]:
+    for key, size in items[start:]:
+        if below is not None and key >= below.encode():
+            break
         read += size
         if read >= PAGE_BYTES:
             break
     return read
+
+
+def query_target(body: dict) -> tuple[str, str | None]:
+    """A Query's partition and its sort key's upper bound, if any, from its key condition
+    (`#p = :x`, and `#k < :y` when it reads the finding heads only)."""
+    condition = body.get("KeyConditionExpression", "")
+    values = body.get("ExpressionAttributeValues") or {}
+    bounds = {op: values.get(name, {}).get("S") for op, name in re.findall(r"#\w+\s*(=|<)\s*(:\w+)", condition)}
+    return bounds.get("=") or "", bounds.get("<")
 
 
 def read_units(size: int, consistent: bool) -> float:
@@ -293,7 +305,9 @@ def capacity_units(requests: list[tuple[str, dict]], before: dict, after: dict) 
     - writes: 1 unit per 1 KB, at least 1; a PutItem the larger of the item written (from the
       request) and the item it replaces; an UpdateItem the larger of the item before and after;
       a DeleteItem the item deleted; a write whose condition fails still consumes (counted as
-      if applied)."""
+      if applied); a TransactWriteItems twice the units of its writes;
+    - a Query whose key condition bounds the sort key (`< :bodies`: a finding's heads, not its
+      bodies) reads the items of that range only."""
     parts_before, parts_after = sorted_partitions(before), sorted_partitions(after)
     reads = writes = 0.0
     by_op: dict[str, dict] = {}
@@ -318,11 +332,10 @@ def capacity_units(requests: list[tuple[str, dict]], before: dict, after: dict) 
                     r += read_units(before.get(key_of(key), 0), bool(ka.get("ConsistentRead")))
             add(op, r=r)
         elif op == "Query":
-            values = [v.get("S") for v in (body.get("ExpressionAttributeValues") or {}).values() if "S" in v]
-            partition = values[0] if values else ""
+            partition, below = query_target(body)
             parts = parts_after if partition.startswith(ROUND_PARTITIONS + "#") else parts_before
             start = (body.get("ExclusiveStartKey") or {}).get("fingerprint", {}).get("S")
-            add(op, r=read_units(query_page_bytes(parts.get(partition, []), start), consistent))
+            add(op, r=read_units(query_page_bytes(parts.get(partition, []), start, below), consistent))
         elif op == "Scan":
             add(op, r=read_units(sum(before.values()), consistent))
         elif op == "PutItem":
@@ -333,6 +346,19 @@ def capacity_units(requests: list[tuple[str, dict]], before: dict, after: dict) 
             add(op, w=write_units(max(before.get(key, 0), after.get(key, 0))))
         elif op == "DeleteItem":
             add(op, w=write_units(before.get(key_of(body.get("Key", {})), 0)))
+        elif op == "TransactWriteItems":
+            # Twice the units of the same writes outside a transaction.
+            w = 0
+            for entry in body.get("TransactItems", []):
+                if "Put" in entry:
+                    item = entry["Put"]["Item"]
+                    w += 2 * write_units(max(item_size(item), before.get(key_of(item), 0)))
+                elif "Delete" in entry:
+                    w += 2 * write_units(before.get(key_of(entry["Delete"]["Key"]), 0))
+                elif "Update" in entry:
+                    key = key_of(entry["Update"]["Key"])
+                    w += 2 * write_units(max(before.get(key, 0), after.get(key, 0)))
+            add(op, w=w)
         elif op == "BatchWriteItem":
             w = 0
             for reqs in body.get("RequestItems", {}).values():
@@ -719,8 +745,11 @@ def partition_of(op: str, body: dict) -> str:
     if op == "PutItem":
         return key_of(body.get("Item", {}))[0]
     if op == "Query":
-        values = [v.get("S") for v in (body.get("ExpressionAttributeValues") or {}).values() if "S" in v]
-        return values[0] if values else ""
+        return query_target(body)[0]
+    if op == "TransactWriteItems":
+        for entry in body.get("TransactItems", []):
+            for kind, write in entry.items():
+                return key_of(write.get("Item") or write.get("Key") or {})[0]
     if op == "BatchGetItem":
         for ka in body.get("RequestItems", {}).values():
             for key in ka.get("Keys", []):
