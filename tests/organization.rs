@@ -134,6 +134,16 @@ async fn a_round_sweeps_every_account_once_in_its_own_partition() {
     let config = org_config(&org.env, Some(queue.clone()));
     // Alpha turns user-mfa off for itself; an exception on beta's group adds to none.
     org.env.put_parameter(&format!("/iam-assurance/accounts/{}/rules/user-mfa", org.alpha), json!({"enabled": false})).await;
+    // Alpha's roles trust the hub, its sibling beta, and an account outside the organization.
+    let alpha_iam = hub.for_member(&org.alpha, &run::reach::member_role_arn(&org.alpha, ROLE), "seed").await.unwrap().iam;
+    for (name, principal) in [
+        ("hub-reader", format!("arn:aws:iam::{HUB}:role/iam-assurance-function")),
+        ("sibling", format!("arn:aws:iam::{}:root", org.beta)),
+        ("outsider", "arn:aws:iam::999988887777:root".to_string()),
+    ] {
+        let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}]});
+        alpha_iam.create_role().role_name(name).assume_role_policy_document(trust.to_string()).send().await.unwrap();
+    }
 
     let fanned = serde_json::to_value(run::handle_event(&hub, &config, &sample_event("schedule.json"), Utc::now()).await.unwrap()).unwrap();
     let fan_out = &fanned["fan_out"];
@@ -170,6 +180,15 @@ async fn a_round_sweeps_every_account_once_in_its_own_partition() {
             run["findings"].as_array().unwrap().iter().filter(|f| f["status"] == "open").count()
         );
     }
+    // The fan-out stored the organization's accounts: alpha's roles may trust them, not others.
+    let trusting: Vec<&str> = runs[&org.alpha]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule_id"] == "role-trust-external")
+        .map(|f| f["resource_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(trusting, ["outsider"], "{}", runs[&org.alpha]["findings"]);
     assert_eq!(rule_status(&runs[&org.alpha], "user-mfa"), "disabled", "alpha's override");
     assert_eq!(rule_status(&runs[HUB], "user-mfa"), "evaluated", "the override is alpha's only");
     assert!(rule_ids(&runs[HUB]).contains("user-mfa"));
@@ -293,6 +312,28 @@ async fn a_member_s_event_is_evaluated_in_the_member() {
     assert_attributed_to(&run, &org.alpha);
     assert!(rule_ids(&run).contains("user-mfa"), "{}", run["findings"]);
     assert_eq!(run["api_calls"]["sts:AssumeRole"], 1);
+    // A role created in alpha trusting its sibling beta: with the organization's accounts stored
+    // (as every fan-out does), beta is trusted; an account outside is not.
+    let stored = Config { state_table: Some(ORG_TABLE.into()), ..config.clone() };
+    let accounts: BTreeSet<String> = [HUB, org.alpha.as_str(), org.beta.as_str()].map(String::from).into();
+    iam_assurance_aws::StateStore::new(&hub, ORG_TABLE).put_organization_accounts(&accounts, "organizations", Utc::now()).await.unwrap();
+    let alpha_iam = hub.for_member(&org.alpha, &run::reach::member_role_arn(&org.alpha, ROLE), "seed").await.unwrap().iam;
+    for (name, principal) in [("deployer", org.beta.clone()), ("vendor", "999988887777".to_string())] {
+        let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}]});
+        alpha_iam.create_role().role_name(name).assume_role_policy_document(trust.to_string()).send().await.unwrap();
+        let mut created = sample_event("create-user.json");
+        created["account"] = json!(org.alpha);
+        created["detail"]["recipientAccountId"] = json!(org.alpha);
+        created["detail"]["eventName"] = json!("CreateRole");
+        created["detail"]["requestParameters"] = json!({"roleName": name, "assumeRolePolicyDocument": trust.to_string()});
+        let run = serde_json::to_value(run::handle_event(&hub, &stored, &created, Utc::now()).await.unwrap()).unwrap();
+        assert_attributed_to(&run, &org.alpha);
+        assert_eq!(rule_status(&run, "role-trust-external"), "evaluated", "{}", run["rules"]);
+        let flagged = run["findings"].as_array().unwrap().iter().any(|f| f["rule_id"] == "role-trust-external" && f["status"] == "open");
+        assert_eq!(flagged, name == "vendor", "{name}: {}", run["findings"]);
+        assert!(run["api_calls"]["dynamodb:GetItem"].as_u64().unwrap_or(0) >= 1, "the stored list read: {}", run["api_calls"]);
+    }
+
     // Without a member role, the same event is evaluated nowhere.
     let unreached = Config { member_role_name: None, ..config.clone() };
     let run = serde_json::to_value(run::handle_event(&hub, &unreached, &event, Utc::now()).await.unwrap()).unwrap();

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use iam_assurance_aws::organization::{accounts_under, active_accounts, send_all, units_of};
-use iam_assurance_aws::{ssm, Clients};
+use iam_assurance_aws::{ssm, Clients, StateStore};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -135,6 +135,13 @@ pub async fn fan_out(clients: &Clients, config: &Config, trigger: Trigger, now: 
         round::close_unfinished(clients, table, topic, chrono::Duration::minutes(30), &ctx, now).await?;
         round::start(clients, table, &round, plan.accounts.len(), now).await?;
     }
+    // The organization's accounts, for the sweeps' trust rule: a failure leaves the last list.
+    if let Some(table) = config.state_table.as_deref() {
+        let all: BTreeSet<String> = plan.accounts.iter().chain(&plan.excluded).cloned().collect();
+        if let Err(error) = StateStore::new(clients, table).put_organization_accounts(&all, plan.source, now).await {
+            tracing::warn!(%error, "the organization's account list was not stored: the sweeps judge trust policies on the last one");
+        }
+    }
     let bodies: Vec<String> = plan
         .accounts
         .iter()
@@ -149,6 +156,25 @@ pub async fn fan_out(clients: &Clients, config: &Config, trigger: Trigger, now: 
     output.api_calls = clients.counter.snapshot();
     output.api_calls_total = output.api_calls.values().sum();
     Ok(output)
+}
+
+/// In organization mode with a state table, the organization's accounts as the last fan-out
+/// stored them (one GetItem), for the rules that judge whom roles trust; `None` otherwise, or
+/// when they cannot be read (said in a WARN line: those rules then take only their own
+/// `trusted_accounts`, so the organization's accounts may be reported, never missed).
+pub async fn organization_accounts(clients: &Clients, config: &Config) -> Option<BTreeSet<String>> {
+    let table = config.state_table.as_deref().filter(|_| config.organization)?;
+    match StateStore::new(clients, table).organization_accounts().await {
+        Ok(Some(accounts)) => Some(accounts),
+        Ok(None) => {
+            tracing::warn!("the organization's account list is not stored yet (no fan-out has run): roles trusting its accounts are judged on trusted_accounts alone");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the organization's account list could not be read: roles trusting its accounts are judged on trusted_accounts alone");
+            None
+        }
+    }
 }
 
 /// Whether a payload is an SQS event (the accounts queue's).

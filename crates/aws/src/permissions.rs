@@ -50,7 +50,9 @@ pub const SNS_ACTIONS: &[&str] = &["sns:Publish"];
 /// one account's partition in organization mode,
 /// `BatchGetItem` of the fingerprints an event can touch), read the administrator roster
 /// (`GetItem`), conditional writes (`PutItem`), and releasing a claim whose item did not exist
-/// before, or dropping a roster that may be stale (`DeleteItem`).
+/// before, or dropping a roster that may be stale (`DeleteItem`). In organization mode a
+/// finding's head and body are written with `TransactWriteItems`, which IAM authorizes as the
+/// `PutItem` and `DeleteItem` it contains (it is no action of its own).
 pub const DYNAMODB_ACTIONS: &[&str] =
     &["dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"];
 

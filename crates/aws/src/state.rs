@@ -36,7 +36,8 @@
 //! [`ROSTER_KEY`]; `roster` (S): the roster as JSON, `version` (N), `updated_at` (S),
 //! `updated_by` (S): the sweep or the event that wrote it). Loading findings skips it.
 //!
-//! Every write is a conditional `PutItem` (or `DeleteItem`): on `attribute_not_exists` for an
+//! Every write is a conditional `PutItem` (or `DeleteItem`; in an organization's table a
+//! `TransactWriteItems` of the head's and the body's): on `attribute_not_exists` for an
 //! item the run did not see, on the `version` it read otherwise. A write that loses a race
 //! reports [`WriteOutcome::Conflict`] and changes nothing. What to write is decided elsewhere
 //! (`src/alerts.rs` in the root package); this module only stores and loads.
@@ -1159,6 +1160,69 @@ impl StateStore {
 
 /// The partition of organization mode's round items.
 pub const ROUNDS: &str = "#rounds";
+
+/// The partition of the organization's account list (sort key `accounts`).
+pub const ORGANIZATION: &str = "#organization";
+
+/// The organization's account list, as the fan-out writes it every round: every account it
+/// listed, excluded ones included (a role may trust any of them; see the `role-trust-external`
+/// rule). One item (`accounts`, a string set), at most 400 KB: some 25,000 accounts.
+impl StateStore {
+    fn organization_key() -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (PARTITION.to_string(), AttributeValue::S(ORGANIZATION.to_string())),
+            ("fingerprint".to_string(), AttributeValue::S("accounts".to_string())),
+        ])
+    }
+
+    /// Store the organization's accounts (replacing the last list). Counted as `dynamodb:PutItem`.
+    pub async fn put_organization_accounts(
+        &self,
+        accounts: &BTreeSet<String>,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AdapterError> {
+        if accounts.is_empty() {
+            return Ok(());
+        }
+        let mut item = StateStore::organization_key();
+        item.insert("accounts".to_string(), AttributeValue::Ss(accounts.iter().cloned().collect()));
+        item.insert("source".to_string(), AttributeValue::S(source.to_string()));
+        item.insert("updated_at".to_string(), time(now));
+        self.clients
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| AdapterError::aws(PUT, &e))?;
+        Ok(())
+    }
+
+    /// The organization's accounts as the last fan-out stored them; `Ok(None)`: none stored yet.
+    /// An eventually consistent GetItem (the list changes when accounts join or leave, an hour
+    /// apart). Counted as `dynamodb:GetItem`.
+    pub async fn organization_accounts(&self) -> Result<Option<BTreeSet<String>>, AdapterError> {
+        let out = self
+            .clients
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(StateStore::organization_key()))
+            .send()
+            .await
+            .map_err(|e| AdapterError::aws(GET, &e))?;
+        let Some(item) = out.item else { return Ok(None) };
+        match item.get("accounts").and_then(|v| v.as_ss().ok()) {
+            Some(accounts) => Ok(Some(accounts.iter().cloned().collect())),
+            None => Err(AdapterError::InvalidRequest {
+                operation: GET,
+                detail: format!("the item {ORGANIZATION}/accounts has no `accounts` string set"),
+            }),
+        }
+    }
+}
 
 /// What became of an account's report to its round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

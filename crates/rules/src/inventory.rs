@@ -96,6 +96,9 @@ pub struct Inventory {
     /// (GetGroup) and holds them, and only them, in `authorization`. `None`: membership comes
     /// from the users in `authorization`, which must then be complete.
     pub group_members: Option<BTreeMap<String, usize>>,
+    /// In organization mode, every account of the organization (as the last round's fan-out
+    /// listed them): roles may trust them. `None`: not in an organization, or not known.
+    pub organization_accounts: Option<std::collections::BTreeSet<String>>,
     /// Why a data source is missing, for the `not_evaluated` reason.
     pub gaps: BTreeMap<DataSource, String>,
     /// The gaps that are a choice, not a failure: sources an offline audit was not given.

@@ -176,6 +176,11 @@ impl<'a> Ctx<'a> {
         &self.inventory.account_id
     }
 
+    /// The organization's accounts, in organization mode (see [`Inventory::organization_accounts`]).
+    pub fn organization_accounts(&self) -> Option<&'a std::collections::BTreeSet<String>> {
+        self.inventory.organization_accounts.as_ref()
+    }
+
     pub fn root_arn(&self) -> String {
         self.inventory.root_arn()
     }

@@ -85,7 +85,7 @@ pub static ROLE_TRUST_EXTERNAL: RuleDef<TrustParams> = RuleDef {
         title: "Role trusted by anyone or by an unknown account",
         severity: Severity::High,
         resource_type: ResourceType::Role,
-        description: "A role's trust policy lets any AWS principal (`*`) assume it without a condition, or names an account that is neither the role's own nor on `trusted_accounts` (whatever its conditions).",
+        description: "A role's trust policy lets any AWS principal (`*`) assume it without a condition, or names an account that is neither the role's own nor on `trusted_accounts` (whatever its conditions); in organization mode the organization's accounts are trusted too.",
         rationale: "Whoever a trust policy names can take the role's permissions: `*` without a condition is anyone with an AWS account, and an account nobody approved is access from outside that no review of this account's users shows.",
         remediation: "Narrow the trust policy to the principals that need the role (with an sts:ExternalId or aws:PrincipalOrgID condition for third parties), or, after review, add the account to `trusted_accounts`.",
         standards: &["IAM Access Analyzer external access findings on IAM roles (what an analyzer of external access reports, checked from the trust policies)"],
@@ -98,12 +98,14 @@ pub static ROLE_TRUST_EXTERNAL: RuleDef<TrustParams> = RuleDef {
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "trusted_accounts",
-            description: "Account ids (12 digits) that roles may trust besides their own account: partners, the organization's other accounts.",
+            description: "Account ids (12 digits) that roles may trust besides their own account: partners, and the organization's other accounts when not in organization mode (which trusts them already).",
         }],
     },
     check: |ctx, params| {
         let aad = ctx.aad()?;
         let own = ctx.account_id();
+        let organization = ctx.organization_accounts();
+        let known = |a: &String| a == own || params.trusted_accounts.contains(a) || organization.is_some_and(|o| o.contains(a));
         let mut hits = Vec::new();
         let mut unread = Vec::new();
         for role in aad.roles.iter().filter(|r| !r.is_service_linked()) {
@@ -123,7 +125,7 @@ pub static ROLE_TRUST_EXTERNAL: RuleDef<TrustParams> = RuleDef {
                 if t.anyone && !statement.has_condition {
                     anyone.push(i);
                 }
-                external.extend(t.accounts.into_iter().filter(|a| a != own && !params.trusted_accounts.contains(a)));
+                external.extend(t.accounts.into_iter().filter(|a| !known(a)));
             }
             if anyone.is_empty() && external.is_empty() {
                 continue;
@@ -134,9 +136,10 @@ pub static ROLE_TRUST_EXTERNAL: RuleDef<TrustParams> = RuleDef {
             }
             if !external.is_empty() {
                 reasons.push(format!(
-                    "{} {} not on trusted_accounts",
+                    "{} {} not on trusted_accounts{}",
                     if external.len() == 1 { "account" } else { "accounts" },
-                    external.iter().cloned().collect::<Vec<_>>().join(", ")
+                    external.iter().cloned().collect::<Vec<_>>().join(", "),
+                    if organization.is_some() { " and outside the organization" } else { "" }
                 ));
             }
             let r = sh(&role.name);
@@ -240,6 +243,36 @@ mod tests {
         assert!(vendor.remediation.contains("aws iam update-assume-role-policy --role-name vendor"), "{}", vendor.remediation);
         let public = fs.iter().find(|f| f.resource_name == "public").unwrap();
         assert_eq!(public.message, "Role public can be assumed by any AWS principal (*) without a condition.");
+    }
+
+    #[test]
+    fn role_trust_external_trusts_the_organization_s_accounts_in_organization_mode() {
+        let mut inv = inventory();
+        aad(&mut inv).roles.extend([
+            // The hub's function reading this member, and a sibling account's deploy role.
+            trusting("iam-assurance-reader", statement(json!({"AWS": "arn:aws:iam::210987654321:role/iam-assurance-function"}))),
+            trusting("sibling", statement(json!({"AWS": "111122223333"}))),
+            trusting("outsider", statement(json!({"AWS": ["111122223333", "arn:aws:iam::999988887777:root"]}))),
+            trusting("public", statement(json!({"AWS": "*"}))),
+        ]);
+        // Outside organization mode every other account must be on trusted_accounts.
+        check(
+            "role-trust-external",
+            &inv,
+            json!({}),
+            &[&role_arn("iam-assurance-reader"), &role_arn("sibling"), &role_arn("outsider"), &role_arn("public")],
+        );
+        inv.organization_accounts = Some(["210987654321", "111122223333", ACCOUNT].map(String::from).into());
+        check("role-trust-external", &inv, json!({}), &[&role_arn("outsider"), &role_arn("public")]);
+        let fs = findings("role-trust-external", &inv, json!({}));
+        let outsider = fs.iter().find(|f| f.resource_name == "outsider").unwrap();
+        assert_eq!(
+            outsider.message,
+            "Role outsider can be assumed by account 999988887777 not on trusted_accounts and outside the organization."
+        );
+        assert_eq!(outsider.details["external_accounts"], json!(["999988887777"]));
+        // trusted_accounts still adds partners outside the organization.
+        check("role-trust-external", &inv, json!({"trusted_accounts": ["999988887777"]}), &[&role_arn("public")]);
     }
 
     #[test]
