@@ -16,6 +16,13 @@ pub struct AuditFiles {
     /// `aws iam get-credential-report` output (its JSON, or the decoded CSV).
     #[arg(long, value_name = "FILE")]
     pub credential_report: PathBuf,
+    #[command(flatten)]
+    pub optional: OptionalFiles,
+}
+
+/// The offline audit's optional files (the same options for `audit` and `compliance`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OptionalFiles {
     /// `aws iam get-account-password-policy` output (an empty file: no policy).
     #[arg(long, value_name = "FILE")]
     pub password_policy: Option<PathBuf>,
@@ -38,6 +45,22 @@ pub struct AuditFiles {
     pub security_contact: Option<PathBuf>,
 }
 
+impl OptionalFiles {
+    fn is_empty(&self) -> bool {
+        let OptionalFiles {
+            password_policy,
+            account_summary,
+            server_certificates,
+            virtual_mfa_devices,
+            access_analyzers,
+            security_contact,
+        } = self;
+        [password_policy, account_summary, server_certificates, virtual_mfa_devices, access_analyzers, security_contact]
+            .iter()
+            .all(|f| f.is_none())
+    }
+}
+
 /// A file that could not be read or parsed, named.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -55,12 +78,12 @@ impl AuditFiles {
         let path = match file {
             AuditFile::AuthorizationDetails => Some(&self.authorization_details),
             AuditFile::CredentialReport => Some(&self.credential_report),
-            AuditFile::PasswordPolicy => self.password_policy.as_ref(),
-            AuditFile::AccountSummary => self.account_summary.as_ref(),
-            AuditFile::ServerCertificates => self.server_certificates.as_ref(),
-            AuditFile::VirtualMfaDevices => self.virtual_mfa_devices.as_ref(),
-            AuditFile::AccessAnalyzers => self.access_analyzers.as_ref(),
-            AuditFile::SecurityContact => self.security_contact.as_ref(),
+            AuditFile::PasswordPolicy => self.optional.password_policy.as_ref(),
+            AuditFile::AccountSummary => self.optional.account_summary.as_ref(),
+            AuditFile::ServerCertificates => self.optional.server_certificates.as_ref(),
+            AuditFile::VirtualMfaDevices => self.optional.virtual_mfa_devices.as_ref(),
+            AuditFile::AccessAnalyzers => self.optional.access_analyzers.as_ref(),
+            AuditFile::SecurityContact => self.optional.security_contact.as_ref(),
         };
         path.map(|p| p.display().to_string()).unwrap_or_default()
     }
@@ -71,12 +94,12 @@ pub fn load(files: &AuditFiles) -> Result<Inventory, FileError> {
     let optional = |path: &Option<PathBuf>| path.as_deref().map(read).transpose();
     let authorization_details = read(&files.authorization_details)?;
     let credential_report = read(&files.credential_report)?;
-    let password_policy = optional(&files.password_policy)?;
-    let account_summary = optional(&files.account_summary)?;
-    let server_certificates = optional(&files.server_certificates)?;
-    let virtual_mfa_devices = optional(&files.virtual_mfa_devices)?;
-    let access_analyzers = optional(&files.access_analyzers)?;
-    let security_contact = optional(&files.security_contact)?;
+    let password_policy = optional(&files.optional.password_policy)?;
+    let account_summary = optional(&files.optional.account_summary)?;
+    let server_certificates = optional(&files.optional.server_certificates)?;
+    let virtual_mfa_devices = optional(&files.optional.virtual_mfa_devices)?;
+    let access_analyzers = optional(&files.optional.access_analyzers)?;
+    let security_contact = optional(&files.optional.security_contact)?;
     let texts = AuditTexts {
         authorization_details: &authorization_details,
         credential_report: &credential_report,
@@ -100,66 +123,20 @@ pub struct OptionalAuditFiles {
     /// `aws iam get-credential-report` output (its JSON, or the decoded CSV).
     #[arg(long, value_name = "FILE")]
     pub credential_report: Option<PathBuf>,
-    /// `aws iam get-account-password-policy` output (an empty file: no policy).
-    #[arg(long, value_name = "FILE")]
-    pub password_policy: Option<PathBuf>,
-    /// `aws iam get-account-summary` output.
-    #[arg(long, value_name = "FILE")]
-    pub account_summary: Option<PathBuf>,
-    /// `aws iam list-server-certificates` output.
-    #[arg(long, value_name = "FILE")]
-    pub server_certificates: Option<PathBuf>,
-    /// `aws iam list-virtual-mfa-devices` output (for root-mfa's require_hardware).
-    #[arg(long, value_name = "FILE")]
-    pub virtual_mfa_devices: Option<PathBuf>,
-    /// IAM Access Analyzer's analyzers: a JSON object mapping each region to what
-    /// `aws accessanalyzer list-analyzers --region <region>` printed there.
-    #[arg(long, value_name = "FILE")]
-    pub access_analyzers: Option<PathBuf>,
-    /// `aws account get-alternate-contact --alternate-contact-type SECURITY` output.
-    #[arg(long, value_name = "FILE")]
-    pub security_contact: Option<PathBuf>,
+    #[command(flatten)]
+    pub optional: OptionalFiles,
 }
 
 impl OptionalAuditFiles {
     /// The audit's files when the two it needs are given; `None` when no file is (a live
     /// sweep); an error naming what is missing otherwise.
     pub fn audit(self) -> Result<Option<AuditFiles>, String> {
-        let OptionalAuditFiles {
-            authorization_details,
-            credential_report,
-            password_policy,
-            account_summary,
-            server_certificates,
-            virtual_mfa_devices,
-            access_analyzers,
-            security_contact,
-        } = self;
+        let OptionalAuditFiles { authorization_details, credential_report, optional } = self;
         match (authorization_details, credential_report) {
-            (Some(authorization_details), Some(credential_report)) => Ok(Some(AuditFiles {
-                authorization_details,
-                credential_report,
-                password_policy,
-                account_summary,
-                server_certificates,
-                virtual_mfa_devices,
-                access_analyzers,
-                security_contact,
-            })),
-            (None, None)
-                if [
-                    &password_policy,
-                    &account_summary,
-                    &server_certificates,
-                    &virtual_mfa_devices,
-                    &access_analyzers,
-                    &security_contact,
-                ]
-                .iter()
-                .all(|f| f.is_none()) =>
-            {
-                Ok(None)
+            (Some(authorization_details), Some(credential_report)) => {
+                Ok(Some(AuditFiles { authorization_details, credential_report, optional }))
             }
+            (None, None) if optional.is_empty() => Ok(None),
             (a, _) => Err(format!(
                 "an offline audit needs {}; without any file, the account the credentials reach is swept",
                 if a.is_none() { "--authorization-details FILE" } else { "--credential-report FILE" }

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use iam_assurance::audit::{load, AuditFiles};
+use iam_assurance::audit::{load, AuditFiles, OptionalFiles};
 use iam_assurance::output::RunOutput;
 use iam_assurance::output::{Changes, EventTrigger, NotPublished, Published, StateKind, Trigger};
 use iam_assurance::run::RunError;
@@ -66,9 +66,11 @@ fn sample_run(trigger: Trigger) -> RunOutput {
     let files = AuditFiles {
         authorization_details: sample.join("authorization-details.json"),
         credential_report: sample.join("credential-report.csv"),
-        account_summary: Some(sample.join("account-summary.json")),
-        server_certificates: Some(sample.join("server-certificates.json")),
-        ..Default::default()
+        optional: OptionalFiles {
+            account_summary: Some(sample.join("account-summary.json")),
+            server_certificates: Some(sample.join("server-certificates.json")),
+            ..Default::default()
+        },
     };
     let inventory = load(&files).unwrap();
     let settings = Settings::from_json_text(r#"{"access-key-rotation": {"max_age_days": "ninety"}}"#).unwrap();
