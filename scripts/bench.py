@@ -64,6 +64,8 @@ REGION = "us-east-1"
 PREFIX = "/iam-assurance"
 ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 READ_ONLY_ACCESS = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+CLOUDSHELL_FULL_ACCESS = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess"
+SUPPORT_ACCESS = "arn:aws:iam::aws:policy/AWSSupportAccess"
 
 
 def policy_doc(i: int) -> str:
@@ -86,11 +88,15 @@ def policy_doc(i: int) -> str:
 # inline policy put on a user, a role and a group (the policy and its owner read now), a role's
 # permissions boundary put (the role read now), a customer managed policy created and a new
 # default version of one (the policy read now), and a user deleted (events/delete-user.json:
-# GetUser finds no such user, GetAccountSummary counts the users left).
+# GetUser finds no such user, GetAccountSummary counts the users left). The events of the rules
+# about one AWS managed policy and of tags: AWSCloudShellFullAccess detached from a group (the
+# policy and the group read now), AWSSupportAccess detached from a role (the policy and the roles
+# it is attached to read now) and a user's tags removed (the user read now with its tags).
 EVENTS = ["create-access-key.json", "attach-user-policy.json", "attach-user-policy-read-only.json",
           "attach-group-policy.json", "attach-role-policy.json", "add-user-to-group.json", "remove-user-from-group.json",
           "create-role.json", "put-user-policy.json", "put-role-policy.json", "put-group-policy.json",
-          "put-role-permissions-boundary.json", "create-policy.json", "create-policy-version.json", "delete-user.json"]
+          "put-role-permissions-boundary.json", "create-policy.json", "create-policy-version.json", "delete-user.json",
+          "detach-group-policy-cloudshell.json", "detach-role-policy-support.json", "untag-user.json"]
 DERIVED_EVENTS = {
     "attach-group-policy.json": ("AttachGroupPolicy", {"groupName": "bench-group-00001", "policyArn": ADMINISTRATOR_ACCESS}),
     "attach-role-policy.json": ("AttachRolePolicy", {"roleName": "bench-role-00003", "policyArn": ADMINISTRATOR_ACCESS}),
@@ -109,6 +115,11 @@ DERIVED_EVENTS = {
     "create-policy.json": ("CreatePolicy", {"policyName": "bench-policy-00002", "path": "/", "policyDocument": policy_doc(2)}),
     "create-policy-version.json": ("CreatePolicyVersion", {"policyArn": f"arn:aws:iam::{ACCOUNT}:policy/bench-policy-00001",
                                                            "policyDocument": policy_doc(1), "setAsDefault": True}),
+    # Detaches of policies the seed never attached: the state they leave is the seeded one.
+    "detach-group-policy-cloudshell.json": ("DetachGroupPolicy", {"groupName": "bench-group-00003",
+                                                                  "policyArn": CLOUDSHELL_FULL_ACCESS}),
+    "detach-role-policy-support.json": ("DetachRolePolicy", {"roleName": "bench-role-00003", "policyArn": SUPPORT_ACCESS}),
+    "untag-user.json": ("UntagUser", {"userName": "user-00007", "tagKeys": ["bench-absent"]}),
 }
 
 
