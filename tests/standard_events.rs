@@ -131,9 +131,11 @@ async fn cloudshell_and_support_role_are_moved_by_the_attachments_of_their_polic
             &[("resolved", "support-role")],
         ),
         // On a user it does not count; an attachment to a user does not move support-role.
+        // (carol is in no group: the narrow read of a user's attachment does not read its
+        // groups, which user-attached-policies' details list.)
         (
             "AttachUserPolicy",
-            json!({"userName": "alice", "policyArn": SUPPORT}),
+            json!({"userName": "carol", "policyArn": SUPPORT}),
             &[P, V, "iam:GetUser", "iam:ListAttachedUserPolicies"],
             &[("new", "user-attached-policies")],
         ),

@@ -195,7 +195,8 @@ async fn console_password(clients: &Clients, settings: &Settings, inventory: &mu
     match iam_assurance_aws::credentials::login_profile(&clients.iam, &row.user).await {
         Ok(Some(login)) => {
             row.password_enabled = if login.is_some() { ReportFlag::True } else { ReportFlag::False };
-            row.password_last_changed = login.flatten().map_or(ReportDate::Never, ReportDate::At);
+            row.password_last_changed =
+                login.flatten().map_or(ReportDate::Never, |t| ReportDate::At(chrono::SubsecRound::trunc_subsecs(t, 0)));
         }
         Ok(None) => {}
         Err(reason) => tracing::warn!(%reason, user = %row.user, "cannot read whether the user has a console password"),

@@ -2,7 +2,7 @@
 //! that is current, never up to 4 hours old like the account report.
 
 use aws_sdk_iam::types::StatusType;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use iam_assurance_rules::inventory::{CertSlot, CredentialReport, CredentialRow, CredentialSource, KeySlot, ReportDate, ReportFlag};
 
 use crate::convert::{datetime, opt_datetime};
@@ -32,8 +32,10 @@ fn empty_report(now: DateTime<Utc>) -> CredentialReport {
     CredentialReport { generated_at: Some(now), source: CredentialSource::Live, root: None, users: Vec::new(), duplicates: Vec::new() }
 }
 
+/// A date of the row, to the second as the credential report gives it (IAM's API may answer
+/// with fractions of a second): an event's finding says what a sweep's says.
 fn at(time: Option<DateTime<Utc>>) -> ReportDate {
-    time.map_or(ReportDate::Never, ReportDate::At)
+    time.map_or(ReportDate::Never, |t| ReportDate::At(t.trunc_subsecs(0)))
 }
 
 /// A read of one entity: `Ok(Some)` found, `Ok(None)` IAM says there is no such entity (deleted
@@ -155,7 +157,7 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, user_name: &str, parts: Cre
     let row = CredentialRow {
         user: user.user_name().to_owned(),
         arn: user.arn().to_owned(),
-        user_creation_time: datetime(user.create_date()),
+        user_creation_time: datetime(user.create_date()).map(|t| t.trunc_subsecs(0)),
         password_enabled: match login {
             _ if !parts.login_profile => ReportFlag::NotRead,
             Some(_) => ReportFlag::True,
