@@ -211,7 +211,7 @@ pub async fn collect(clients: &Clients, plan: &Collection, deadline: std::time::
             // The user as GetUser read it (tags included), as a partial view, when the account's
             // authorization details were not asked for.
             if let (Some(user), AuthScope::None) = (found.user, plan.authorization) {
-                inventory.authorization = Some(AuthorizationDetails { users: vec![user], complete: false, ..Default::default() });
+                inventory.authorization = Some(AuthorizationDetails { users: vec![*user], complete: false, ..Default::default() });
             }
         }
         Some(Credentials::Report(Ok(report))) => {

@@ -14,7 +14,7 @@ pub(crate) struct LiveCredentials {
     pub report: CredentialReport,
     pub arn: Option<String>,
     /// The user as GetUser describes it (name, ARN, boundary, tags), when it exists.
-    pub user: Option<iam_assurance_rules::inventory::User>,
+    pub user: Option<Box<iam_assurance_rules::inventory::User>>,
 }
 
 struct Key {
@@ -171,7 +171,7 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, user_name: &str, parts: Cre
     };
     let mut report = empty_report(now);
     report.users.push(row);
-    Ok(LiveCredentials { report, arn: Some(user.arn().to_owned()), user: Some(crate::attachments::user_from_sdk(&user)) })
+    Ok(LiveCredentials { report, arn: Some(user.arn().to_owned()), user: Some(Box::new(crate::attachments::user_from_sdk(&user))) })
 }
 
 /// Whether a user (known to exist) has a console password: GetLoginProfile. `Some(None)`: no
