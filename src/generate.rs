@@ -147,7 +147,7 @@ pub fn events_md() -> String {
 skipped). Each is one kind of change; the rules a kind can move declare it themselves, and an event evaluates exactly those \
 rules, less the ones its read proved unmoved (the run JSON lists them in `trigger.unmoved`): an attached policy that \
 neither grants nor denies every action cannot change who is an administrator, and a policy not on the unapproved list \
-cannot change its use; a rule about one AWS managed policy (`cloudshell-full-access`, `support-role`) is evaluated only by an attach or detach of that policy. \"Reads\" is what the event costs as deployed, with the finding-state table: an event that can \
+cannot change its use; a rule about one AWS managed policy (`cloudshell-full-access`, `support-role`) is evaluated only by an attach or detach of that policy. Left to the sweep: a console password created or deleted moves `access-keys-at-setup`, but its event reads the password and MFA, not the keys and their last use, which six calls would not hold besides; and an access key event on a user with two keys reads their last use, not the password, so that rule says it is out of the run's scope when a key could fail. \"Reads\" is what the event costs as deployed, with the finding-state table: an event that can \
 change who is an administrator goes through the administrator roster kept there, and reads the whole account \
 (GetAccountAuthorizationDetails pages) only before the first sweep, after a roster conflict, or when what it read cannot \
 be applied to the roster. Any CloudTrail event made by the root user, IAM or not, also reports `root-usage` at once (a \
