@@ -64,6 +64,8 @@ REGION = "us-east-1"
 PREFIX = "/iam-assurance"
 ADMINISTRATOR_ACCESS = "arn:aws:iam::aws:policy/AdministratorAccess"
 READ_ONLY_ACCESS = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+CLOUDSHELL_FULL_ACCESS = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess"
+SUPPORT_ACCESS = "arn:aws:iam::aws:policy/AWSSupportAccess"
 
 
 def policy_doc(i: int) -> str:
@@ -86,11 +88,15 @@ def policy_doc(i: int) -> str:
 # inline policy put on a user, a role and a group (the policy and its owner read now), a role's
 # permissions boundary put (the role read now), a customer managed policy created and a new
 # default version of one (the policy read now), and a user deleted (events/delete-user.json:
-# GetUser finds no such user, GetAccountSummary counts the users left).
+# GetUser finds no such user, GetAccountSummary counts the users left). The events of the rules
+# about one AWS managed policy and of tags: AWSCloudShellFullAccess detached from a group (the
+# policy and the group read now), AWSSupportAccess detached from a role (the policy and the roles
+# it is attached to read now) and a user's tags removed (the user read now with its tags).
 EVENTS = ["create-access-key.json", "attach-user-policy.json", "attach-user-policy-read-only.json",
           "attach-group-policy.json", "attach-role-policy.json", "add-user-to-group.json", "remove-user-from-group.json",
           "create-role.json", "put-user-policy.json", "put-role-policy.json", "put-group-policy.json",
-          "put-role-permissions-boundary.json", "create-policy.json", "create-policy-version.json", "delete-user.json"]
+          "put-role-permissions-boundary.json", "create-policy.json", "create-policy-version.json", "delete-user.json",
+          "detach-group-policy-cloudshell.json", "detach-role-policy-support.json", "untag-user.json"]
 DERIVED_EVENTS = {
     "attach-group-policy.json": ("AttachGroupPolicy", {"groupName": "bench-group-00001", "policyArn": ADMINISTRATOR_ACCESS}),
     "attach-role-policy.json": ("AttachRolePolicy", {"roleName": "bench-role-00003", "policyArn": ADMINISTRATOR_ACCESS}),
@@ -109,6 +115,11 @@ DERIVED_EVENTS = {
     "create-policy.json": ("CreatePolicy", {"policyName": "bench-policy-00002", "path": "/", "policyDocument": policy_doc(2)}),
     "create-policy-version.json": ("CreatePolicyVersion", {"policyArn": f"arn:aws:iam::{ACCOUNT}:policy/bench-policy-00001",
                                                            "policyDocument": policy_doc(1), "setAsDefault": True}),
+    # Detaches of policies the seed never attached: the state they leave is the seeded one.
+    "detach-group-policy-cloudshell.json": ("DetachGroupPolicy", {"groupName": "bench-group-00003",
+                                                                  "policyArn": CLOUDSHELL_FULL_ACCESS}),
+    "detach-role-policy-support.json": ("DetachRolePolicy", {"roleName": "bench-role-00003", "policyArn": SUPPORT_ACCESS}),
+    "untag-user.json": ("UntagUser", {"userName": "user-00007", "tagKeys": ["bench-absent"]}),
 }
 
 
@@ -285,6 +296,7 @@ class Emulator:
         if page_aad:
             patch_authorization_details_paging()
             patch_entities_for_policy()
+        patch_transactions()
         self.port = free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
@@ -401,6 +413,59 @@ def patch_authorization_details_paging() -> None:
 
     IamResponse.get_account_authorization_details = paged
     IamResponse._bench_paged = True
+
+
+def patch_transactions() -> None:
+    """moto's TransactWriteItems deep-copies every table it touches before writing, to roll back
+    on a failed condition: each transaction costs the size of the whole table, so a round writing
+    thousands of findings into an organization's table takes quadratic time (tens of minutes)
+    in the emulator, which DynamoDB does not. Same answers without the copy: every condition is
+    checked first, and nothing is written unless all hold (then no rollback is needed);
+    ConditionalCheckFailed and TransactionCanceledException as moto reports them. Transactions
+    with an Update are left to moto's own code."""
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (MultipleTransactionsException, TooManyTransactionsException,
+                                          TransactionCanceledException)
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        if len(transact_items) > 100:
+            raise TooManyTransactionsException()
+        if any(next(iter(item)) not in ("Put", "Delete", "ConditionCheck") for item in transact_items):
+            return original(self, transact_items)
+        seen, errors, plan = set(), [], []
+        for item in transact_items:
+            op_type, op = next(iter(item.items()))
+            table = self.get_table(op["TableName"])
+            if op_type == "Put":
+                attrs = op["Item"]
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+            ident = (op["TableName"], str(sorted((k, str(v)) for k, v in key.items())))
+            if ident in seen:
+                raise MultipleTransactionsException()
+            seen.add(ident)
+            holds = True
+            if op.get("ConditionExpression") is not None:
+                current = self.get_item(op["TableName"], key)
+                holds = get_filter_expression(op["ConditionExpression"], op.get("ExpressionAttributeNames"),
+                                              op.get("ExpressionAttributeValues")).expr(current)
+            errors.append((None, None, None) if holds else ("ConditionalCheckFailed", "The conditional request failed", None))
+            plan.append((op_type, op, key))
+        if any(code is not None for code, _, _ in errors):
+            raise TransactionCanceledException(errors)
+        for op_type, op, key in plan:
+            if op_type == "Put":
+                self.put_item(op["TableName"], op["Item"])
+            elif op_type == "Delete":
+                self.delete_item(op["TableName"], key)
+
+    DynamoDBBackend.transact_write_items = transact_write_items
 
 
 def patch_entities_for_policy() -> None:

@@ -121,6 +121,10 @@ pub const EVENTS: &[EventSpec] = &[
     event("DetachRolePolicy", K::RolePolicyAttachment, Names::Role, AttachedPolicy),
     event("PutRolePolicy", K::RoleInlinePolicy, Names::Role, InlinePolicy),
     event("DeleteRolePolicy", K::RoleInlinePolicy, Names::Role, InlinePolicy),
+    event("TagUser", K::Tags, Names::User, Nothing),
+    event("UntagUser", K::Tags, Names::User, Nothing),
+    event("TagRole", K::Tags, Names::Role, Nothing),
+    event("UntagRole", K::Tags, Names::Role, Nothing),
     event("PutRolePermissionsBoundary", K::Boundary, Names::Role, Nothing),
     event("DeleteRolePermissionsBoundary", K::Boundary, Names::Role, Nothing),
     event("CreatePolicy", K::PolicyCreated, Names::NewPolicy, Nothing),
@@ -223,14 +227,16 @@ impl Change {
         Ok(Change { kind: spec.kind, event_name: event_name.to_string(), entity, related, inline_policy, deletes: spec.deletes })
     }
 
-    /// The rules this change can move: those whose metadata names its kind.
+    /// The rules this change can move: those whose metadata names its kind, less, for an attach
+    /// or detach, those that watch another policy than its own (`Meta::moved_by_policy`).
     pub fn rules(&self) -> Vec<&'static dyn Rule> {
-        catalog::moved_by(self.kind).collect()
+        let policy = self.attached_policy();
+        catalog::moved_by(self.kind).filter(|r| policy.is_none_or(|arn| r.meta().moved_by_attachment_of(arn))).collect()
     }
 
     /// The ids of [`Change::rules`].
     pub fn rule_ids(&self) -> Vec<&'static str> {
-        catalog::moved_by(self.kind).map(|r| r.meta().id).collect()
+        self.rules().into_iter().map(|r| r.meta().id).collect()
     }
 
     /// What to read when neither the administrator roster nor a narrower read applies.
@@ -311,8 +317,10 @@ pub fn reads(kind: ChangeKind) -> Reads {
         ),
         K::UserRenamed => (ops!["iam:GetUser"], "The user under its new name (GetUser); the roster moves its entry."),
         K::AccessKey => (
-            ops!["iam:GetUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed"],
-            "The user's keys: GetUser, ListAccessKeys, GetAccessKeyLastUsed per key.",
+            ops!["iam:GetUser", "iam:ListAccessKeys", "iam:GetAccessKeyLastUsed", "iam:GetLoginProfile"],
+            "The user's keys: GetUser, ListAccessKeys, GetAccessKeyLastUsed per key; and, for `access-keys-at-setup`, whether \
+the user has a console password (GetLoginProfile) when it has one key made at setup and never used (with two keys the \
+password is not read and that rule is left to the sweep).",
         ),
         K::ConsoleAccess => (
             ops!["iam:GetUser", "iam:GetLoginProfile", "iam:ListMFADevices"],
@@ -332,13 +340,14 @@ pub fn reads(kind: ChangeKind) -> Reads {
         ),
         K::GroupPolicyAttachment => (
             ops![POLICY[0], POLICY[1], "iam:GetGroup", "iam:ListAttachedGroupPolicies", "iam:ListEntitiesForPolicy"],
-            "The policy's document; when it grants or denies everything or is unapproved, the group with its members \
-(GetGroup, ListAttachedGroupPolicies), and for an unapproved policy whom it is attached to.",
+            "The policy's document; when it grants or denies everything, is unapproved or is AWSCloudShellFullAccess, the \
+group with its members (GetGroup, ListAttachedGroupPolicies), and for an unapproved policy whom it is attached to.",
         ),
         K::RolePolicyAttachment => (
             ops![POLICY[0], POLICY[1], "iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListEntitiesForPolicy"],
-            "The policy's document; when it grants or denies everything or is unapproved, the role (GetRole, \
-ListAttachedRolePolicies), and for an unapproved policy whom it is attached to.",
+            "The policy's document; when it grants or denies everything, is unapproved or is AWSCloudShellFullAccess, the \
+role (GetRole, ListAttachedRolePolicies); for an unapproved policy whom it is attached to; for AWSSupportAccess the \
+roles it is attached to (ListEntitiesForPolicy, roles only).",
         ),
         K::UserInlinePolicy => (
             ops!["iam:GetUserPolicy", "iam:GetUser", "iam:ListUserPolicies", POLICY[0], POLICY[1]],
@@ -362,6 +371,7 @@ ListAttachedRolePolicies), and for an unapproved policy whom it is attached to."
             ops!["iam:GetRole", "iam:ListAttachedRolePolicies", "iam:ListRolePolicies", POLICY[0], POLICY[1]],
             "The role (GetRole, ListAttachedRolePolicies, ListRolePolicies).",
         ),
+        K::Tags => (ops!["iam:GetUser", "iam:GetRole"], "The user (GetUser) or role (GetRole) with its tags."),
         K::PolicyCreated => (ops![POLICY[0], POLICY[1]], "The policy's document (GetPolicy, GetPolicyVersion)."),
         K::PolicyVersion => (
             ops![POLICY[0], POLICY[1], "iam:ListEntitiesForPolicy", "iam:GetUser", "iam:GetRole", "iam:GetGroup"],

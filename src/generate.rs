@@ -100,6 +100,7 @@ Parameter Store holds a JSON object of the rule's parameters, plus `enabled`, `s
             WholeAccount::OrAdmins => Some("every principal, or the administrators the roster counts"),
             WholeAccount::OrPolicyEntities => Some("every entity, or every attachment of the policy in question"),
             WholeAccount::OrGroupMembers => Some("every group, or the groups in question with their members"),
+            WholeAccount::OrPolicyHolders => Some("every role, or the roles the policy in question is attached to"),
         };
         if let Some(whole) = whole {
             let _ = writeln!(out, "- **Needs:** {whole}.");
@@ -110,7 +111,8 @@ Parameter Store holds a JSON object of the rule's parameters, plus `enabled`, `s
         } else if events.is_empty() {
             "every sweep".to_string()
         } else {
-            format!("every sweep, and the events {}", events.join(", "))
+            let of = meta.moved_by_policy.map(|p| format!(" (attachments: of `{p}` only)")).unwrap_or_default();
+            format!("every sweep, and the events {}{of}", events.join(", "))
         };
         let _ = writeln!(out, "- **Evaluated on:** {evaluated}.");
         if !meta.enabled_by_default {
@@ -145,7 +147,7 @@ pub fn events_md() -> String {
 skipped). Each is one kind of change; the rules a kind can move declare it themselves, and an event evaluates exactly those \
 rules, less the ones its read proved unmoved (the run JSON lists them in `trigger.unmoved`): an attached policy that \
 neither grants nor denies every action cannot change who is an administrator, and a policy not on the unapproved list \
-cannot change its use. \"Reads\" is what the event costs as deployed, with the finding-state table: an event that can \
+cannot change its use; a rule about one AWS managed policy (`cloudshell-full-access`, `support-role`) is evaluated only by an attach or detach of that policy. Left to the sweep: a console password created or deleted moves `access-keys-at-setup`, but its event reads the password and MFA, not the keys and their last use, which six calls would not hold besides; and an access key event on a user with two keys reads their last use, not the password, so that rule says it is out of the run's scope when a key could fail. \"Reads\" is what the event costs as deployed, with the finding-state table: an event that can \
 change who is an administrator goes through the administrator roster kept there, and reads the whole account \
 (GetAccountAuthorizationDetails pages) only before the first sweep, after a roster conflict, or when what it read cannot \
 be applied to the roster. Any CloudTrail event made by the root user, IAM or not, also reports `root-usage` at once (a \
@@ -156,7 +158,12 @@ wrong account.\n"
     let _ = writeln!(out, "| event | change | reads | rules |");
     let _ = writeln!(out, "|---|---|---|---|");
     for spec in EVENTS {
-        let rules: Vec<String> = catalog::moved_by(spec.kind).map(|r| format!("`{}`", r.meta().id)).collect();
+        let rules: Vec<String> = catalog::moved_by(spec.kind)
+            .map(|r| match r.meta().moved_by_policy {
+                Some(policy) => format!("`{}` (of {policy} only)", r.meta().id),
+                None => format!("`{}`", r.meta().id),
+            })
+            .collect();
         let kind = serde_json::to_value(spec.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         let _ = writeln!(out, "| `{}` | {kind} | {} | {} |", spec.name, reads(spec.kind).text, rules.join(", "));
     }

@@ -49,7 +49,7 @@ pub(crate) fn change(m: &Value) -> &str {
     m["MessageAttributes"]["change"]["Value"].as_str().unwrap_or("")
 }
 
-fn attr<'a>(m: &'a Value, name: &str) -> &'a str {
+pub(crate) fn attr<'a>(m: &'a Value, name: &str) -> &'a str {
     m["MessageAttributes"][name]["Value"].as_str().unwrap_or("")
 }
 
@@ -69,7 +69,7 @@ fn event(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(event_path(name)).unwrap()).unwrap()
 }
 
-async fn sweep(env: &Env, clients: &Clients, now: DateTime<Utc>) -> Value {
+pub(crate) async fn sweep(env: &Env, clients: &Clients, now: DateTime<Utc>) -> Value {
     let out = live::sweep(clients, &env.live_config(), iam_assurance::output::Trigger::Schedule { event_id: None, time: None }, now)
         .await
         .expect("sweep");
@@ -525,7 +525,9 @@ async fn two_sweeps_racing_notify_each_finding_once() {
 
     // The conditional write itself: of two writers (two runs' stores) expecting the item
     // absent, one wins. (The same store writing it twice is one write whose retry found it
-    // applied: see the lost-reply test.)
+    // applied: see the lost-reply test.) One after the other: DynamoDB checks a condition and
+    // writes atomically, the emulator does not (two requests at the same instant can both pass
+    // the check), so sending them at once tests the emulator, not the store.
     let (store_a, store_b) = (StateStore::new(&a, TABLE), StateStore::new(&b, TABLE));
     let item = env.state_items().await.into_values().next().unwrap();
     let fresh = StateWrite {
@@ -534,11 +536,13 @@ async fn two_sweeps_racing_notify_each_finding_once() {
         put: Some(iam_assurance_aws::StateItem { fingerprint: "race".into(), ..item }),
     };
     let writes = [&fresh];
-    let (first, second) = tokio::join!(store_a.apply(&writes), store_b.apply(&writes));
+    let first = store_a.apply(&writes).await;
+    let second = store_b.apply(&writes).await;
     let outcomes: Vec<WriteOutcome> = first.into_iter().chain(second).collect();
     let won = outcomes.iter().filter(|o| matches!(o, WriteOutcome::Written)).count();
     let lost = outcomes.iter().filter(|o| matches!(o, WriteOutcome::Conflict)).count();
     assert_eq!((won, lost), (1, 1), "{outcomes:?}");
+    assert!(matches!(outcomes[1], WriteOutcome::Conflict), "the second writer finds the item there: {outcomes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -729,7 +733,7 @@ fn cli_keeps_state_in_the_table_from_the_environment() {
 }
 
 /// An IAM write event like the sample `attach-user-policy.json`, for another call.
-fn iam_event(name: &str, id: u32, params: Value) -> Value {
+pub(crate) fn iam_event(name: &str, id: u32, params: Value) -> Value {
     let mut e = event("attach-user-policy.json");
     e["detail"]["eventName"] = json!(name);
     e["detail"]["eventID"] = json!(format!("5e1f0000-0000-4000-8000-{id:012}"));
@@ -737,7 +741,7 @@ fn iam_event(name: &str, id: u32, params: Value) -> Value {
     e
 }
 
-async fn invoke(clients: &Clients, config: &Config, event: &Value, at: DateTime<Utc>) -> Value {
+pub(crate) async fn invoke(clients: &Clients, config: &Config, event: &Value, at: DateTime<Utc>) -> Value {
     serde_json::to_value(live::handle_event(clients, config, event, at).await.expect("event")).unwrap()
 }
 
@@ -746,7 +750,7 @@ async fn invoke(clients: &Clients, config: &Config, event: &Value, at: DateTime<
 /// exactly the event's findings (message and details) for every rule the event evaluated.
 /// (It may still refresh other findings silently: `admin-policy` says how many entities a
 /// policy is attached to, which attach events do not re-evaluate.)
-async fn agreeing_sweep(env: &Env, clients: &Clients, at: DateTime<Utc>, event_run: &Value) {
+pub(crate) async fn agreeing_sweep(env: &Env, clients: &Clients, at: DateTime<Utc>, event_run: &Value) {
     agreeing_sweep_with_roster(env, clients, at, event_run, "unchanged").await;
 }
 
@@ -785,7 +789,7 @@ async fn agreeing_sweep_with_roster(env: &Env, clients: &Clients, at: DateTime<U
 /// An event through the roster read exactly `reads` (each once) besides the SSM settings, the
 /// roster's GetItem and the state's BatchGetItem (writes and publishing aside), and every call
 /// it made is in permissions.rs.
-fn assert_roster_reads(run: &Value, reads: &[&str], context: &str) {
+pub(crate) fn assert_roster_reads(run: &Value, reads: &[&str], context: &str) {
     let calls = run["api_calls"].as_object().unwrap();
     let mut expected: BTreeMap<String, u64> = reads.iter().map(|c| (c.to_string(), 1)).collect();
     for call in ["ssm:GetParametersByPath", "dynamodb:GetItem", "dynamodb:BatchGetItem"] {
@@ -1457,6 +1461,8 @@ fn step(event: &'static str, params: Value, unmoved: &'static [&'static str]) ->
 
 const NONE: &[&str] = &[];
 const READ_ONLY: &str = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+const CLOUDSHELL: &str = "arn:aws:iam::aws:policy/AWSCloudShellFullAccess";
+const SUPPORT: &str = "arn:aws:iam::aws:policy/AWSSupportAccess";
 
 /// Sends each step's event after its change and checks what the run evaluated and read.
 struct Runner<'e> {
@@ -1485,7 +1491,12 @@ impl Runner<'_> {
             run["trigger"]["unmoved"].as_array().map(|u| u.iter().map(|v| v.as_str().unwrap()).collect()).unwrap_or_default();
         assert_eq!(unmoved, s.unmoved, "{}: unmoved {}", s.event, run["trigger"]);
         let proved = |u: &Unmoved| unmoved.contains(&serde_json::to_value(u).unwrap().as_str().unwrap());
+        // An attach or detach moves the rules about one AWS managed policy only when it is theirs.
+        let attached = s.params["policyArn"].as_str().filter(|_| spec.also == iam_assurance::change::Also::AttachedPolicy);
         let expected: Vec<&str> = catalog::moved_by(spec.kind)
+            .filter(|rule| {
+                attached.is_none_or(|arn| rule.meta().moved_by_policy.is_none_or(|p| arn.ends_with(&format!(":iam::aws:policy/{p}"))))
+            })
             .filter(|rule| !Unmoved::ALL.iter().any(|u| proved(u) && rule.meta().unmoved_by(*u)))
             .map(|rule| rule.meta().id)
             .collect();
@@ -1550,7 +1561,7 @@ impl Runner<'_> {
         let iam = self.iam.clone();
         let neutral: &'static [&'static str] = &["administrators", "unapproved_policy_use"];
         let approved: &'static [&'static str] = &["unapproved_policy_use"];
-        for (policy, unmoved) in [(READ_ONLY, neutral), (ADMIN, approved), (RDS, NONE)] {
+        for (policy, unmoved) in [(READ_ONLY, neutral), (ADMIN, approved), (RDS, NONE), (CLOUDSHELL, neutral), (SUPPORT, neutral)] {
             Box::pin(iam.attach_user_policy().user_name("carol").policy_arn(policy).send()).await.unwrap();
             self.send(step("AttachUserPolicy", json!({"userName": "carol", "policyArn": policy}), unmoved)).await;
             Box::pin(iam.detach_user_policy().user_name("carol").policy_arn(policy).send()).await.unwrap();
@@ -1613,6 +1624,15 @@ impl Runner<'_> {
         self.send(step("UpdateAssumeRolePolicy", json!({"roleName": "short-lived", "policyDocument": trust}), NONE)).await;
         Box::pin(iam.delete_role().role_name("short-lived").send()).await.unwrap();
         self.send(step("DeleteRole", json!({"roleName": "short-lived"}), NONE)).await;
+        let tag = aws_sdk_iam::types::Tag::builder().key("owner").value("platform").build().unwrap();
+        Box::pin(iam.tag_user().user_name("carol").tags(tag.clone()).send()).await.unwrap();
+        self.send(step("TagUser", json!({"userName": "carol", "tags": [{"key": "owner", "value": "platform"}]}), NONE)).await;
+        Box::pin(iam.untag_user().user_name("carol").tag_keys("owner").send()).await.unwrap();
+        self.send(step("UntagUser", json!({"userName": "carol", "tagKeys": ["owner"]}), NONE)).await;
+        Box::pin(iam.tag_role().role_name("builder").tags(tag).send()).await.unwrap();
+        self.send(step("TagRole", json!({"roleName": "builder", "tags": [{"key": "owner", "value": "platform"}]}), NONE)).await;
+        Box::pin(iam.untag_role().role_name("builder").tag_keys("owner").send()).await.unwrap();
+        self.send(step("UntagRole", json!({"roleName": "builder", "tagKeys": ["owner"]}), NONE)).await;
     }
 
     /// Managed policies: created, widened to everything while attached and back, deleted; then
@@ -1662,6 +1682,7 @@ async fn every_handled_event() {
     let env = Env::start().await;
     seed(&env).await;
     env.put_setting("unapproved-policy-in-use", json!({"unapproved": ["AmazonRDSFullAccess"]})).await;
+    env.put_setting("required-tags", json!({"enabled": true, "keys": ["owner"]})).await;
     let iam = env.iam();
     let trust = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":format!("arn:aws:iam::{ACCOUNT}:root")},"Action":"sts:AssumeRole"}]}).to_string();
     let allow_all = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}).to_string();

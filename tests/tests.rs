@@ -8,6 +8,8 @@
 //! - `emulator`: the live path end to end against moto on 127.0.0.1 through the real SDK clients.
 //! - `alert_plan`: the finding-state diff (new / resolved / reminder), pure, on plain data.
 //! - `alerts`: alerting with finding state against moto (DynamoDB, SNS → SQS).
+//! - `standard_events`: the CIS and FSBP rules that IAM changes move (CloudShell, support role,
+//!   required tags, keys at setup), event by event against moto.
 //! - `messages`: SNS message rendering (subjects, sizes, digests in parts, email and Chatbot text).
 //! - `faults`: faults injected between the function and the emulator (`proxy`: dropped replies,
 //!   errors, late answers): retried, or failing loudly, never losing or silently doubling an alert.
@@ -36,4 +38,5 @@ mod messages;
 mod organization;
 mod proxy;
 mod securityhub;
+mod standard_events;
 mod telemetry;

@@ -10,12 +10,14 @@ use iam_assurance_aws::collect::{collect, AuthScope, Collection};
 use iam_assurance_aws::state::StateStore;
 use iam_assurance_aws::Clients;
 use iam_assurance_rules::change::{ChangeKind, Unmoved};
-use iam_assurance_rules::inventory::{AuthorizationDetails, Inventory, User};
+use iam_assurance_rules::inventory::{AuthorizationDetails, Inventory, PolicyEntities, ReportDate, ReportFlag, User};
 use iam_assurance_rules::policy::PolicyDocument;
 use iam_assurance_rules::principals::{is_known_admin_policy, is_known_deny_policy};
 use iam_assurance_rules::roster::Roster;
+use iam_assurance_rules::rule::WholeAccount;
 use iam_assurance_rules::rules::account::{UnapprovedPolicyParams, UNAPPROVED_POLICY_IN_USE};
-use iam_assurance_rules::Settings;
+use iam_assurance_rules::rules::standards::ACCESS_KEYS_AT_SETUP;
+use iam_assurance_rules::{Rule, Settings};
 
 use super::roster_store::{self, StoredRoster};
 use super::through_roster::{self, RosterRead, Verdict};
@@ -44,8 +46,9 @@ pub struct TargetedRead {
 enum AttachmentRead {
     /// The policy neither grants nor denies every action on every resource and is not on the
     /// unapproved list: who is an administrator and the use of unapproved policies cannot
-    /// change; only the attachment itself is read.
-    Narrow { user: Option<User>, reason: String },
+    /// change; only the attachment itself is read (the user, or the group or role when a rule
+    /// watches the policy), and for a rule that watches it on roles, the roles it is attached to.
+    Narrow { entities: AuthorizationDetails, holders: Option<PolicyEntities>, reason: String },
     /// It can change them: through the administrator roster, when one is kept.
     Roster(Verdict),
     /// The whole account (the policy could not be read).
@@ -63,14 +66,22 @@ pub async fn read(clients: &Clients, settings: &Settings, store: Option<&StateSt
         inline_documents_read: true,
         roster_write: None,
     };
+    if change.kind == ChangeKind::Tags {
+        if let Some(tagged) = tagged(clients, change).await {
+            read.inventory.authorization = Some(tagged.authorization);
+            read.gone = tagged.gone;
+            read.narrowed = Some(tagged.reason);
+            return read;
+        }
+    }
     let attachment = match change.attached_policy() {
         Some(arn) => Box::pin(attachment(clients, settings, change, arn)).await,
         None => AttachmentRead::Whole,
     };
     let verdict = match attachment {
-        AttachmentRead::Narrow { user, reason } => {
-            read.inventory.authorization =
-                Some(AuthorizationDetails { users: user.into_iter().collect(), complete: false, ..Default::default() });
+        AttachmentRead::Narrow { entities, holders, reason } => {
+            read.inventory.authorization = Some(entities);
+            read.inventory.policy_entities = holders.map(|h| vec![h]);
             read.unmoved = vec![Unmoved::Administrators, Unmoved::UnapprovedPolicyUse];
             read.narrowed = Some(reason);
             return read;
@@ -123,7 +134,73 @@ pub async fn read(clients: &Clients, settings: &Settings, store: Option<&StateSt
     if matches!(need, Need::UserCredentials(_)) {
         add_partial_user(&mut read.inventory, change);
     }
+    if change.kind == ChangeKind::AccessKey {
+        Box::pin(console_password(clients, settings, &mut read.inventory)).await;
+    }
     read
+}
+
+/// What a tag event read: the one user or role with its tags.
+struct Tagged {
+    authorization: AuthorizationDetails,
+    gone: bool,
+    reason: String,
+}
+
+/// A user's or role's tags added or removed: read the user (GetUser) or role (GetRole), which
+/// carry their tags; the rules that read tags judge that one entity. `None` (logged): the read
+/// failed, and the whole account is read instead.
+async fn tagged(clients: &Clients, change: &Change) -> Option<Tagged> {
+    let mut authorization = AuthorizationDetails::default();
+    let (found, what) = match &change.entity {
+        Entity::User(name) => match attachments::user(clients, name).await {
+            Ok(user) => (user.map(|u| authorization.users.push(u)).is_some(), format!("user {name}")),
+            Err(reason) => {
+                tracing::warn!(%reason, user = %name, "cannot read the tagged user; reading the whole account instead");
+                return None;
+            }
+        },
+        Entity::Role(name) => match attachments::role(clients, name).await {
+            Ok(role) => (role.map(|r| authorization.roles.push(r)).is_some(), format!("role {name}")),
+            Err(reason) => {
+                tracing::warn!(%reason, role = %name, "cannot read the tagged role; reading the whole account instead");
+                return None;
+            }
+        },
+        _ => return None,
+    };
+    let reason = if found {
+        format!("{} changes the tags of {what}, read now with its tags; nothing else was read", change.event_name)
+    } else {
+        format!("{} changed the tags of {what}, which no longer exists", change.event_name)
+    };
+    Some(Tagged { authorization, gone: !found, reason })
+}
+
+/// An access key event reads the user's keys and their last use, not its console password,
+/// which `access-keys-at-setup` needs only for a key it could fail: active, never used. Read it
+/// then (GetLoginProfile), when the user has one key: with two, the event already makes its
+/// four IAM calls (GetUser, ListAccessKeys, GetAccessKeyLastUsed twice) and the password stays
+/// unread, so that rule says it is out of the run's scope and the sweep evaluates it.
+async fn console_password(clients: &Clients, settings: &Settings, inventory: &mut Inventory) {
+    if !settings.enabled(&ACCESS_KEYS_AT_SETUP.meta) {
+        return;
+    }
+    let Some(row) = inventory.credential_report.as_mut().and_then(|r| r.users.first_mut()) else { return };
+    let keys = row.access_keys.iter().filter(|k| k.active || k.last_rotated != ReportDate::Never).count();
+    let could_fail = row.access_keys.iter().any(|k| k.active && k.last_used == ReportDate::Never);
+    if row.password_enabled != ReportFlag::NotRead || !could_fail || keys > 1 {
+        return;
+    }
+    match iam_assurance_aws::credentials::login_profile(&clients.iam, &row.user).await {
+        Ok(Some(login)) => {
+            row.password_enabled = if login.is_some() { ReportFlag::True } else { ReportFlag::False };
+            row.password_last_changed =
+                login.flatten().map_or(ReportDate::Never, |t| ReportDate::At(chrono::SubsecRound::trunc_subsecs(t, 0)));
+        }
+        Ok(None) => {}
+        Err(reason) => tracing::warn!(%reason, user = %row.user, "cannot read whether the user has a console password"),
+    }
 }
 
 impl TargetedRead {
@@ -165,6 +242,7 @@ async fn through_roster(
         K::UserDeleted => through_roster::deleted_user(clients, stored, change).await,
         K::UserRenamed => through_roster::renamed_user(clients, stored, change).await,
         K::UserCreated
+        | K::Tags
         | K::AccessKey
         | K::ConsoleAccess
         | K::SigningCertificate
@@ -210,20 +288,48 @@ async fn attachment(clients: &Clients, settings: &Settings, change: &Change, arn
     if grants || denies || unapproved {
         return AttachmentRead::Roster(Verdict { grants, denies, unapproved });
     }
-    let reason = format!(
+    let mut reason = format!(
         "{arn} neither grants nor denies every action on every resource and is not on the unapproved list: \
 administrator counts and unapproved policy use cannot change, so only the attachment itself was evaluated"
     );
-    match &change.entity {
-        Entity::User(name) => match attachments::user_with_attached_policies(clients, name).await {
-            Ok(user) => AttachmentRead::Narrow { user, reason },
-            Err(reason) => {
-                tracing::warn!(%reason, user = %name, "cannot read the user's attached policies; reading the whole account instead");
-                AttachmentRead::Whole
-            }
-        },
-        _ => AttachmentRead::Narrow { user: None, reason },
+    // The rules that watch this very policy and run: the entity's attached policies (a user's
+    // are read in any case), and for a rule that counts the roles holding it, those roles.
+    let watching: Vec<&'static dyn Rule> =
+        change.rules().into_iter().filter(|r| r.meta().moved_by_policy.is_some() && settings.enabled(r.meta())).collect();
+    let on_entities = watching.iter().any(|r| r.meta().needs_complete_account != WholeAccount::OrPolicyHolders);
+    let on_roles = watching.iter().any(|r| r.meta().needs_complete_account == WholeAccount::OrPolicyHolders);
+    let mut entities = AuthorizationDetails::default();
+    let read = match &change.entity {
+        Entity::User(name) => attachments::user_with_attached_policies(clients, name).await.map(|u| entities.users.extend(u)),
+        Entity::Group(name) if on_entities => {
+            attachments::group_with_members(clients, name).await.map(|g| entities.groups.extend(g.map(|(group, _)| group)))
+        }
+        Entity::Role(name) if on_entities => {
+            attachments::role_with_attached_policies(clients, name).await.map(|r| entities.roles.extend(r))
+        }
+        _ => Ok(()),
+    };
+    if let Err(reason) = read {
+        tracing::warn!(%reason, entity = ?change.entity, "cannot read the entity's attached policies; reading the whole account instead");
+        return AttachmentRead::Whole;
     }
+    let holders = if on_roles {
+        match attachments::policy_roles(clients, arn).await {
+            Ok(Some(holders)) => {
+                reason += &format!(", with the roles {arn} is attached to (ListEntitiesForPolicy)");
+                Some(holders)
+            }
+            // Deleted since (an AWS managed policy is not): nothing to count the roles from.
+            Ok(None) => None,
+            Err(reason) => {
+                tracing::warn!(%reason, policy = %arn, "cannot read the roles the policy is attached to; reading the whole account instead");
+                return AttachmentRead::Whole;
+            }
+        }
+    } else {
+        None
+    };
+    AttachmentRead::Narrow { entities: AuthorizationDetails { complete: false, ..entities }, holders, reason }
 }
 
 /// Whether `unapproved-policy-in-use` runs and lists the policy (by name or ARN, as the rule

@@ -3,7 +3,7 @@
 //! administrator?), the user's, role's or group's attached policies (and a group's members),
 //! every entity the policy is attached to, and a group's inline policy names.
 
-use aws_sdk_iam::types::PolicyUsageType;
+use aws_sdk_iam::types::{EntityType, PolicyUsageType};
 use iam_assurance_rules::inventory::{name_from_arn, AttachedPolicy, Group, ManagedPolicy, PolicyEntities, Role, User};
 use iam_assurance_rules::policy::PolicyDocument;
 
@@ -88,7 +88,12 @@ pub async fn user(clients: &Clients, name: &str) -> Lookup<User> {
         Ok(out) => out.user().cloned().ok_or_else(|| format!("GetUser returned no User for {name}"))?,
         Err(err) => return gone_or(AwsFailure::from_sdk(&err), "GetUser"),
     };
-    Ok(Some(User {
+    Ok(Some(user_from_sdk(&user)))
+}
+
+/// What GetUser says of a user: its name, ARN, boundary and tags (no policies, no groups).
+pub(crate) fn user_from_sdk(user: &aws_sdk_iam::types::User) -> User {
+    User {
         name: user.user_name().to_owned(),
         arn: user.arn().to_owned(),
         id: user.user_id().to_owned(),
@@ -99,7 +104,7 @@ pub async fn user(clients: &Clients, name: &str) -> Lookup<User> {
         inline_policies: Vec::new(),
         permissions_boundary: user.permissions_boundary().and_then(|b| b.permissions_boundary_arn()).map(str::to_owned),
         tags: Some(crate::convert::tags(user.tags())),
-    }))
+    }
 }
 
 /// One user with its directly attached managed policies and its permissions boundary, nothing
@@ -197,10 +202,27 @@ pub async fn group_with_members(clients: &Clients, name: &str) -> Lookup<(Group,
 /// ListEntitiesForPolicy, every page. Roles are named; whether each is service-linked is not in
 /// the answer and is left `false` for the caller to fill in. `Ok(None)`: no such policy.
 pub async fn policy_entities(clients: &Clients, arn: &str) -> Lookup<PolicyEntities> {
+    entities_for_policy(clients, arn, None).await
+}
+
+/// The roles a managed policy is attached to as a permissions policy (users and groups are not
+/// asked for, and left empty): ListEntitiesForPolicy with `EntityFilter=Role`, every page. As
+/// [`policy_entities`], whether each role is service-linked is left `false`. `Ok(None)`: no
+/// such policy.
+pub async fn policy_roles(clients: &Clients, arn: &str) -> Lookup<PolicyEntities> {
+    entities_for_policy(clients, arn, Some(EntityType::Role)).await
+}
+
+async fn entities_for_policy(clients: &Clients, arn: &str, only: Option<EntityType>) -> Lookup<PolicyEntities> {
     let mut entities = PolicyEntities { arn: arn.to_owned(), name: name_from_arn(arn).to_owned(), ..PolicyEntities::default() };
     let mut marker: Option<String> = None;
     loop {
-        let request = clients.iam.list_entities_for_policy().policy_arn(arn).policy_usage_filter(PolicyUsageType::PermissionsPolicy);
+        let request = clients
+            .iam
+            .list_entities_for_policy()
+            .policy_arn(arn)
+            .policy_usage_filter(PolicyUsageType::PermissionsPolicy)
+            .set_entity_filter(only.clone());
         let out = match request.max_items(1000).set_marker(marker.take()).send().await {
             Ok(out) => out,
             Err(err) => return gone_or(AwsFailure::from_sdk(&err), "ListEntitiesForPolicy"),

@@ -208,6 +208,11 @@ pub async fn collect(clients: &Clients, plan: &Collection, deadline: std::time::
                 hint.note(arn);
             }
             inventory.credential_report = Some(found.report);
+            // The user as GetUser read it (tags included), as a partial view, when the account's
+            // authorization details were not asked for.
+            if let (Some(user), AuthScope::None) = (found.user, plan.authorization) {
+                inventory.authorization = Some(AuthorizationDetails { users: vec![*user], complete: false, ..Default::default() });
+            }
         }
         Some(Credentials::Report(Ok(report))) => {
             note_report(&mut hint, &report);

@@ -2,7 +2,7 @@
 //! that is current, never up to 4 hours old like the account report.
 
 use aws_sdk_iam::types::StatusType;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use iam_assurance_rules::inventory::{CertSlot, CredentialReport, CredentialRow, CredentialSource, KeySlot, ReportDate, ReportFlag};
 
 use crate::convert::{datetime, opt_datetime};
@@ -13,6 +13,8 @@ use crate::error::AwsFailure;
 pub(crate) struct LiveCredentials {
     pub report: CredentialReport,
     pub arn: Option<String>,
+    /// The user as GetUser describes it (name, ARN, boundary, tags), when it exists.
+    pub user: Option<Box<iam_assurance_rules::inventory::User>>,
 }
 
 struct Key {
@@ -30,8 +32,10 @@ fn empty_report(now: DateTime<Utc>) -> CredentialReport {
     CredentialReport { generated_at: Some(now), source: CredentialSource::Live, root: None, users: Vec::new(), duplicates: Vec::new() }
 }
 
+/// A date of the row, to the second as the credential report gives it (IAM's API may answer
+/// with fractions of a second): an event's finding says what a sweep's says.
 fn at(time: Option<DateTime<Utc>>) -> ReportDate {
-    time.map_or(ReportDate::Never, ReportDate::At)
+    time.map_or(ReportDate::Never, |t| ReportDate::At(t.trunc_subsecs(0)))
 }
 
 /// A read of one entity: `Ok(Some)` found, `Ok(None)` IAM says there is no such entity (deleted
@@ -98,7 +102,7 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, user_name: &str, parts: Cre
         Err(err) => {
             let failure = AwsFailure::from_sdk(&err);
             if failure.is("NoSuchEntity") {
-                return Ok(LiveCredentials { report: empty_report(now), arn: None });
+                return Ok(LiveCredentials { report: empty_report(now), arn: None, user: None });
             }
             return Err(failure.reason("GetUser"));
         }
@@ -112,7 +116,7 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, user_name: &str, parts: Cre
     );
     let (Some(login), Some(mut keys), Some(mfa_active), Some(mut certs)) = (login?, keys?, mfa?, certs?) else {
         // Deleted while we were reading it.
-        return Ok(LiveCredentials { report: empty_report(now), arn: Some(user.arn().to_owned()) });
+        return Ok(LiveCredentials { report: empty_report(now), arn: Some(user.arn().to_owned()), user: None });
     };
 
     keys.sort_by_key(|k| k.created);
@@ -153,8 +157,12 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, user_name: &str, parts: Cre
     let row = CredentialRow {
         user: user.user_name().to_owned(),
         arn: user.arn().to_owned(),
-        user_creation_time: datetime(user.create_date()),
-        password_enabled: if login.is_some() { ReportFlag::True } else { ReportFlag::False },
+        user_creation_time: datetime(user.create_date()).map(|t| t.trunc_subsecs(0)),
+        password_enabled: match login {
+            _ if !parts.login_profile => ReportFlag::NotRead,
+            Some(_) => ReportFlag::True,
+            None => ReportFlag::False,
+        },
         password_last_used: at(opt_datetime(user.password_last_used())),
         password_last_changed: at(login.flatten()),
         mfa_active,
@@ -163,11 +171,13 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, user_name: &str, parts: Cre
     };
     let mut report = empty_report(now);
     report.users.push(row);
-    Ok(LiveCredentials { report, arn: Some(user.arn().to_owned()) })
+    Ok(LiveCredentials { report, arn: Some(user.arn().to_owned()), user: Some(Box::new(crate::attachments::user_from_sdk(&user))) })
 }
 
-/// `Some(None)`: no console password; `Some(Some(t))`: a password set at `t` (when known).
-async fn login_profile(iam: &aws_sdk_iam::Client, user_name: &str) -> Lookup<Option<Option<DateTime<Utc>>>> {
+/// Whether a user (known to exist) has a console password: GetLoginProfile. `Some(None)`: no
+/// console password; `Some(Some(t))`: a password set at `t` (when known). `Err` names the
+/// operation and the AWS error.
+pub async fn login_profile(iam: &aws_sdk_iam::Client, user_name: &str) -> Lookup<Option<Option<DateTime<Utc>>>> {
     match iam.get_login_profile().user_name(user_name).send().await {
         Ok(out) => Ok(Some(Some(out.login_profile().and_then(|p| datetime(p.create_date()))))),
         // NoSuchEntity here means "no password" (the user itself was found by GetUser).

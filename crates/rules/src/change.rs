@@ -49,6 +49,8 @@ pub enum ChangeKind {
     /// A role was created or deleted, or its trust policy changed (IAM deletes a role only once
     /// it holds no policy).
     Role,
+    /// Tags were added to or removed from a user or role.
+    Tags,
     /// A customer managed policy was created (attached to nothing yet).
     PolicyCreated,
     /// A managed policy's default version changed (a new default version, another version set
@@ -65,7 +67,7 @@ pub enum ChangeKind {
 
 impl ChangeKind {
     /// Every kind, in the order the documentation lists them.
-    pub const ALL: [ChangeKind; 21] = [
+    pub const ALL: [ChangeKind; 22] = [
         ChangeKind::UserCreated,
         ChangeKind::UserRenamed,
         ChangeKind::AccessKey,
@@ -82,6 +84,7 @@ impl ChangeKind {
         ChangeKind::GroupMembership,
         ChangeKind::Group,
         ChangeKind::Role,
+        ChangeKind::Tags,
         ChangeKind::PolicyCreated,
         ChangeKind::PolicyVersion,
         ChangeKind::PasswordPolicy,

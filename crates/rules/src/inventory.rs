@@ -341,6 +341,9 @@ pub enum ReportFlag {
     True,
     False,
     NotSupported,
+    /// Not read: a live row of the event path that did not read this part (a user's console
+    /// password is read only by the events that need it). Never in a credential report.
+    NotRead,
 }
 
 impl ReportFlag {

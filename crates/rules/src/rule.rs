@@ -58,6 +58,12 @@ pub struct Meta {
     /// The kinds of IAM change that can move its verdict: an event of one of these kinds
     /// evaluates it (empty: only sweeps do).
     pub moved_by: &'static [ChangeKind],
+    /// For the attachment kinds in `moved_by` (a managed policy attached to or detached from a
+    /// user, group or role): the AWS managed policy, by name, whose attach or detach alone can
+    /// move the rule, in any partition; an event attaching or detaching any other policy does not
+    /// evaluate it ([`Meta::moved_by_attachment_of`]). `None`: any attachment can move it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moved_by_policy: Option<&'static str>,
     pub enabled_by_default: bool,
     pub params: &'static [ParamDoc],
 }
@@ -81,6 +87,11 @@ pub enum WholeAccount {
     /// Every group, or the groups in question read with their members
     /// ([`Inventory::group_members`](crate::Inventory::group_members)).
     OrGroupMembers,
+    /// Every role, or every entity the one AWS managed policy the rule watches
+    /// ([`Meta::moved_by_policy`]) is attached to, read for that policy alone
+    /// ([`Inventory::policy_entities`](crate::Inventory::policy_entities)); the rule says
+    /// `not_evaluated` when that policy's entry is not among them.
+    OrPolicyHolders,
 }
 
 impl WholeAccount {
@@ -93,6 +104,7 @@ impl WholeAccount {
             WholeAccount::OrAdmins => complete || inventory.admins.is_some(),
             WholeAccount::OrPolicyEntities => complete || inventory.policy_entities.is_some(),
             WholeAccount::OrGroupMembers => complete || inventory.group_members.is_some(),
+            WholeAccount::OrPolicyHolders => complete || inventory.policy_entities.is_some(),
         }
     }
 }
@@ -410,4 +422,18 @@ impl Meta {
                 Unmoved::Users => WholeAccount::Required,
             }
     }
+
+    /// Whether an attach or detach of the managed policy `policy_arn` can move the rule (see
+    /// [`Meta::moved_by_policy`]); rules that watch no one policy: always.
+    pub fn moved_by_attachment_of(&self, policy_arn: &str) -> bool {
+        self.moved_by_policy.is_none_or(|name| is_aws_managed(policy_arn, name))
+    }
+}
+
+/// Whether `arn` is the AWS managed policy `name` (`arn:<partition>:iam::aws:policy/<name>`), in
+/// any partition.
+pub fn is_aws_managed(arn: &str, name: &str) -> bool {
+    let Some(rest) = arn.strip_prefix("arn:") else { return false };
+    let Some((partition, rest)) = rest.split_once(':') else { return false };
+    !partition.is_empty() && !partition.contains('/') && rest.strip_prefix("iam::aws:policy/") == Some(name)
 }

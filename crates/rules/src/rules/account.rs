@@ -108,6 +108,7 @@ pub static INDIVIDUAL_USERS: RuleDef<NoParams> = RuleDef {
         needs_complete_account: WholeAccount::Required,
         keys: Keys::ONE,
         moved_by: &[ChangeKind::UserDeleted],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[],
     },
@@ -189,6 +190,7 @@ pub static APPROVED_USERS: RuleDef<ApprovedUsersParams> = RuleDef {
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
         moved_by: &[ChangeKind::UserCreated, ChangeKind::UserRenamed],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "approved",
@@ -270,6 +272,7 @@ pub static UNAPPROVED_POLICY_IN_USE: RuleDef<UnapprovedPolicyParams> = RuleDef {
         needs_complete_account: WholeAccount::OrPolicyEntities,
         keys: Keys::ONE,
         moved_by: &[ChangeKind::UserPolicyAttachment, ChangeKind::GroupPolicyAttachment, ChangeKind::RolePolicyAttachment],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "unapproved",
@@ -508,6 +511,7 @@ pub static MIN_ADMINS: RuleDef<MinAdminsParams> = RuleDef {
         needs_complete_account: WholeAccount::OrAdmins,
         keys: Keys::ONE,
         moved_by: ADMIN_CHANGES,
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "min",
@@ -570,6 +574,7 @@ pub static MAX_ADMINS: RuleDef<MaxAdminsParams> = RuleDef {
         needs_complete_account: WholeAccount::OrAdmins,
         keys: Keys::ONE,
         moved_by: ADMIN_CHANGES,
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[ParamDoc { name: "max", description: "The most principals with administrator access the account may have." }],
     },
@@ -801,6 +806,7 @@ pub static PASSWORD_POLICY: RuleDef<PasswordPolicyParams> = RuleDef {
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
         moved_by: &[ChangeKind::PasswordPolicy],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[
             ParamDoc { name: "min_length", description: "Minimum password length the policy must require (0 turns this requirement off; at most 128)." },

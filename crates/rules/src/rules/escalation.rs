@@ -403,6 +403,7 @@ pub static PRIVILEGE_ESCALATION: RuleDef<NoParams> = RuleDef {
         needs_complete_account: WholeAccount::Required,
         keys: Keys::ONE,
         moved_by: &[],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[],
     },

@@ -73,6 +73,7 @@ pub static INACTIVE_ROLE: RuleDef<InactiveRoleParams> = RuleDef {
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
         moved_by: &[ChangeKind::Role],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "max_unused_days",
@@ -150,6 +151,7 @@ pub static ROLE_INLINE_POLICIES: RuleDef<NoParams> = RuleDef {
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
         moved_by: &[ChangeKind::RoleInlinePolicy, ChangeKind::Role],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[],
     },
@@ -219,6 +221,7 @@ pub static EMPTY_GROUP: RuleDef<NoParams> = RuleDef {
         needs_complete_account: WholeAccount::OrGroupMembers,
         keys: Keys::ONE,
         moved_by: &[ChangeKind::GroupMembership, ChangeKind::Group],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[],
     },
@@ -329,6 +332,7 @@ pub static ADMIN_POLICY: RuleDef<NoParams> = RuleDef {
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys { fixed: &[""], named: Some("inline:") },
         moved_by: &[ChangeKind::UserInlinePolicy, ChangeKind::GroupInlinePolicy, ChangeKind::RoleInlinePolicy, ChangeKind::PolicyCreated, ChangeKind::PolicyVersion],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[],
     },
@@ -454,6 +458,7 @@ pub static SERVER_CERTIFICATE_ROTATION: RuleDef<ServerCertificateParams> = RuleD
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
         moved_by: &[ChangeKind::ServerCertificate],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[
             ParamDoc {
@@ -560,6 +565,7 @@ pub static ROLE_SERVICE_INACTIVITY: RuleDef<service_activity::ServiceInactivityP
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
         moved_by: &[],
+        moved_by_policy: None,
         enabled_by_default: false,
         params: service_activity::PARAMS,
     },

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::inventory::{AttachedPolicy, DataSource, InlinePolicy, ReportDate, Tags};
+use crate::inventory::{AttachedPolicy, DataSource, InlinePolicy, ReportDate, ReportFlag, Tags};
 use crate::policy::{Effect, PolicyDocument};
 use crate::rule::*;
 
@@ -31,8 +31,10 @@ fn aws_managed(ctx: &Ctx<'_>, name: &str) -> String {
     format!("arn:{}:iam::aws:policy/{name}", ctx.inventory.partition_or_default())
 }
 
-fn holds(attached: &[AttachedPolicy], arn: &str) -> bool {
-    attached.iter().any(|p| p.arn == arn)
+/// Whether these attached policies hold the AWS managed policy `name`, in any partition (the
+/// event path's inventory knows the partition only from what it read).
+fn holds(attached: &[AttachedPolicy], name: &str) -> bool {
+    attached.iter().any(|p| is_aws_managed(&p.arn, name))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -53,18 +55,33 @@ pub static SUPPORT_ROLE: RuleDef<NoParams> = RuleDef {
         controls: &[Control::cis3("1.17"), Control::cis4("1.17"), Control::cis5("1.16")],
         data: &[DataSource::AuthorizationDetails],
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
-        // "No role has it" needs every role.
-        needs_complete_account: WholeAccount::Required,
+        // "No role has it" needs every role, or every role the policy is attached to (an event
+        // reads them with ListEntitiesForPolicy).
+        needs_complete_account: WholeAccount::OrPolicyHolders,
         keys: Keys::ONE,
-        moved_by: &[],
+        // Only roles count: IAM deletes a role only once it holds no policy, so a DeleteRole
+        // comes after the DetachRolePolicy that moved the rule.
+        moved_by: &[ChangeKind::RolePolicyAttachment],
+        moved_by_policy: Some(AWS_SUPPORT_ACCESS),
         enabled_by_default: true,
         params: &[],
     },
     check: |ctx, _| {
         let aad = ctx.aad()?;
         let arn = aws_managed(ctx, AWS_SUPPORT_ACCESS);
-        let holders: Vec<&str> = aad.roles.iter().filter(|r| holds(&r.attached_policies, &arn)).map(|r| r.name.as_str()).collect();
-        if !holders.is_empty() {
+        let held = if aad.complete {
+            aad.roles.iter().any(|r| holds(&r.attached_policies, AWS_SUPPORT_ACCESS))
+        } else {
+            // A targeted run: every role the policy is attached to, read for it alone.
+            let entities = ctx.inventory.policy_entities.iter().flatten().find(|e| is_aws_managed(&e.arn, AWS_SUPPORT_ACCESS));
+            let Some(entities) = entities else {
+                return Err(NotEvaluated::out_of_scope(format!(
+                    "needs every role of the account, or the roles {AWS_SUPPORT_ACCESS} is attached to; this run read neither"
+                )));
+            };
+            !entities.roles.is_empty()
+        };
+        if held {
             return Ok(vec![]);
         }
         let account = ctx.account_id();
@@ -85,7 +102,7 @@ aws iam attach-role-policy --role-name aws-support --policy-arn {}",
                 sh(&arn)
             ),
         )
-        .details(json!({"policy_arn": arn, "roles": aad.roles.len()}))])
+        .details(json!({"policy_arn": arn}))])
     },
 };
 
@@ -183,6 +200,7 @@ pub static POLICY_SERVICE_WILDCARD: RuleDef<ServiceWildcardParams> = RuleDef {
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys { fixed: &[""], named: Some("inline:") },
         moved_by: &[ChangeKind::UserInlinePolicy, ChangeKind::GroupInlinePolicy, ChangeKind::RoleInlinePolicy, ChangeKind::PolicyCreated, ChangeKind::PolicyVersion],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "allowed_services",
@@ -248,7 +266,8 @@ pub static CLOUDSHELL_FULL_ACCESS: RuleDef<NoParams> = RuleDef {
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
-        moved_by: &[],
+        moved_by: &[ChangeKind::UserPolicyAttachment, ChangeKind::GroupPolicyAttachment, ChangeKind::RolePolicyAttachment],
+        moved_by_policy: Some(AWS_CLOUDSHELL_FULL_ACCESS),
         enabled_by_default: true,
         params: &[],
     },
@@ -269,13 +288,13 @@ pub static CLOUDSHELL_FULL_ACCESS: RuleDef<NoParams> = RuleDef {
                 .details(json!({"policy_arn": arn, "entity": kind})),
             )
         };
-        for user in aad.users.iter().filter(|u| holds(&u.attached_policies, &arn)) {
+        for user in aad.users.iter().filter(|u| holds(&u.attached_policies, AWS_CLOUDSHELL_FULL_ACCESS)) {
             hit(ResourceType::User, "user", &user.name, &user.arn);
         }
-        for group in aad.groups.iter().filter(|g| holds(&g.attached_policies, &arn)) {
+        for group in aad.groups.iter().filter(|g| holds(&g.attached_policies, AWS_CLOUDSHELL_FULL_ACCESS)) {
             hit(ResourceType::Group, "group", &group.name, &group.arn);
         }
-        for role in aad.roles.iter().filter(|r| holds(&r.attached_policies, &arn)) {
+        for role in aad.roles.iter().filter(|r| holds(&r.attached_policies, AWS_CLOUDSHELL_FULL_ACCESS)) {
             hit(ResourceType::Role, "role", &role.name, &role.arn);
         }
         Ok(hits)
@@ -315,7 +334,12 @@ pub static ACCESS_KEYS_AT_SETUP: RuleDef<KeysAtSetupParams> = RuleDef {
         requires: Requires::All(&[DataSource::CredentialReport]),
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ACCESS_KEY_SLOTS,
-        moved_by: &[],
+        // A key created, activated, deactivated or deleted. Not CreateUser (a user is created
+        // without keys; a key comes with its own CreateAccessKey). A console password created or
+        // deleted moves it too, but its event reads the password and MFA, not the keys and their
+        // last use (six calls would not hold them): the sweep evaluates that change.
+        moved_by: &[ChangeKind::AccessKey],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "setup_window_minutes",
@@ -325,7 +349,8 @@ pub static ACCESS_KEYS_AT_SETUP: RuleDef<KeysAtSetupParams> = RuleDef {
     check: |ctx, params| {
         let report = ctx.credential_report()?;
         let mut hits = Vec::new();
-        for row in report.users.iter().filter(|r| r.password_enabled.is_true()) {
+        let mut unknown = Vec::new();
+        for row in report.users.iter().filter(|r| matches!(r.password_enabled, ReportFlag::True | ReportFlag::NotRead)) {
             for key in row.access_keys.iter().filter(|k| k.active && k.last_used == ReportDate::Never) {
                 let Some(created) = key.last_rotated.at() else { continue };
                 let at_setup = match row.user_creation_time {
@@ -334,6 +359,11 @@ pub static ACCESS_KEYS_AT_SETUP: RuleDef<KeysAtSetupParams> = RuleDef {
                     None => false,
                 };
                 if !at_setup {
+                    continue;
+                }
+                if row.password_enabled == ReportFlag::NotRead {
+                    // Made at setup and never used: whether it fails depends on the password.
+                    unknown.push(row.user.as_str());
                     continue;
                 }
                 let u = sh(&row.user);
@@ -356,6 +386,14 @@ pub static ACCESS_KEYS_AT_SETUP: RuleDef<KeysAtSetupParams> = RuleDef {
                     .details(json!({"slot": key.slot, "key_created": created, "user_created": row.user_creation_time, "setup_window_minutes": params.setup_window_minutes})),
                 );
             }
+        }
+        if !unknown.is_empty() {
+            unknown.dedup();
+            return Err(NotEvaluated::out_of_scope(format!(
+                "whether {} has a console password was not read by this run (an access key event with two keys reads their last use \
+instead); the sweep evaluates it",
+                unknown.join(", ")
+            )));
         }
         Ok(hits)
     },
@@ -399,6 +437,7 @@ pub static ACCESS_ANALYZER_ENABLED: RuleDef<AccessAnalyzerParams> = RuleDef {
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys { fixed: &[], named: Some("region:") },
         moved_by: &[],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "regions",
@@ -468,6 +507,7 @@ pub static SECURITY_CONTACT: RuleDef<NoParams> = RuleDef {
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
         moved_by: &[],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[],
     },
@@ -531,7 +571,9 @@ pub static REQUIRED_TAGS: RuleDef<RequiredTagsParams> = RuleDef {
         requires: Requires::All(&[DataSource::AuthorizationDetails]),
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
-        moved_by: &[],
+        // A user or role created (with the tags it was given, or none), or tagged or untagged.
+        moved_by: &[ChangeKind::UserCreated, ChangeKind::Role, ChangeKind::Tags],
+        moved_by_policy: None,
         enabled_by_default: false,
         params: &[
             ParamDoc { name: "keys", description: "Tag keys every user and role must have (case-sensitive, as IAM compares them). Empty: the rule is not evaluated." },
@@ -624,6 +666,58 @@ mod tests {
         assert_eq!(status("support-role", &inv, json!({})).0, RuleStatus::NotEvaluated);
     }
 
+    #[test]
+    fn support_role_on_an_event_counts_the_roles_the_policy_is_attached_to() {
+        use crate::inventory::PolicyEntities;
+        // An event's inventory: not every role, but every entity AWSSupportAccess is attached to.
+        let mut inv = inventory();
+        aad(&mut inv).complete = false;
+        let (state, reason) = status("support-role", &inv, json!({}));
+        assert_eq!(state, RuleStatus::NotEvaluated, "no holders read: not judged");
+        assert!(reason.unwrap().contains("every user, group and role"));
+        let entities = |roles: &[&str]| PolicyEntities {
+            arn: SUPPORT.into(),
+            name: AWS_SUPPORT_ACCESS.into(),
+            users: vec!["alice".into()],
+            groups: vec![],
+            roles: roles.iter().map(|r| (r.to_string(), false)).collect(),
+        };
+        // Held by a user only: no role has it.
+        inv.policy_entities = Some(vec![entities(&[])]);
+        check("support-role", &inv, json!({}), &[&root_arn()]);
+        let f = &findings("support-role", &inv, json!({}))[0];
+        assert_eq!(f.details, json!({"policy_arn": SUPPORT}), "the same details as a sweep's");
+        inv.policy_entities = Some(vec![entities(&["support"])]);
+        check("support-role", &inv, json!({}), &[]);
+        // In another partition too.
+        inv.policy_entities = Some(vec![PolicyEntities { arn: "arn:aws-cn:iam::aws:policy/AWSSupportAccess".into(), ..entities(&[]) }]);
+        check("support-role", &inv, json!({}), &[&root_arn()]);
+        // The holders of another policy say nothing about this one: not judged.
+        inv.policy_entities = Some(vec![PolicyEntities {
+            arn: "arn:aws:iam::aws:policy/AmazonRDSFullAccess".into(),
+            name: "AmazonRDSFullAccess".into(),
+            ..entities(&["db"])
+        }]);
+        let (state, reason) = status("support-role", &inv, json!({}));
+        assert_eq!(state, RuleStatus::NotEvaluated);
+        assert!(reason.unwrap().contains("the roles AWSSupportAccess is attached to"));
+    }
+
+    #[test]
+    fn only_attachments_of_the_watched_policy_move_support_role_and_cloudshell() {
+        assert!(SUPPORT_ROLE.meta.moved_by_attachment_of(SUPPORT));
+        assert!(SUPPORT_ROLE.meta.moved_by_attachment_of("arn:aws-us-gov:iam::aws:policy/AWSSupportAccess"));
+        assert!(!SUPPORT_ROLE.meta.moved_by_attachment_of(CLOUDSHELL));
+        // A customer managed policy of the same name is another policy.
+        assert!(!SUPPORT_ROLE.meta.moved_by_attachment_of("arn:aws:iam::123456789012:policy/AWSSupportAccess"));
+        assert!(!SUPPORT_ROLE.meta.moved_by_attachment_of("arn:aws:iam::aws:policy/job-function/AWSSupportAccess"));
+        assert!(CLOUDSHELL_FULL_ACCESS.meta.moved_by_attachment_of(CLOUDSHELL));
+        assert!(!CLOUDSHELL_FULL_ACCESS.meta.moved_by_attachment_of(SUPPORT));
+        assert!(!CLOUDSHELL_FULL_ACCESS.meta.moved_by_attachment_of("AWSCloudShellFullAccess"));
+        // Rules that watch no one policy: any attachment.
+        assert!(POLICY_SERVICE_WILDCARD.meta.moved_by_attachment_of(SUPPORT));
+    }
+
     // --- policy-service-wildcard -------------------------------------------------------------
 
     #[test]
@@ -700,6 +794,18 @@ mod tests {
         assert_eq!(excepted.iter().filter(|f| f.status == FindingStatus::Suppressed).count(), 1);
     }
 
+    #[test]
+    fn cloudshell_full_access_in_another_partition() {
+        // An event's inventory does not always know the partition: the policy is found by name.
+        let mut inv = inventory();
+        let shell = managed("arn:aws-cn:iam::aws:policy/AWSCloudShellFullAccess", json!({"Statement":[]}));
+        let mut u = user("alice");
+        u.attached_policies.push(attach(&shell));
+        aad(&mut inv).users.push(u);
+        aad(&mut inv).complete = false;
+        check("cloudshell-full-access", &inv, json!({}), &[&user_arn("alice")]);
+    }
+
     // --- access-keys-at-setup ----------------------------------------------------------------
 
     #[test]
@@ -735,6 +841,36 @@ mod tests {
         let f = &findings("access-keys-at-setup", &inv, json!({}))[0];
         assert_eq!(f.fingerprint, crate::report::fingerprint("access-keys-at-setup", &user_arn("setup-unused"), "key-1"));
         assert!(f.remediation.contains("aws iam delete-access-key --user-name setup-unused"), "{}", f.remediation);
+    }
+
+    #[test]
+    fn access_keys_at_setup_when_the_password_was_not_read() {
+        // A live row of an access key event that did not read the console password.
+        let mut inv = inventory();
+        let mut r = row("newcomer");
+        r.password_enabled = crate::inventory::ReportFlag::NotRead;
+        let created = ago(1);
+        r.user_creation_time = Some(created);
+        r.access_keys[0] =
+            crate::inventory::KeySlot { slot: 1, active: true, last_rotated: ReportDate::At(created), last_used: ReportDate::Never };
+        cr(&mut inv).users.push(r.clone());
+        // A key made at setup, never used: the verdict depends on the password, not read.
+        let (state, reason) = status("access-keys-at-setup", &inv, json!({}));
+        assert_eq!(state, RuleStatus::NotEvaluated);
+        assert!(reason.unwrap().contains("whether newcomer has a console password was not read"));
+        // A key used since: no key can fail, whatever the password.
+        cr(&mut inv).users[0].access_keys[0].last_used = ReportDate::At(ago(0));
+        check("access-keys-at-setup", &inv, json!({}), &[]);
+        // Inactive: the same.
+        cr(&mut inv).users[0] = r.clone();
+        cr(&mut inv).users[0].access_keys[0].active = false;
+        check("access-keys-at-setup", &inv, json!({}), &[]);
+        // Read: a console password, the finding; none, a pass.
+        cr(&mut inv).users[0] = r.clone();
+        cr(&mut inv).users[0].password_enabled = crate::inventory::ReportFlag::True;
+        check("access-keys-at-setup", &inv, json!({}), &[&user_arn("newcomer")]);
+        cr(&mut inv).users[0].password_enabled = crate::inventory::ReportFlag::False;
+        check("access-keys-at-setup", &inv, json!({}), &[]);
     }
 
     #[test]

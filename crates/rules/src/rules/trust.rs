@@ -95,6 +95,7 @@ pub static ROLE_TRUST_EXTERNAL: RuleDef<TrustParams> = RuleDef {
         needs_complete_account: WholeAccount::NotNeeded,
         keys: Keys::ONE,
         moved_by: &[ChangeKind::Role],
+        moved_by_policy: None,
         enabled_by_default: true,
         params: &[ParamDoc {
             name: "trusted_accounts",
