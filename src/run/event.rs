@@ -102,7 +102,7 @@ attributed (set MEMBER_ROLE_NAME to read member accounts through a role, as orga
         rules.extend(catalog::moved_by(ChangeKind::RootActivity));
     }
     if config.organization && rules.iter().any(|r| r.meta().id == Rule::meta(&iam_assurance_rules::rules::trust::ROLE_TRUST_EXTERNAL).id) {
-        inventory.organization_accounts = organization::organization_accounts(clients, config).await;
+        inventory.organization_accounts = super::reach::organization_accounts(clients, config).await;
     }
     let mut report = evaluate_only(inventory, &settings, now, &rules);
     // Everything the evaluation produced, before the report keeps what concerns the entity:

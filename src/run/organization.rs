@@ -158,25 +158,6 @@ pub async fn fan_out(clients: &Clients, config: &Config, trigger: Trigger, now: 
     Ok(output)
 }
 
-/// In organization mode with a state table, the organization's accounts as the last fan-out
-/// stored them (one GetItem), for the rules that judge whom roles trust; `None` otherwise, or
-/// when they cannot be read (said in a WARN line: those rules then take only their own
-/// `trusted_accounts`, so the organization's accounts may be reported, never missed).
-pub async fn organization_accounts(clients: &Clients, config: &Config) -> Option<BTreeSet<String>> {
-    let table = config.state_table.as_deref().filter(|_| config.organization)?;
-    match StateStore::new(clients, table).organization_accounts().await {
-        Ok(Some(accounts)) => Some(accounts),
-        Ok(None) => {
-            tracing::warn!("the organization's account list is not stored yet (no fan-out has run): roles trusting its accounts are judged on trusted_accounts alone");
-            None
-        }
-        Err(error) => {
-            tracing::warn!(%error, "the organization's account list could not be read: roles trusting its accounts are judged on trusted_accounts alone");
-            None
-        }
-    }
-}
-
 /// Whether a payload is an SQS event (the accounts queue's).
 pub fn is_queue_event(payload: &Value) -> bool {
     payload.get("Records").and_then(Value::as_array).is_some_and(|records| {

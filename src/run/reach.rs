@@ -1,7 +1,10 @@
 //! Which account a run reads, and through which credentials: the account the credentials reach
-//! (the hub's own, in an organization), or a member account through the role assumed there.
+//! (the hub's own, in an organization), or a member account through the role assumed there;
+//! and, in an organization, the accounts its roles may trust.
 
-use iam_assurance_aws::Clients;
+use std::collections::BTreeSet;
+
+use iam_assurance_aws::{Clients, StateStore};
 
 use super::config::{Config, RunError};
 
@@ -57,4 +60,23 @@ pub async fn reach(
         .await
         .map_err(|e| RunError::Member { account: target.clone(), reason: format!("cannot assume {role}: {e}") })?;
     Ok((clients, config))
+}
+
+/// In organization mode with a state table, the organization's accounts as the last fan-out
+/// stored them (one GetItem), for the rules that judge whom roles trust; `None` otherwise, or
+/// when they cannot be read (said in a WARN line: those rules then take only their own
+/// `trusted_accounts`, so the organization's accounts may be reported, never missed).
+pub async fn organization_accounts(clients: &Clients, config: &Config) -> Option<BTreeSet<String>> {
+    let table = config.state_table.as_deref().filter(|_| config.organization)?;
+    match StateStore::new(clients, table).organization_accounts().await {
+        Ok(Some(accounts)) => Some(accounts),
+        Ok(None) => {
+            tracing::warn!("the organization's account list is not stored yet (no fan-out has run): roles trusting its accounts are judged on trusted_accounts alone");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the organization's account list could not be read: roles trusting its accounts are judged on trusted_accounts alone");
+            None
+        }
+    }
 }

@@ -66,7 +66,7 @@ pub async fn sweep(clients: &Clients, config: &Config, trigger: Trigger, now: Da
         None => None,
     };
     let mut inventory = Box::pin(collect(clients, &collection(&settings), started + config.time_budget)).await;
-    inventory.organization_accounts = super::organization::organization_accounts(clients, config).await;
+    inventory.organization_accounts = super::reach::organization_accounts(clients, config).await;
     let roster = inventory.authorization.as_ref().filter(|a| a.complete).map(|a| Roster::from_aad(a, None));
     inventory.admins = roster.as_ref().map(Roster::admins);
     let report = evaluate(&inventory, &settings, now);

@@ -88,23 +88,7 @@ pub async fn user(clients: &Clients, name: &str) -> Lookup<User> {
         Ok(out) => out.user().cloned().ok_or_else(|| format!("GetUser returned no User for {name}"))?,
         Err(err) => return gone_or(AwsFailure::from_sdk(&err), "GetUser"),
     };
-    Ok(Some(user_from_sdk(&user)))
-}
-
-/// What GetUser says of a user: its name, ARN, boundary and tags (no policies, no groups).
-pub(crate) fn user_from_sdk(user: &aws_sdk_iam::types::User) -> User {
-    User {
-        name: user.user_name().to_owned(),
-        arn: user.arn().to_owned(),
-        id: user.user_id().to_owned(),
-        path: user.path().to_owned(),
-        create_date: datetime(user.create_date()),
-        groups: Vec::new(),
-        attached_policies: Vec::new(),
-        inline_policies: Vec::new(),
-        permissions_boundary: user.permissions_boundary().and_then(|b| b.permissions_boundary_arn()).map(str::to_owned),
-        tags: Some(crate::convert::tags(user.tags())),
-    }
+    Ok(Some(crate::convert::user_from_sdk(&user)))
 }
 
 /// One user with its directly attached managed policies and its permissions boundary, nothing

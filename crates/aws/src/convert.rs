@@ -264,3 +264,20 @@ pub fn canonical_order(attached: &mut [AttachedPolicy]) {
 pub fn tags(list: &[aws_sdk_iam::types::Tag]) -> iam_assurance_rules::inventory::Tags {
     list.iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect()
 }
+
+/// What GetUser says of a user: its name, ARN, boundary and tags (no policies, no groups).
+pub(crate) fn user_from_sdk(user: &aws_sdk_iam::types::User) -> iam_assurance_rules::inventory::User {
+    use iam_assurance_rules::inventory::User;
+    User {
+        name: user.user_name().to_owned(),
+        arn: user.arn().to_owned(),
+        id: user.user_id().to_owned(),
+        path: user.path().to_owned(),
+        create_date: datetime(user.create_date()),
+        groups: Vec::new(),
+        attached_policies: Vec::new(),
+        inline_policies: Vec::new(),
+        permissions_boundary: user.permissions_boundary().and_then(|b| b.permissions_boundary_arn()).map(str::to_owned),
+        tags: Some(tags(user.tags())),
+    }
+}

@@ -171,7 +171,7 @@ pub(crate) async fn fetch(iam: &aws_sdk_iam::Client, user_name: &str, parts: Cre
     };
     let mut report = empty_report(now);
     report.users.push(row);
-    Ok(LiveCredentials { report, arn: Some(user.arn().to_owned()), user: Some(Box::new(crate::attachments::user_from_sdk(&user))) })
+    Ok(LiveCredentials { report, arn: Some(user.arn().to_owned()), user: Some(Box::new(crate::convert::user_from_sdk(&user))) })
 }
 
 /// Whether a user (known to exist) has a console password: GetLoginProfile. `Some(None)`: no
