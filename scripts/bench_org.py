@@ -751,7 +751,7 @@ def partition_of(op: str, body: dict) -> str:
         return query_target(body)[0]
     if op == "TransactWriteItems":
         for entry in body.get("TransactItems", []):
-            for kind, write in entry.items():
+            for write in entry.values():
                 return key_of(write.get("Item") or write.get("Key") or {})[0]
     if op == "BatchGetItem":
         for ka in body.get("RequestItems", {}).values():

@@ -68,6 +68,14 @@ async fn create_org_table(config: &aws_config::SdkConfig) {
         .unwrap();
 }
 
+/// A role that `principal` (an account id or ARN) may assume; returns its trust policy.
+async fn create_trusting_role(iam: &aws_sdk_iam::Client, name: &str, principal: &str) -> Value {
+    let trust =
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}]});
+    iam.create_role().role_name(name).assume_role_policy_document(trust.to_string()).send().await.unwrap();
+    trust
+}
+
 /// The function's configuration in organization mode, with the accounts queue.
 fn org_config(env: &Env, queue: Option<String>) -> Config {
     Config {
@@ -141,8 +149,7 @@ async fn a_round_sweeps_every_account_once_in_its_own_partition() {
         ("sibling", format!("arn:aws:iam::{}:root", org.beta)),
         ("outsider", "arn:aws:iam::999988887777:root".to_string()),
     ] {
-        let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}]});
-        alpha_iam.create_role().role_name(name).assume_role_policy_document(trust.to_string()).send().await.unwrap();
+        create_trusting_role(&alpha_iam, name, &principal).await;
     }
 
     let fanned = serde_json::to_value(run::handle_event(&hub, &config, &sample_event("schedule.json"), Utc::now()).await.unwrap()).unwrap();
@@ -319,8 +326,7 @@ async fn a_member_s_event_is_evaluated_in_the_member() {
     iam_assurance_aws::StateStore::new(&hub, ORG_TABLE).put_organization_accounts(&accounts, "organizations", Utc::now()).await.unwrap();
     let alpha_iam = hub.for_member(&org.alpha, &run::reach::member_role_arn(&org.alpha, ROLE), "seed").await.unwrap().iam;
     for (name, principal) in [("deployer", org.beta.clone()), ("vendor", "999988887777".to_string())] {
-        let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}]});
-        alpha_iam.create_role().role_name(name).assume_role_policy_document(trust.to_string()).send().await.unwrap();
+        let trust = create_trusting_role(&alpha_iam, name, &principal).await;
         let mut created = sample_event("create-user.json");
         created["account"] = json!(org.alpha);
         created["detail"]["recipientAccountId"] = json!(org.alpha);

@@ -101,7 +101,8 @@ attributed (set MEMBER_ROLE_NAME to read member accounts through a role, as orga
         inventory.root_activity = Some(vec![activity.clone()]);
         rules.extend(catalog::moved_by(ChangeKind::RootActivity));
     }
-    if config.organization && rules.iter().any(|r| r.meta().id == Rule::meta(&iam_assurance_rules::rules::trust::ROLE_TRUST_EXTERNAL).id) {
+    let trust = &iam_assurance_rules::rules::trust::ROLE_TRUST_EXTERNAL.meta;
+    if config.organization && settings.enabled(trust) && rules.iter().any(|r| r.meta().id == trust.id) {
         inventory.organization_accounts = super::reach::organization_accounts(clients, config).await;
     }
     let mut report = evaluate_only(inventory, &settings, now, &rules);

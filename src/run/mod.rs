@@ -7,7 +7,7 @@
 //! - [`reads`]: what an event reads: narrowly, through the administrator roster, or the whole account;
 //! - [`through_roster`]: the event reads that go through the administrator roster;
 //! - [`organization`]: organization mode's round: the scheduled fan-out and the accounts queue's consumer;
-//! - [`reach`]: which account a run reads, and through which credentials (a member's role);
+//! - [`reach`]: which account a run reads, and through which credentials (a member's role), and the organization's accounts its roles may trust;
 //! - [`round`]: an organization's round: started by the fan-out, reported to by each sweep, closed with one digest;
 //! - [`roster_store`]: the administrator roster kept in the state table, read and stored;
 //! - [`scope`]: what an event covers: the entities it may report and resolve, the state items it reads;

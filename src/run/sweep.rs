@@ -9,6 +9,7 @@ use iam_assurance_aws::Clients;
 use iam_assurance_rules::inventory::DataSource;
 use iam_assurance_rules::report::RuleStatus;
 use iam_assurance_rules::roster::Roster;
+use iam_assurance_rules::rules::trust::ROLE_TRUST_EXTERNAL;
 use iam_assurance_rules::{evaluate, Settings};
 
 use super::config::{load_settings, Config, RunError};
@@ -66,7 +67,9 @@ pub async fn sweep(clients: &Clients, config: &Config, trigger: Trigger, now: Da
         None => None,
     };
     let mut inventory = Box::pin(collect(clients, &collection(&settings), started + config.time_budget)).await;
-    inventory.organization_accounts = super::reach::organization_accounts(clients, config).await;
+    if settings.enabled(&ROLE_TRUST_EXTERNAL.meta) {
+        inventory.organization_accounts = super::reach::organization_accounts(clients, config).await;
+    }
     let roster = inventory.authorization.as_ref().filter(|a| a.complete).map(|a| Roster::from_aad(a, None));
     inventory.admins = roster.as_ref().map(Roster::admins);
     let report = evaluate(&inventory, &settings, now);

@@ -393,7 +393,7 @@ impl StateStore {
         let keys: Vec<HashMap<String, AttributeValue>> = fingerprints
             .iter()
             .flat_map(|f| {
-                let body = self.partition.as_ref().map(|_| self.key(&format!("{BODY_PREFIX}{f}")));
+                let body = self.partition.as_ref().map(|_| self.key(&body_key(f)));
                 std::iter::once(self.key(f)).chain(body)
             })
             .collect();
@@ -516,28 +516,31 @@ impl StateStore {
         }
     }
 
+    /// A `PutItem` of `item` (as given: stamped by the caller) if `expect` holds.
+    async fn put_if(&self, item: HashMap<String, AttributeValue>, expect: Expect) -> WriteOutcome {
+        let Condition { condition, names, values } = Condition::of(expect);
+        let result = self
+            .clients
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await;
+        outcome(result, PUT, |e| e.is_conditional_check_failed_exception())
+    }
+
     async fn write_once(&self, write: &StateWrite) -> WriteOutcome {
         if self.partition.is_some() {
             return self.write_split(write).await;
         }
-        let Condition { condition, names, values } = Condition::of(write.expect);
         match &write.put {
-            Some(item) => {
-                let raw = self.stamped(to_item(item));
-                let result = self
-                    .clients
-                    .dynamodb
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(raw))
-                    .condition_expression(condition)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .send()
-                    .await;
-                outcome(result, PUT, |e| e.is_conditional_check_failed_exception())
-            }
+            Some(item) => self.put_if(self.stamped(to_item(item)), write.expect).await,
             None => {
+                let Condition { condition, names, values } = Condition::of(write.expect);
                 let result = self
                     .clients
                     .dynamodb
@@ -560,7 +563,7 @@ impl StateStore {
     /// The body item of a finding: its JSON, kept as long as its head.
     fn body(&self, item: &StateItem, finding: &str) -> HashMap<String, AttributeValue> {
         let mut body = HashMap::from([
-            ("fingerprint".to_string(), AttributeValue::S(format!("{BODY_PREFIX}{}", item.fingerprint))),
+            ("fingerprint".to_string(), AttributeValue::S(body_key(&item.fingerprint))),
             (FINDING.to_string(), AttributeValue::S(finding.to_string())),
         ]);
         if let Some(t) = item.expires_at {
@@ -583,18 +586,7 @@ impl StateStore {
                 let mut head = self.stamped(to_item(item));
                 let Some(finding) = head.remove(FINDING) else {
                     // No finding to write: the head alone, a plain conditional put.
-                    let result = self
-                        .clients
-                        .dynamodb
-                        .put_item()
-                        .table_name(&self.table)
-                        .set_item(Some(head))
-                        .condition_expression(condition)
-                        .set_expression_attribute_names(names)
-                        .set_expression_attribute_values(values)
-                        .send()
-                        .await;
-                    return outcome(result, PUT, |e| e.is_conditional_check_failed_exception());
+                    return self.put_if(head, write.expect).await;
                 };
                 let finding = finding.as_s().cloned().unwrap_or_default();
                 let head = Put::builder()
@@ -620,10 +612,7 @@ impl StateStore {
                     .set_expression_attribute_names(names)
                     .set_expression_attribute_values(values)
                     .build();
-                let body = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(self.key(&format!("{BODY_PREFIX}{}", write.fingerprint))))
-                    .build();
+                let body = Delete::builder().table_name(&self.table).set_key(Some(self.key(&body_key(&write.fingerprint)))).build();
                 match (head, body) {
                     (Ok(head), Ok(body)) => {
                         [TransactWriteItem::builder().delete(head).build(), TransactWriteItem::builder().delete(body).build()]
@@ -632,7 +621,7 @@ impl StateStore {
                 }
             }
         };
-        self.transact(items.to_vec()).await
+        self.transact(Vec::from(items)).await
     }
 
     /// One transaction whose first item carries the condition: `Conflict` when that condition
@@ -724,6 +713,11 @@ impl StateStore {
     }
 }
 
+/// The sort key of a finding's body (an organization's table).
+fn body_key(fingerprint: &str) -> String {
+    format!("{BODY_PREFIX}{fingerprint}")
+}
+
 /// A finding's body (an organization's table): its fingerprint and finding; `None` for any
 /// other item. A body without a `finding` string gives none.
 fn body_from_item(raw: &HashMap<String, AttributeValue>) -> Option<(String, Option<String>)> {
@@ -778,7 +772,6 @@ impl StateStore {
     /// Store the roster if the stored one is still at `expect` (absent, or that version); the
     /// new version is one more. `by` says which run wrote it.
     pub async fn put_roster(&self, json: &str, expect: Option<u64>, by: &str, now: DateTime<Utc>) -> WriteOutcome {
-        let Condition { condition, names, values } = Condition::of(expect.map_or(Expect::Absent, Expect::Version));
         let version = expect.map_or(1, |v| v + 1);
         let item = self.stamped(HashMap::from([
             ("fingerprint".to_string(), AttributeValue::S(ROSTER_KEY.to_string())),
@@ -787,18 +780,7 @@ impl StateStore {
             ("updated_at".to_string(), time(now)),
             ("updated_by".to_string(), AttributeValue::S(by.to_string())),
         ]));
-        let result = self
-            .clients
-            .dynamodb
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .set_expression_attribute_names(names)
-            .set_expression_attribute_values(values)
-            .send()
-            .await;
-        match outcome(result, PUT, |e| e.is_conditional_check_failed_exception()) {
+        match self.put_if(item, expect.map_or(Expect::Absent, Expect::Version)).await {
             WriteOutcome::Conflict => self.confirm_own(ROSTER_KEY, Some(version)).await,
             outcome => outcome,
         }
